@@ -1,0 +1,14 @@
+"""dais-keras: automatic channel pruning for Keras 3 with DAIS.
+
+DAIS (Differentiable Annealing Indicator Search) relaxes binary channel indicators
+to `sigmoid(alpha / T)`, learns them jointly with the weights by bi-level
+optimisation, anneals `T` so the indicators become binary, and keeps the expected
+MACs inside a budget. Model surgery then rebuilds a smaller plain Keras model that
+computes exactly what the binarised indicator model computed.
+"""
+
+__version__ = "0.1.0"
+
+from dais_keras.cost import count_macs
+from dais_keras.cost import count_params
+from dais_keras.cost import macs_table
