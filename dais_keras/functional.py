@@ -77,6 +77,99 @@ def nodes_in_order(model):
     return ordered
 
 
+def flat_events(model):
+    """Yields the model's calls with nested models inlined.
+
+    Yields `("call", node)` for each call of a non-model operation and
+    `("alias", src, dst)` when tensor `dst` is the same value as `src`
+    (entering or leaving a nested model).
+    """
+    model = as_functional(model)
+    for node in nodes_in_order(model):
+        op = node.operation
+        if isinstance(op, keras.Model):
+            inner = as_functional(op, argument=f"nested model '{op.name}'")
+            for inner_in, outer_in in zip(inner.inputs, node.input_tensors):
+                yield ("alias", outer_in, inner_in)
+            yield from flat_events(inner)
+            for inner_out, outer_out in zip(tree.flatten(inner.outputs), node.outputs):
+                yield ("alias", inner_out, outer_out)
+        else:
+            yield ("call", node)
+
+
+class _Overlay(dict):
+    """A tensor map with a few per-call overrides (for `fill_in`)."""
+
+    def __init__(self, base, overrides):
+        super().__init__()
+        self.base = base
+        self.overrides = overrides
+
+    def __getitem__(self, key):
+        if key in self.overrides:
+            return self.overrides[key]
+        return self.base[key]
+
+    def get(self, key, default=None):
+        if key in self.overrides:
+            return self.overrides[key]
+        return self.base.get(key, default)
+
+
+def replay(model, call_node, input_names=True):
+    """Rebuilds `model`'s graph (nested models inlined) on fresh inputs.
+
+    Args:
+        model: A functional Keras model.
+        call_node: `call_node(node, args_for(overrides), tensor_map) ->
+            outputs`: called for each call node in order. `args_for(overrides)`
+            returns `(args, kwargs)` of the node mapped to new tensors, where
+            `overrides` maps `id(old_tensor)` to a replacement new tensor.
+        input_names: Keep the original input layer names.
+
+    Returns:
+        `(inputs, outputs)`: new `keras.Input`s and outputs, ready for
+        `keras.Model(inputs, outputs)`.
+    """
+    model = as_functional(model)
+    tensor_map = {}
+    new_inputs = []
+    for t in model.inputs:
+        name = t._keras_history.operation.name if input_names else None
+        x = keras.Input(batch_shape=t.shape, dtype=t.dtype, name=name)
+        tensor_map[id(t)] = x
+        new_inputs.append(x)
+    for event in flat_events(model):
+        if event[0] == "alias":
+            _, src, dst = event
+            tensor_map[id(dst)] = tensor_map[id(src)]
+            continue
+        node = event[1]
+
+        def args_for(overrides=None, node=node):
+            table = _Overlay(tensor_map, overrides) if overrides else tensor_map
+            if overrides and node.arguments._single_positional_tensor is not None:
+                return (table[id(node.arguments._single_positional_tensor)],), {}
+            return node.arguments.fill_in(table)
+
+        outputs = call_node(node, args_for, tensor_map)
+        for old, new in zip(node.outputs, tree.flatten(outputs)):
+            tensor_map[id(old)] = new
+    outputs = [tensor_map[id(x)] for x in tree.flatten(model.outputs)]
+    return new_inputs, tree.pack_sequence_as(model._outputs_struct, outputs)
+
+
+def clone_operation(op):
+    """A fresh copy of a layer or operation (same config, unbuilt)."""
+    try:
+        return type(op).from_config(op.get_config())
+    except Exception:  # weightless ops that do not round-trip: reuse them
+        if isinstance(op, keras.layers.Layer) and op.weights:
+            raise
+        return op
+
+
 def run_graph(model, inputs, call_node):
     """Re-runs `model`'s graph on new `inputs`, one node at a time.
 
