@@ -12,3 +12,15 @@ __version__ = "0.1.0"
 from dais_keras.cost import count_macs
 from dais_keras.cost import count_params
 from dais_keras.cost import macs_table
+from dais_keras import handlers
+from dais_keras import surgery
+from dais_keras.graph import ChannelGraph
+from dais_keras.graph import ChannelGroup
+from dais_keras.graph import channel_groups
+from dais_keras.handlers import register_handler
+from dais_keras.indicators import attach_indicators
+from dais_keras.indicators import binarize
+from dais_keras.indicators import indicator_layers
+from dais_keras.indicators import set_temperature
+from dais_keras.layers import ChannelIndicator
+from dais_keras.search import DAISModel

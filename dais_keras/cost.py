@@ -17,6 +17,7 @@ import collections
 import dataclasses
 
 import keras
+import numpy as np
 
 from dais_keras.functional import as_functional
 from dais_keras.functional import nodes_in_order
@@ -358,3 +359,96 @@ def macs_table(model, include_zero=False):
             }
         )
     return CostTable(rows)
+
+
+class CostModel:
+    """MACs of a model as a function of its channel indicators.
+
+    Every MAC term `coef * (C_in / groups) * C_out` becomes a polynomial in
+    the indicator values `m` (a flat vector over all prunable channels):
+    `C = fixed + sum(m[channels])`. Fed soft indicators it gives the expected
+    MACs the search penalises; fed hard 0/1 masks, the exact MACs of the
+    pruned model (equal to `count_macs` of the surgery result).
+
+    Built by `ChannelGraph.cost_model()`; not constructed directly.
+    """
+
+    def __init__(self, sizes, terms, in_index, out_index):
+        # sizes: channels per indicator slot, in `m` order.
+        self.sizes = [int(s) for s in sizes]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        self.num_channels = int(self.offsets[-1])
+        n = len(terms)
+        self.coef = np.array([t.coef for t in terms], dtype=np.float64)
+        self.groups = np.array([t.groups for t in terms], dtype=np.float64)
+        self.uses_in = np.array([t.uses_in for t in terms], dtype=bool)
+        self.uses_out = np.array([t.uses_out for t in terms], dtype=bool)
+        # in_index/out_index: per term, (fixed_count, np.array of m indices).
+        self.in_fixed = np.array([f for f, _ in in_index], dtype=np.float64)
+        self.out_fixed = np.array([f for f, _ in out_index], dtype=np.float64)
+        self.in_term, self.in_m = self._flatten(in_index)
+        self.out_term, self.out_m = self._flatten(out_index)
+        self.num_terms = n
+        self.total = int(round(self.exact(np.ones(self.num_channels))))
+
+    @staticmethod
+    def _flatten(index):
+        terms = np.concatenate(
+            [np.full(len(ix), k, dtype=np.int64) for k, (_, ix) in enumerate(index)]
+            + [np.zeros(0, dtype=np.int64)]
+        )
+        ms = np.concatenate([ix for _, ix in index] + [np.zeros(0, dtype=np.int64)])
+        return terms, ms.astype(np.int64)
+
+    def _combine(self, c_in, c_out, xp):
+        c_in = xp.where(self.uses_in, c_in / self.groups, 1.0)
+        c_out = xp.where(self.uses_out, c_out, 1.0)
+        return xp.sum(self.coef * c_in * c_out)
+
+    def exact(self, m):
+        """MACs for a numpy vector `m` (0/1 for a pruned model)."""
+        m = np.asarray(m, dtype=np.float64)
+        c_in = self.in_fixed + np.bincount(
+            self.in_term, weights=m[self.in_m], minlength=self.num_terms
+        )
+        c_out = self.out_fixed + np.bincount(
+            self.out_term, weights=m[self.out_m], minlength=self.num_terms
+        )
+        return float(self._combine(c_in, c_out, np))
+
+    def expected(self, m):
+        """Differentiable MACs for a backend tensor `m` (float32)."""
+        from keras import ops
+
+        c_in = ops.convert_to_tensor(self.in_fixed.astype("float32")) + ops.segment_sum(
+            ops.take(m, self.in_m), self.in_term, num_segments=self.num_terms
+        )
+        c_out = ops.convert_to_tensor(self.out_fixed.astype("float32")) + ops.segment_sum(
+            ops.take(m, self.out_m), self.out_term, num_segments=self.num_terms
+        )
+        c_in = ops.where(self.uses_in, c_in / self.groups.astype("float32"), 1.0)
+        c_out = ops.where(self.uses_out, c_out, 1.0)
+        return ops.sum(self.coef.astype("float32") * c_in * c_out)
+
+    def channel_macs(self, m):
+        """MACs saved by removing each channel alone, given masks `m`.
+
+        The exact first-order marginal cost of every channel: used by the
+        binarisation repair to rank channels by alpha per MAC.
+        """
+        m = np.asarray(m, dtype=np.float64)
+        c_in = self.in_fixed + np.bincount(
+            self.in_term, weights=m[self.in_m], minlength=self.num_terms
+        )
+        c_out = self.out_fixed + np.bincount(
+            self.out_term, weights=m[self.out_m], minlength=self.num_terms
+        )
+        f_in = np.where(self.uses_in, 1.0 / self.groups, 0.0) * self.coef * np.where(
+            self.uses_out, c_out, 1.0
+        )
+        f_out = np.where(self.uses_out, 1.0, 0.0) * self.coef * np.where(
+            self.uses_in, c_in / self.groups, 1.0
+        )
+        grad = np.bincount(self.in_m, weights=f_in[self.in_term], minlength=self.num_channels)
+        grad += np.bincount(self.out_m, weights=f_out[self.out_term], minlength=self.num_channels)
+        return grad

@@ -351,6 +351,93 @@ class ChannelGraph:
             for term in rule(call.layer, in_shape, out_shape):
                 yield call, term
 
+    def cost_model(self, slots=None):
+        """A `dais_keras.cost.CostModel` of this graph.
+
+        Args:
+            slots: Optional `(sizes, slot_of)` laying out the indicator vector
+                `m`: `slot_of[group_id] = (offset, perm)` puts channel `j` of
+                the group at `m[offset + perm[j]]`. Default: the prunable
+                groups in id order, channel `j` at `offset + j`.
+        """
+        if slots is None:
+            sizes, slot_of, offset = [], {}, 0
+            for g in self.prunable:
+                slot_of[g.id] = (offset, np.arange(g.size))
+                sizes.append(g.size)
+                offset += g.size
+        else:
+            sizes, slot_of = slots
+        cache = {}
+
+        def index_of(tensor):
+            if id(tensor) not in cache:
+                gids, local = self.tensor_channels(tensor)
+                idx = np.full(gids.size, -1, dtype=np.int64)
+                for gid in np.unique(gids).tolist():
+                    if gid in slot_of:
+                        start, perm = slot_of[gid]
+                        sel = gids == gid
+                        idx[sel] = start + np.asarray(perm)[local[sel]]
+                cache[id(tensor)] = (float((idx < 0).sum()), idx[idx >= 0])
+            return cache[id(tensor)]
+
+        terms, ins, outs = [], [], []
+        for call, term in self.mac_terms():
+            terms.append(term)
+            ins.append(index_of(call.inputs[0]))
+            outs.append(index_of(call.outputs[0]))
+        return cost_lib.CostModel(sizes, terms, ins, outs)
+
+    def indicator_slots(self):
+        """`(layers, (sizes, slot_of))` for a model with indicators.
+
+        Lays out `m` as the concatenation of the indicator layers' masks (in
+        `indicator_layers` order) and maps each group to its indicator.
+        """
+        from dais_keras.layers import ChannelIndicator
+
+        layers, seen = [], set()
+        for call in self.calls:
+            if isinstance(call.layer, ChannelIndicator) and id(call.layer) not in seen:
+                seen.add(id(call.layer))
+                layers.append(call.layer)
+        layers.sort(key=lambda l: (l.group_id is None, l.group_id, l.name))
+        offsets, start = {}, 0
+        for layer in layers:
+            offsets[id(layer)] = start
+            start += layer.units
+        slot_of = {}
+        for call in self.calls:
+            layer = call.layer
+            if not isinstance(layer, ChannelIndicator):
+                continue
+            gids, local = self.tensor_channels(call.inputs[0])
+            kwargs = call.node.arguments.kwargs
+            if kwargs.get("index") is not None:
+                index = np.asarray(kwargs["index"])
+                positions = np.flatnonzero(index >= 0)
+                own = index[positions]
+            else:
+                offset = kwargs.get("offset") or 0
+                positions = np.arange(offset, offset + layer.units)
+                own = np.arange(layer.units)
+            for gid in np.unique(gids[positions]).tolist():
+                sel = gids[positions] == gid
+                perm = np.full(self.groups[gid].size, -1, dtype=np.int64)
+                perm[local[positions][sel]] = own[sel]
+                if gid in slot_of:
+                    continue
+                if (perm < 0).any() or self.groups[gid].frozen:
+                    raise ValueError(
+                        f"Indicator '{layer.name}' covers part of channel group "
+                        f"{gid} '{self.groups[gid].name}' only; the indicator "
+                        "model does not match its graph. Re-create it with "
+                        "dais_keras.attach_indicators."
+                    )
+                slot_of[gid] = (offsets[id(layer)], perm)
+        return layers, ([l.units for l in layers], slot_of)
+
     def prunable_macs_share(self):
         """Share of the model's MACs in calls that read or write a prunable
         channel (so pruning can shrink them)."""

@@ -140,30 +140,13 @@ def prune(model, keep, frozen_layers=None, name=None):
 
 def keep_from_indicators(graph):
     """Dict group id -> boolean keep mask, read from the indicators' `alpha`."""
+    layers, (sizes, slot_of) = graph.indicator_slots()
+    alpha = np.concatenate(
+        [keras.ops.convert_to_numpy(l.alpha) for l in layers] + [np.zeros(0)]
+    )
     keep = {}
-    for call in graph.calls:
-        layer = call.layer
-        if not isinstance(layer, ChannelIndicator):
-            continue
-        gids, local = graph.tensor_channels(call.inputs[0])
-        kwargs = call.node.arguments.kwargs
-        width = gids.size
-        if kwargs.get("index") is not None:
-            index = np.asarray(kwargs["index"])
-            positions = np.flatnonzero(index >= 0)
-            own = index[positions]
-        else:
-            offset = kwargs.get("offset") or 0
-            positions = np.arange(offset, offset + layer.units)
-            own = np.arange(layer.units)
-        if positions.size and positions[-1] >= width:
-            raise ValueError(f"Indicator '{layer.name}' reaches past its input.")
-        alive = keras.ops.convert_to_numpy(layer.alpha)[own] > 0
-        for gid in np.unique(gids[positions]).tolist():
-            sel = gids[positions] == gid
-            mask = keep.setdefault(gid, np.ones(graph.groups[gid].size, dtype=bool))
-            mask[local[positions][sel]] &= alive[sel]
-    for gid, mask in keep.items():
+    for gid, (offset, perm) in slot_of.items():
+        mask = alpha[offset + perm] > 0
         if not mask.any():
             group = graph.groups[gid]
             raise ValueError(
@@ -172,6 +155,7 @@ def keep_from_indicators(graph):
                 "`DAISCallback` (it keeps at least one channel per group) or "
                 "set one alpha > 0."
             )
+        keep[gid] = mask
     return keep
 
 
