@@ -157,7 +157,10 @@ def replay(model, call_node, input_names=True):
         for old, new in zip(node.outputs, tree.flatten(outputs)):
             tensor_map[id(old)] = new
     outputs = [tensor_map[id(x)] for x in tree.flatten(model.outputs)]
-    return new_inputs, tree.pack_sequence_as(model._outputs_struct, outputs)
+    return (
+        tree.pack_sequence_as(model._inputs_struct, new_inputs),
+        tree.pack_sequence_as(model._outputs_struct, outputs),
+    )
 
 
 def clone_operation(op):
@@ -168,32 +171,6 @@ def clone_operation(op):
         if isinstance(op, keras.layers.Layer) and op.weights:
             raise
         return op
-
-
-def run_graph(model, inputs, call_node):
-    """Re-runs `model`'s graph on new `inputs`, one node at a time.
-
-    Args:
-        model: A functional Keras model.
-        inputs: New input tensors (typically `keras.Input`s), flat list
-            matching `model.inputs`.
-        call_node: `call_node(node, args, kwargs) -> outputs`, called for each
-            node in order with its arguments already mapped to new tensors.
-
-    Returns:
-        `(outputs, tensor_map)`: the new outputs, structured like
-        `model.outputs`, and a dict from `id(old_tensor)` to new tensor.
-    """
-    tensor_map = {}
-    for old, new in zip(model.inputs, tree.flatten(inputs)):
-        tensor_map[id(old)] = new
-    for node in nodes_in_order(model):
-        args, kwargs = node.arguments.fill_in(tensor_map)
-        outputs = call_node(node, args, kwargs)
-        for old, new in zip(node.outputs, tree.flatten(outputs)):
-            tensor_map[id(old)] = new
-    outputs = [tensor_map[id(x)] for x in model.outputs]
-    return tree.pack_sequence_as(model._outputs_struct, outputs), tensor_map
 
 
 def spatial_size(shape):

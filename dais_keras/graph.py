@@ -427,6 +427,12 @@ class ChannelGraph:
                 perm = np.full(self.groups[gid].size, -1, dtype=np.int64)
                 perm[local[positions][sel]] = own[sel]
                 if gid in slot_of:
+                    if slot_of[gid][0] != offsets[id(layer)]:
+                        raise ValueError(
+                            f"Channel group {gid} '{self.groups[gid].name}' "
+                            "is masked by two different indicator layers; "
+                            "attach indicators to a model without them."
+                        )
                     continue
                 if (perm < 0).any() or self.groups[gid].frozen:
                     raise ValueError(

@@ -78,7 +78,22 @@ class PassThroughHandler(ChannelHandler):
 class ChannelwiseWeightsHandler(ChannelHandler):
     """Pass-through layers with per-channel weights along the last axis
     (BatchNormalization, PReLU, LayerScale, ...): weights whose last axis has
-    the channel count are sliced; others (scalars) are kept."""
+    the channel count are sliced; others (scalars) are kept.
+
+    Args:
+        channels_key: Name of a config entry holding the channel count
+            (e.g. `"projection_dim"` for ConvNeXt's LayerScale), rewritten to
+            the kept count on rebuild.
+    """
+
+    def __init__(self, channels_key=None):
+        self.channels_key = channels_key
+
+    def rebuild(self, layer, keep):
+        config = layer.get_config()
+        if self.channels_key is not None:
+            config[self.channels_key] = int(keep.output.sum())
+        return type(layer).from_config(config)
 
     def new_weights(self, layer, keep):
         k = keep.input
@@ -483,7 +498,7 @@ def _register_application_layers():
     from keras.src.applications import convnext
     from keras.src.applications import inception_resnet_v2
 
-    register_handler(convnext.LayerScale, ChannelwiseWeightsHandler())
+    register_handler(convnext.LayerScale, ChannelwiseWeightsHandler("projection_dim"))
     # CustomScaleLayer computes inputs[0] + inputs[1] * scale (a scalar).
     register_handler(inception_resnet_v2.CustomScaleLayer, MergeHandler())
 
@@ -495,7 +510,7 @@ def _register_ops():
     handler = ElementwiseOpHandler()
     names = [
         (ops_np, ["Add", "Subtract", "Multiply", "Divide", "TrueDivide",
-                  "Maximum", "Minimum", "Absolute", "Abs", "Negative",
+                  "Maximum", "Minimum", "Absolute", "Negative",
                   "Square", "Sqrt", "Exp", "Clip", "Power"]),
         (ops_nn, ["Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu",
                   "Silu", "Swish", "Gelu", "Elu", "Selu", "LeakyRelu",

@@ -67,6 +67,12 @@ def attach_indicators(
     from dais_keras.search import DAISModel
 
     model = as_functional(model)
+    if indicator_layers(model):
+        raise ValueError(
+            f"Model '{model.name}' already has channel indicators "
+            f"({indicator_layers(model)[0].name}, ...). Use it directly, or "
+            "prune it first with `dais_keras.surgery.apply(model)`."
+        )
     graph = channel_groups(model, frozen_layers=frozen_layers, strict=strict)
     indicators = {
         g.id: ChannelIndicator(
