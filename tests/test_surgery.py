@@ -1,0 +1,141 @@
+"""Surgery: exact parity, purity, explicit keep sets, bad input, and the
+guarantee on every keras.applications architecture."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras import layers as L
+
+import dais_keras as dk
+from dais_keras import testing
+
+
+def _model():
+    inp = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same", name="stem")(inp)))
+    y = L.ReLU()(L.Conv2D(6, 3, padding="same", name="b1")(x))
+    y = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", name="b2")(y))
+    x = L.ReLU()(L.Add()([x, y]))
+    return keras.Model(inp, L.Dense(3, name="fc")(L.GlobalAveragePooling2D()(x)))
+
+
+def _x(shape=(8, 8, 3), n=4, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n,) + shape).astype("float32")
+
+
+def test_prune_explicit_keep_matches_masked_model():
+    model = _model()
+    testing.randomize_weights(model)
+    graph = dk.channel_groups(model)
+    stem, b1 = graph["stem"], graph["b1"]
+    small = dk.surgery.prune(model, {stem.id: [0, 3, 7], "b1": np.array([1, 0, 1, 1, 0, 0], bool)})
+    assert small.get_layer("stem").filters == 3
+    assert small.get_layer("b2").filters == 3
+    assert small.get_layer("b1").filters == 3
+    assert small.get_layer("fc").get_weights()[0].shape == (3, 3)
+    # Reference: the indicator model with the same hard masks.
+    search = dk.attach_indicators(model)
+    for ind in dk.indicator_layers(search):
+        group = graph.groups[ind.group_id]
+        keep = {stem.id: [0, 3, 7], b1.id: [0, 2, 3]}[group.id]
+        alpha = -np.ones(ind.units, "float32")
+        alpha[keep] = 1.0
+        ind.alpha.assign(alpha)
+    dk.binarize(search)
+    x = _x()
+    np.testing.assert_allclose(small.predict(x, verbose=0), search.predict(x, verbose=0), rtol=1e-5, atol=1e-4)
+    assert dk.count_macs(small) < dk.count_macs(model)
+
+
+def test_surgery_is_pure():
+    model = _model()
+    before = [w.copy() for w in model.get_weights()]
+    n_layers = len(model.layers)
+    search = dk.attach_indicators(model)
+    testing.random_half_masks(search)
+    pruned = dk.surgery.apply(search)
+    assert len(model.layers) == n_layers
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert pruned is not model and all(l not in model.layers for l in pruned.layers)
+    assert not dk.indicator_layers(pruned)
+    assert type(pruned) is keras.Model or type(pruned).__name__ == "Functional"
+
+
+def test_all_alpha_positive_hard_mode_equals_original():
+    model = _model()
+    testing.randomize_weights(model)
+    search = dk.attach_indicators(model)
+    dk.binarize(search)
+    x = _x()
+    np.testing.assert_array_equal(search.predict(x, verbose=0), model.predict(x, verbose=0))
+    pruned = dk.surgery.apply(search)
+    assert dk.count_macs(pruned) == dk.count_macs(model)
+
+
+@pytest.mark.parametrize(
+    "keep, message",
+    [
+        ({99: [0]}, "No channel group 99"),
+        ({"stem": [0, 8]}, r"out of range .* 8 channels"),
+        ({"stem": [-1]}, "out of range"),
+        ({"stem": []}, "Keeping no channel"),
+        ({"stem": [1, 1]}, "duplicates"),
+        ({"stem": np.ones(5, bool)}, r"expected \(8,\)"),
+        ({"fc": [0]}, "frozen"),
+        ([0, 1], "must be a dict"),
+    ],
+)
+def test_bad_keep_sets_raise(keep, message):
+    with pytest.raises(ValueError, match=message):
+        dk.surgery.prune(_model(), keep)
+
+
+def test_all_negative_group_is_refused():
+    search = dk.attach_indicators(_model())
+    for ind in dk.indicator_layers(search):
+        ind.alpha.assign(-np.ones(ind.units, "float32"))
+    with pytest.raises(ValueError, match="leave its producers empty"):
+        dk.surgery.apply(search)
+
+
+def test_apply_needs_an_indicator_model_with_graph():
+    class Net(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="subclassed"):
+        dk.surgery.apply(Net())
+
+
+def test_shared_layer_is_pruned_consistently():
+    inp = keras.Input((8, 8, 3))
+    shared = L.Conv2D(5, 1, name="shared")
+    a = shared(L.Conv2D(6, 1, name="p1")(inp))
+    b = shared(L.Conv2D(6, 1, name="p2")(inp))
+    out = L.Dense(2)(L.GlobalAveragePooling2D()(L.Add()([a, b])))
+    model = keras.Model(inp, out)
+    result = testing.check_surgery(model)
+    assert result["rel_error"] <= 1e-5
+    assert result["pruned_macs"] == result["cost_model_macs"]
+
+
+@pytest.mark.parametrize("name", testing.application_names())
+def test_keras_applications_guarantee(name):
+    """Issue guarantee (a)-(d) on every keras.applications architecture."""
+    model = testing.build_application(name)
+    result = testing.check_surgery(model, save=True)
+    assert result["rel_error"] <= 1e-5  # (a)
+    assert result["pruned_macs"] == result["cost_model_macs"]  # (b)
+    assert result["pruned_macs"] < result["macs"]
+    assert result["reload_rel_error"] <= 1e-6  # (c)
+    family_goal = not name.startswith(("ConvNeXt", "NASNet", "EfficientNetV2"))
+    if family_goal:  # (d) ResNet, MobileNet, VGG, EfficientNet, DenseNet, Xception, Inception
+        assert result["prunable_share"] >= 0.90
+    else:
+        assert result["prunable_share"] > 0.5
+
+
+def test_number_of_applications():
+    assert len(testing.application_names()) == 40
