@@ -34,7 +34,7 @@ def cifar_vgg16(num_classes=10, input_shape=(32, 32, 3), name="cifar_vgg16"):
     The model takes raw RGB pixels in `[0, 255]`, normalises them in its first
     layer like the CIFAR ResNets, and returns logits. Layers are named
     `block{b}_conv{i}`, `block{b}_bn{i}`, `block{b}_relu{i}`, `block{b}_pool`,
-    `avg_pool` and `logits`. 14,719,818 trainable parameters for 10 classes.
+    `avg_pool` and `logits`. 14,724,042 trainable parameters for 10 classes.
 
     Args:
         num_classes: Number of output logits.
