@@ -386,6 +386,32 @@ class ElementwiseOpHandler(ChannelHandler):
         return layer
 
 
+class ChannelPaddingHandler(ChannelHandler):
+    """Layers that add constant channels around their input along the last
+    axis (the CIFAR ResNets' option-A `ZeroPadShortcut`): the padding
+    channels are produced by the layer, and surgery rewrites the config keys
+    `before_key`/`after_key` to the number of padding channels kept."""
+
+    def __init__(self, before_key="pad_before", after_key="pad_after"):
+        self.before_key = before_key
+        self.after_key = after_key
+
+    def propagate(self, call, ctx):
+        layer = call.layer
+        before = ctx.fresh(layer, getattr(layer, self.before_key), key="before")
+        after = ctx.fresh(layer, getattr(layer, self.after_key), key="after")
+        return [np.concatenate([before, ctx.ids(call.inputs[0]), after])]
+
+    def rebuild(self, layer, keep):
+        config = layer.get_config()
+        before = getattr(layer, self.before_key)
+        after = getattr(layer, self.after_key)
+        out = keep.output
+        config[self.before_key] = int(out[:before].sum())
+        config[self.after_key] = int(out[out.size - after :].sum()) if after else 0
+        return type(layer).from_config(config)
+
+
 _HANDLERS = {}
 
 
@@ -529,8 +555,10 @@ _register_ops()
 
 def _register_own_layers():
     from dais_keras.layers import ChannelIndicator
+    from dais_keras.models.layers import ZeroPadShortcut
 
     register_handler(ChannelIndicator, _pass)
+    register_handler(ZeroPadShortcut, ChannelPaddingHandler())
 
 
 _register_own_layers()

@@ -15,6 +15,7 @@ from keras import ops
 import dais_keras as dk
 from dais_keras import testing
 from dais_keras.handlers import registered_handlers
+from dais_keras.models.layers import ZeroPadShortcut
 
 
 def _conv(x, filters=6, **kw):
@@ -199,6 +200,15 @@ def _indicator():
     return keras.Model(inp, _head(_conv(x, 5)))
 
 
+def _zero_pad_shortcut():
+    """Option-A residual: the pads are coupled with the block's conv output."""
+    inp = _img()
+    x = _conv(inp, 4)
+    y = L.Conv2D(8, 3, strides=2, padding="same")(x)
+    s = ZeroPadShortcut(2, 2, stride=2)(x)
+    return keras.Model(inp, _head(_conv(L.Add()([y, s]), 5)))
+
+
 def _cases():
     from keras.src.applications import convnext
     from keras.src.applications import inception_resnet_v2
@@ -285,6 +295,7 @@ def _cases():
         convnext.LayerScale: _layer_scale,
         inception_resnet_v2.CustomScaleLayer: _custom_scale,
         dk.ChannelIndicator: _indicator,
+        ZeroPadShortcut: _zero_pad_shortcut,
     }
     binary = {
         "Add": ops.add, "Subtract": ops.subtract, "Multiply": ops.multiply,
