@@ -219,10 +219,9 @@ def layer_params(layer):
     """
     if _is_indicator(layer):
         return 0
-    own = list(getattr(layer, "_trainable_variables", [])) + list(
-        getattr(layer, "_non_trainable_variables", [])
-    )
-    return int(sum(_prod(v.shape) for v in own if v.trainable))
+    # Variables created trainable stay in `_trainable_variables` even when
+    # the layer is frozen (Keras then only flips their `trainable` flag).
+    return int(sum(_prod(v.shape) for v in getattr(layer, "_trainable_variables", [])))
 
 
 def _all_layers(model):
