@@ -135,7 +135,7 @@ def find_weights(name, weights_dir=None):
         f"Searched, in order:\n{where}\nPass weights_dir=... or set the "
         f"environment variable {WEIGHTS_ENV} to a directory holding "
         f"{pattern!r} (the akamaster/pytorch_resnet_cifar10 state dict as "
-        f".npz, see dais_keras.models.pretrained)."
+        f".npz, see dais_keras.models.weights)."
     )
 
 
