@@ -139,3 +139,23 @@ def test_keras_applications_guarantee(name):
 
 def test_number_of_applications():
     assert len(testing.application_names()) == 40
+
+
+@pytest.mark.parametrize("name", __import__("dais_keras.models", fromlist=["available"]).available())
+def test_cifar_models_guarantee(name):
+    from dais_keras import models
+
+    result = testing.check_surgery(models.get(name), save=True)
+    assert result["rel_error"] <= 1e-5
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+    assert result["reload_rel_error"] <= 1e-6
+    assert result["prunable_share"] >= 0.90
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet56"])
+def test_pretrained_ports_guarantee(name):
+    from dais_keras import models
+
+    result = testing.check_surgery(models.pretrained(name), randomize=False, save=False)
+    assert result["rel_error"] <= 1e-5
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
