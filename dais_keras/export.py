@@ -567,6 +567,41 @@ def run_onnx(session, x):
     )
 
 
+def _onnx_from_frozen_graph(model, path, opset, batch_size):
+    """TensorFlow backend: trace, freeze, convert with tf2onnx.
+
+    Keras 3's `model.export(format="onnx")` passes the traced function to
+    `tf2onnx.convert.from_function`, which turns captured constants (e.g.
+    the `mean`/`variance` of a `Normalization(mean=..., variance=...)` layer,
+    as in the CIFAR ResNets' first layer) into extra graph inputs that ONNX
+    Runtime then demands. Freezing first makes them constants.
+    """
+    import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    shape, dtype = _input_shape(model)
+    if batch_size is not None:
+        shape = (batch_size,) + tuple(shape[1:])
+    name = (model.inputs[0].name or "input").replace(":", "_")
+    spec = tf.TensorSpec(shape, dtype or "float32", name=name)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def serve(x):
+        return model(x, training=False)
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(),
+        input_names=[t.name for t in frozen.inputs],
+        output_names=[t.name for t in frozen.outputs],
+        opset=opset,
+        output_path=str(path),
+    )
+
+
 def onnx(
     model,
     path,
@@ -580,9 +615,11 @@ def onnx(
 ):
     """Exports a Keras model to an ONNX file and checks it with ONNX Runtime.
 
-    Uses Keras' `model.export(format="onnx")` (tf2onnx on the TensorFlow
-    backend, jax2onnx on JAX), validates the file with `onnx.checker`, then
-    compares ONNX Runtime's outputs with Keras'.
+    On the TensorFlow backend the model is traced, frozen and converted
+    with tf2onnx (see `_onnx_from_frozen_graph` for why not through
+    `model.export`); on JAX, Keras' `model.export(format="onnx")` (jax2onnx)
+    is used. The file is validated with `onnx.checker`, then ONNX Runtime's
+    outputs are compared with Keras'.
 
     Args:
         model: A `keras.Model`, or the path of a `.keras` file (loaded with
@@ -628,13 +665,16 @@ def onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.onnx")
     try:
-        model.export(
-            str(tmp),
-            format="onnx",
-            input_signature=_input_signature(model, batch_size),
-            opset_version=opset,
-            verbose=verbose,
-        )
+        if backend == "tensorflow":
+            _onnx_from_frozen_graph(model, tmp, opset, batch_size)
+        else:
+            model.export(
+                str(tmp),
+                format="onnx",
+                input_signature=_input_signature(model, batch_size),
+                opset_version=opset,
+                verbose=verbose,
+            )
         onnx_lib.checker.check_model(str(tmp))
         os.replace(tmp, path)
     finally:

@@ -480,7 +480,7 @@ def _cache_path(entry, cache_dir):
     return resolve_cache_dir(cache_dir) / f"{entry.key}-{entry.sha256[:16]}.keras"
 
 
-def _download(entry, dest, timeout=DOWNLOAD_TIMEOUT):
+def _download(entry, dest, timeout=None):
     """Downloads `entry.url` to `dest`, atomically, only if it verifies."""
     scheme = urllib.parse.urlparse(entry.url).scheme
     if scheme not in URL_SCHEMES:
@@ -493,7 +493,7 @@ def _download(entry, dest, timeout=DOWNLOAD_TIMEOUT):
     try:
         digest, size = hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(entry.url, timeout=timeout) as response:
+            with urllib.request.urlopen(entry.url, timeout=timeout or DOWNLOAD_TIMEOUT) as response:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     size += len(chunk)
                     if size > entry.size:
@@ -616,12 +616,28 @@ def load(name, version=None, *, zoo_dir=None, cache_dir=None, compile=False, cus
     """
     entry = get(name, version, zoo_dir)
     payload = _verified_bytes(entry, cache_dir)
+    _register_library_layers()
     with tempfile.TemporaryDirectory(prefix="dais-zoo-") as tmp:
         path = pathlib.Path(tmp) / f"{entry.key}.keras"
         path.write_bytes(payload)
         return keras.saving.load_model(
             path, custom_objects=custom_objects, compile=compile, safe_mode=True
         )
+
+
+def _register_library_layers():
+    """Imports the modules whose layers zoo models use (they register them).
+
+    `safe_mode=True` still refuses Lambda layers; registered classes are
+    library code, not code from the file.
+    """
+    import importlib
+
+    for module in ("dais_keras.models", "dais_keras.layers"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
 
 
 def export(name, path, format=None, *, version=None, zoo_dir=None, cache_dir=None, **kwargs):
