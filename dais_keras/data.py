@@ -91,7 +91,7 @@ DATA_DIR_ENV = "DAIS_DATA_DIR"
 CACHE_DIR_ENV = "DAIS_CACHE_DIR"
 
 # Bump when the layout or content of cache files changes.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _TEST_BATCH = "test_batch"
 _RECORD_BYTES = 1 + 32 * 32 * 3
@@ -247,22 +247,31 @@ def cifar10(
         variant=variant,
         download=download,
     )
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     if augment:
+        # Per example: RandomCrop draws one window per call.
         augment_fn = cifar10_augmentation(seed=seed)
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if shuffle:
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(
-            lambda image, label: (
-                augment_fn(tf.cast(image, "float32")),
-                label,
-            ),
+            lambda image, label: (augment_fn(tf.cast(image, "float32")), label),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     else:
+        # Shuffle indices and gather whole batches: faster than slicing.
+        images, labels = tf.constant(x), tf.constant(y)
+        ds = tf.data.Dataset.range(len(x))
+        if shuffle:
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = ds.map(lambda images, labels: (tf.cast(images, "float32"), labels))
+        ds = ds.map(
+            lambda idx: (
+                tf.cast(tf.gather(images, idx), "float32"),
+                tf.gather(labels, idx),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -317,11 +326,8 @@ def cifar10_numpy(
     if search_fraction is not None:
         search_fraction = _check_fraction(search_fraction)
     source, searched = _resolve(data_dir, variant, download)
-    arrays = _load_arrays(source, searched, cache_dir)
-    if split == "test":
-        x, y = arrays["x_test"], arrays["y_test"]
-    else:
-        x, y = arrays["x_train"], arrays["y_train"]
+    x, y = _load_part(source, searched, cache_dir, "test" if split == "test" else "train")
+    if split != "test":
         if split != "train" and search_fraction is None:
             search_fraction = DEFAULT_SEARCH_FRACTION
         if search_fraction is not None:
@@ -789,15 +795,16 @@ def cache_path(source, cache_dir=None):
     return _cache_root(cache_dir) / name
 
 
-def _read_cache(path):
+def _read_cache(path, part):
+    """Returns the cached `(x, y)` of `part`, or `None` (missing or damaged)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except FileNotFoundError:
+            x, y = data[f"x_{part}"], data[f"y_{part}"]
+    except Exception:  # A missing or damaged cache file is rebuilt.
         return None
-    except Exception:  # A damaged cache file is rebuilt, never trusted.
+    if x.dtype != np.uint8 or x.shape[1:] != IMAGE_SHAPE or y.shape != x.shape[:1]:
         return None
-    return arrays
+    return x, y
 
 
 def _write_cache(path, arrays, source):
@@ -816,22 +823,27 @@ def _write_cache(path, arrays, source):
         raise
 
 
-def _load_arrays(source, searched, cache_dir):
-    """Returns the decoded train/test arrays of `source`, via the cache."""
+def _load_part(source, searched, cache_dir, part):
+    """Returns `(x, y)` of `part` ("train" or "test") of `source`, via the cache.
+
+    On a miss, both parts are decoded and cached together.
+    """
     path = cache_path(source, cache_dir)
-    arrays = _read_cache(path)
-    if arrays is None:
+    cached = _read_cache(path, part)
+    if cached is None:
         arrays = _decode(source, searched)
         _write_cache(path, arrays, source)
-    if source.format == "jpeg":
-        arrays = _order_jpeg(arrays, source)
-    return arrays
+        cached = arrays[f"x_{part}"], arrays[f"y_{part}"]
+    x, y = cached
+    if source.format == "jpeg" and part == "test":
+        x, y = _order_jpeg_test(x, y, source)
+    return x, y
 
 
 # --------------------------------------------------------------------------
 # Decoders: each returns {"x_train", "y_train", "x_test", "y_test"}, images
 # uint8 NHWC, labels int32, in the order documented in the module docstring
-# (JPEG: class-major, reordered by `_order_jpeg`).
+# (except the JPEG test split: class-major, reordered by `_order_jpeg_test`).
 # --------------------------------------------------------------------------
 
 
@@ -848,9 +860,10 @@ def _decode(source, searched):
 def _corrupt(path, what, error=None):
     detail = f": {type(error).__name__}: {error}" if error is not None else ""
     return CorruptDataError(
-        f"Could not read CIFAR-10 from {path}: {what}{detail}. The file looks "
-        "truncated or corrupt; delete it and download it again (see the "
-        "dais_keras.data module docstring for the expected layout)."
+        f"Could not read CIFAR-10 from {path}: {what}{detail}. The data looks "
+        "truncated, corrupt or not in the CIFAR-10 layout; replace it with a "
+        "fresh copy (see the dais_keras.data module docstring for the "
+        "expected layouts)."
     )
 
 
@@ -1000,8 +1013,10 @@ def _decode_jpeg(source):
                 "train|test/<class>/NNNN.jpg)"
             )
         images = _decode_jpegs([it[3] for it in items], [it[2] for it in items], path)
-        arrays[f"x_{split}"] = images
-        arrays[f"y_{split}"] = np.array([it[0] for it in items], np.int32)
+        labels = np.array([it[0] for it in items], np.int32)
+        if split == "train":
+            images, labels = _interleave(images, labels)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = images, labels
     return arrays
 
 
@@ -1042,10 +1057,12 @@ def _decode_jpegs_tf(blobs, names, path):
         try:
             decode_one(tf.constant(data))
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as e:
+            # Keep TensorFlow's reason, drop its op/device decorations.
+            reason = re.sub(r"\{\{.*?\}\}|\[Op:.*?\]", "", e.message or "")
+            reason = re.sub(r"\s*name:\s*$", "", reason.strip())
             raise _corrupt(
                 f"{path} ({name})",
-                f"not a {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} JPEG",
-                e.message.splitlines()[0] if e.message else e,
+                f"not a {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} RGB JPEG ({reason})",
             ) from None
     raise _corrupt(path, "JPEG decoding failed")  # pragma: no cover
 
@@ -1109,13 +1126,14 @@ def _rank_within_class(labels):
     return rank
 
 
-def _order_jpeg(arrays, source):
-    """Puts the class-major JPEG arrays into the documented order."""
-    out = dict(arrays)
-    y_train = arrays["y_train"]
-    order = np.lexsort((y_train, _rank_within_class(y_train)))
-    out["x_train"], out["y_train"] = arrays["x_train"][order], y_train[order]
-    y_test = arrays["y_test"]
+def _interleave(x, y):
+    """Reorders examples as image 0 of every class, then image 1, ..."""
+    order = np.lexsort((y, _rank_within_class(y)))
+    return x[order], y[order]
+
+
+def _order_jpeg_test(x_test, y_test, source):
+    """Puts the class-major JPEG test split into the documented order."""
     if source.test_order == "original":
         labels_file = _jpeg_labels_file(Path(source.path))
         y_all = _read_npz(labels_file, ("x", "y", "y_all"))["y_all"]
@@ -1129,10 +1147,8 @@ def _order_jpeg(arrays, source):
                 "must describe the same test set. Replace the incomplete file, "
                 f"or move {labels_file.name} out of that data directory."
             )
-    else:
-        order = np.lexsort((y_test, _rank_within_class(y_test)))
-    out["x_test"], out["y_test"] = arrays["x_test"][order], y_test[order]
-    return out
+        return x_test[order], y_test[order]
+    return _interleave(x_test, y_test)
 
 
 def _original_order(labels, original_labels):

@@ -589,6 +589,13 @@ def _bad_jpeg_member(root, tiny):
     return members[3][0]
 
 
+def _wrong_size_jpeg(root, tiny):
+    members = jpeg_members(tiny)
+    members[-1] = (members[-1][0], _jpeg_bytes(tiny["x_test"][0][:16]))
+    write_jpeg_tar(root, members)
+    return members[-1][0]
+
+
 def _unknown_class_folder(root, tiny):
     members = jpeg_members(tiny) + [("train/unicorn/0000.jpg", jpeg_members(tiny)[0][1])]
     write_jpeg_tar(root, members)
@@ -606,6 +613,7 @@ def _unknown_class_folder(root, tiny):
         _missing_batch,
         _corrupt_jpeg_tar,
         _bad_jpeg_member,
+        _wrong_size_jpeg,
         _unknown_class_folder,
     ],
 )
