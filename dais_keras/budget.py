@@ -1,0 +1,324 @@
+"""Binarisation with a budget guarantee.
+
+After the search, a channel is kept iff its indicator's `alpha > 0`. That
+architecture should already lie near the target (the search's budget band
+steers it there); `repair` then makes the guarantee exact:
+
+* every group keeps at least its minimum width (never empty);
+* with `round_to`, every pruned group's width becomes a multiple of it;
+* while the exact MACs exceed the target `F`, it drops the cheapest choice:
+  the channels (or the `round_to` block) with the lowest alpha per MAC
+  saved;
+* while they are below `(1 - band) F`, it regrows the channels (or block)
+  with the highest alpha that still fit under `F`.
+
+The result is written back into `alpha` (removed channels negative, kept
+ones positive, order kept) and the indicators are switched to hard mode, so
+`dais_keras.surgery.apply(model)` builds exactly the repaired architecture.
+When minimum widths or `round_to` make the band unreachable, the report
+says so and by how much.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+import keras
+
+DEFAULT_BAND = 0.05
+
+
+def check_min_width(min_width):
+    """Validates `min_width`: an int >= 1 or a float fraction in (0, 1]."""
+    if isinstance(min_width, bool):
+        pass
+    elif isinstance(min_width, (int, np.integer)) and min_width >= 1:
+        return int(min_width)
+    elif isinstance(min_width, float) and 0.0 < min_width <= 1.0:
+        return float(min_width)
+    raise ValueError(
+        "`min_width` must be an int >= 1 (channels per group) or a float in "
+        f"(0, 1] (fraction of each group); received {min_width!r}."
+    )
+
+
+def check_round_to(round_to):
+    """Validates `round_to`: `None` or an int >= 1."""
+    if round_to is None:
+        return None
+    if isinstance(round_to, (int, np.integer)) and not isinstance(round_to, bool) and round_to >= 1:
+        return int(round_to)
+    raise ValueError(
+        f"`round_to` must be None or an integer >= 1 (e.g. 8); received {round_to!r}."
+    )
+
+
+@dataclasses.dataclass
+class BudgetReport:
+    """What `repair` did.
+
+    Attributes:
+        budget: Target as a fraction of the unpruned MACs.
+        band: The accepted interval is `[(1 - band) F, F]`.
+        total_macs: MACs of the unpruned model.
+        target_macs: `F = budget * total_macs`.
+        lower_macs: `(1 - band) * F`.
+        macs_before: Exact MACs of the `alpha > 0` architecture.
+        macs_after: Exact MACs after the repair.
+        channels_dropped: Channels with `alpha > 0` that the repair removed.
+        channels_regrown: Channels with `alpha <= 0` that the repair kept.
+        groups: Per group: `name`, `size`, `before`, `after` widths.
+        feasible: Whether `macs_after` lies in the band.
+        message: Why not, and by how much (empty when feasible).
+        round_to: The width alignment used (or `None`).
+    """
+
+    budget: float
+    band: float
+    total_macs: int
+    target_macs: float
+    lower_macs: float
+    macs_before: int
+    macs_after: int
+    channels_dropped: int
+    channels_regrown: int
+    groups: list
+    feasible: bool
+    message: str = ""
+    round_to: int = None
+
+    @property
+    def channels_changed(self):
+        """Channels whose keep/remove decision the repair changed."""
+        return self.channels_dropped + self.channels_regrown
+
+    @property
+    def ratio_before(self):
+        return self.macs_before / self.total_macs
+
+    @property
+    def ratio_after(self):
+        return self.macs_after / self.total_macs
+
+    def as_dict(self):
+        out = dataclasses.asdict(self)
+        out["channels_changed"] = self.channels_changed
+        return out
+
+    def summary(self):
+        """A few lines for people."""
+        lines = [
+            f"DAIS binarisation: budget {self.budget:.1%} of {self.total_macs:,} MACs "
+            f"(band [{self.lower_macs / self.total_macs:.1%}, {self.budget:.1%}])",
+            f"  alpha > 0 architecture: {self.macs_before:,} MACs "
+            f"({self.ratio_before:.1%}, {self.macs_before / self.target_macs:.3f} x target)",
+            f"  after repair:           {self.macs_after:,} MACs "
+            f"({self.ratio_after:.1%}); {self.channels_changed} channels changed "
+            f"({self.channels_dropped} dropped, {self.channels_regrown} regrown)",
+        ]
+        if not self.feasible:
+            lines.append(f"  WARNING: {self.message}")
+        return "\n".join(lines)
+
+    def __str__(self):
+        lines = [self.summary(), ""]
+        width = max([len(g["name"]) for g in self.groups] + [5])
+        lines.append(f"  {'group':<{width}}  {'size':>6}  {'alpha>0':>7}  {'kept':>6}")
+        for g in self.groups:
+            lines.append(
+                f"  {g['name']:<{width}}  {g['size']:>6}  {g['before']:>7}  {g['after']:>6}"
+            )
+        return "\n".join(lines)
+
+
+def _allowed_widths(size, min_width, round_to):
+    """Sorted allowed widths of a group of `size` channels."""
+    if round_to is None or round_to <= 1:
+        return np.arange(min_width, size + 1)
+    widths = set(range(round_to, size + 1, round_to))
+    widths.add(size)
+    widths = sorted(w for w in widths if w >= min_width)
+    if not widths:
+        widths = [size]
+    return np.array(widths)
+
+
+def _structure_of(model, structure):
+    if structure is not None:
+        return structure
+    from dais_keras.search import DAISModel
+    from dais_keras.search import SearchStructure
+
+    if isinstance(model, DAISModel):
+        return model.search_structure()
+    return SearchStructure(model)
+
+
+def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structure=None):
+    """Binarises `model`'s indicators so that its exact MACs meet `budget`.
+
+    Keeps a channel iff `alpha > 0`, then repairs exactly (see the module
+    docstring), writes the choice into `alpha` and switches the indicators
+    to hard mode.
+
+    Args:
+        model: A model with channel indicators (a `DAISModel`).
+        budget: Target MACs as a fraction of the unpruned model's, in (0, 1).
+        band: Accepted shortfall: MACs must lie in `[(1 - band) F, F]`.
+        round_to: Align every pruned group's width to a multiple of this.
+        min_width: Minimum kept channels per group (int), or a fraction of
+            each group (float in (0, 1]).
+        structure: A precomputed `dais_keras.search.SearchStructure`.
+
+    Returns:
+        A `BudgetReport`.
+
+    Raises:
+        ValueError: For arguments out of range.
+
+    Example:
+
+    >>> report = dais_keras.budget.repair(search_model, 0.5, round_to=8)
+    >>> print(report)
+    >>> pruned = dais_keras.surgery.apply(search_model)
+    """
+    from dais_keras.indicators import binarize
+
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < 1:
+        raise ValueError(f"`budget` must be a number in (0, 1); received {budget!r}.")
+    if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 < band < 1:
+        raise ValueError(f"`band` must be a number in (0, 1); received {band!r}.")
+    round_to = check_round_to(round_to)
+    min_width = check_min_width(min_width)
+    structure = _structure_of(model, structure)
+    layers = structure.layers
+    cost = structure.cost
+    sizes = structure.sizes
+    alphas = [keras.ops.convert_to_numpy(l.alpha).astype(np.float64) for l in layers]
+    flat = np.concatenate(alphas)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    # Channels of each group, best (highest alpha) first.
+    order = [np.argsort(-a, kind="stable") + offsets[g] for g, a in enumerate(alphas)]
+    min_widths = structure.min_widths(min_width)
+    allowed = [_allowed_widths(int(s), int(w), round_to) for s, w in zip(sizes, min_widths)]
+    before = flat > 0
+    widths_before = np.array([int(before[offsets[g]:offsets[g + 1]].sum()) for g in range(len(sizes))])
+
+    def mask_of(widths):
+        mask = np.zeros(flat.size, dtype=bool)
+        for g, w in enumerate(widths):
+            mask[order[g][:w]] = True
+        return mask
+
+    def macs(widths):
+        return cost.exact(mask_of(widths))
+
+    total = cost.total
+    target = budget * total
+    lower = (1.0 - band) * target
+    # Snap every group to its nearest allowed width (min width, round_to).
+    widths = []
+    for g, w in enumerate(widths_before):
+        options = allowed[g]
+        widths.append(int(options[np.argmin(np.abs(options - w) + 1e-6 * options)]))
+    widths = np.array(widths)
+    current = macs(widths)
+    # Drop while above the target.
+    while current > target:
+        marginal = cost.channel_macs(mask_of(widths))
+        best, best_score = None, None
+        for g in range(len(sizes)):
+            idx = np.searchsorted(allowed[g], widths[g])
+            if idx == 0:
+                continue
+            new_w = int(allowed[g][idx - 1])
+            removed = order[g][new_w:widths[g]]
+            saved = float(marginal[removed].sum())
+            if saved <= 0:
+                continue
+            score = float(flat[removed].sum()) / saved
+            if best_score is None or score < best_score:
+                best, best_score = (g, new_w), score
+        if best is None:
+            break
+        widths[best[0]] = best[1]
+        current = macs(widths)
+    # Regrow while below the band, never above the target.
+    blocked = set()
+    while current < lower:
+        candidates = []
+        for g in range(len(sizes)):
+            if g in blocked:
+                continue
+            idx = np.searchsorted(allowed[g], widths[g])
+            if idx + 1 >= len(allowed[g]):
+                continue
+            new_w = int(allowed[g][idx + 1])
+            added = order[g][widths[g]:new_w]
+            candidates.append((float(flat[added].mean()), -new_w, g, new_w))
+        if not candidates:
+            break
+        candidates.sort(reverse=True)
+        grown = False
+        for _, _, g, new_w in candidates:
+            trial = widths.copy()
+            trial[g] = new_w
+            value = macs(trial)
+            if value <= target:
+                widths, current, grown = trial, value, True
+                break
+            blocked.add(g)
+        if not grown:
+            break
+    after = mask_of(widths)
+    feasible = lower <= current <= target
+    message = ""
+    if current > target:
+        message = (
+            f"the minimum widths (min_width={min_width!r}"
+            + (f", round_to={round_to}" if round_to else "")
+            + f") keep {current:,.0f} MACs, {current / target - 1:.1%} above the "
+            f"target of {target:,.0f}; lower `min_width` or raise `budget`."
+        )
+    elif current < lower:
+        message = (
+            f"round_to={round_to} cannot reach the band: the closest widths give "
+            f"{current:,.0f} MACs, {1 - current / target:.1%} below the target "
+            f"(the band allows {band:.1%}); use a smaller `round_to` or a wider `band`."
+            if round_to
+            else f"the architecture stays {1 - current / target:.1%} below the target."
+        )
+    # Write the choice back into alpha, keeping the order information.
+    new_flat = flat.copy()
+    flip_on = after & ~before
+    flip_off = ~after & before
+    new_flat[flip_on] = 1e-3 * np.exp(np.minimum(flat[flip_on], 0.0))
+    new_flat[flip_off] = -1e-3 * np.exp(-np.maximum(flat[flip_off], 0.0))
+    for g, layer in enumerate(layers):
+        layer.alpha.assign(new_flat[offsets[g]:offsets[g + 1]].astype("float32"))
+    binarize(model, hard=True)
+    groups = [
+        {
+            "name": structure.names[g],
+            "size": int(sizes[g]),
+            "before": int(widths_before[g]),
+            "after": int(widths[g]),
+        }
+        for g in range(len(sizes))
+    ]
+    return BudgetReport(
+        budget=float(budget),
+        band=float(band),
+        total_macs=int(total),
+        target_macs=float(target),
+        lower_macs=float(lower),
+        macs_before=int(round(cost.exact(before))),
+        macs_after=int(round(current)),
+        channels_dropped=int(flip_off.sum()),
+        channels_regrown=int(flip_on.sum()),
+        groups=groups,
+        feasible=bool(feasible),
+        message=message,
+        round_to=round_to,
+    )

@@ -1,0 +1,592 @@
+"""`DAISCallback`: runs the DAIS search inside `DAISModel.fit`.
+
+The callback configures the model's train step for the search, hands it a
+search batch per training step, anneals the temperature (in the step, from
+variables, see `dais_keras.search`), logs the search's state per epoch,
+stops on a non-finite loss, and when `fit` ends binarises the indicators to
+the budget (`dais_keras.budget.repair`), so that `dais_keras.surgery.apply`
+right after `fit` gives a model within the budget.
+"""
+
+import math
+import os
+
+import numpy as np
+
+import keras
+
+from dais_keras import budget as budget_lib
+from dais_keras import schedules as schedules_lib
+
+# Defaults, measured with bench/search_dynamics.py (see its results file).
+DEFAULT_LAMBDA_BUDGET = 2.0
+DEFAULT_AUTO_LR_TRAVEL = 4.0
+AUTO_LR_RANGE = (1e-3, 0.1)
+
+
+class SearchFeed:
+    """Endless, deterministic stream of search batches for the train step.
+
+    Args:
+        data: A `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`
+            batches, or a tuple `(x, y)` / `(x, y, sample_weight)` of arrays.
+        batch_size: Batch size for array data (default 32, like `fit`).
+        shuffle: Shuffle array data (seeded) each pass.
+        seed: Seed of that shuffle.
+    """
+
+    def __init__(self, data, batch_size=None, shuffle=True, seed=0):
+        import tensorflow as tf
+
+        self.seed = seed
+        if isinstance(data, tf.data.Dataset):
+            if batch_size is not None:
+                raise ValueError(
+                    "`batch_size` applies to array `search_data` only; a "
+                    "`tf.data.Dataset` is used with its own batches. Batch "
+                    "the dataset instead."
+                )
+            if data.cardinality() == 0:
+                raise ValueError("`search_data` is an empty dataset.")
+            self.dataset = data.repeat()
+            self.x_shape = _x_shape(data.element_spec)
+        elif isinstance(data, (tuple, list)) and len(data) in (2, 3):
+            arrays = [None if a is None else np.asarray(a) for a in data]
+            n = len(arrays[0])
+            for name, a in zip(("y", "sample_weight"), arrays[1:]):
+                if a is not None and len(a) != n:
+                    raise ValueError(
+                        f"`search_data` has {n} inputs but {len(a)} values "
+                        f"of {name}; they must have the same length."
+                    )
+            if n == 0:
+                raise ValueError("`search_data` holds no examples.")
+            batch_size = 32 if batch_size is None else int(batch_size)
+            if batch_size < 1:
+                raise ValueError(f"`batch_size` must be >= 1; received {batch_size}.")
+            ds = tf.data.Dataset.from_tensor_slices(
+                tuple(a for a in arrays if a is not None)
+            )
+            if shuffle:
+                ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+            self.dataset = ds.repeat().batch(min(batch_size, n), drop_remainder=True)
+            self.x_shape = tuple(arrays[0].shape)
+        else:
+            raise ValueError(
+                "`search_data` must be a `tf.data.Dataset` of (x, y) batches "
+                "or an (x, y) tuple of arrays, like `fit`'s `validation_data`; "
+                f"received {type(data).__name__}."
+            )
+        self._iterator = None
+
+    def check(self, model):
+        """Raises `ValueError` when the inputs do not fit `model`."""
+        if self.x_shape is None or len(model.inputs) != 1:
+            return
+        expected = tuple(model.inputs[0].shape[1:])
+        got = tuple(self.x_shape[1:])
+        ok = len(expected) == len(got) and all(
+            e is None or g is None or e == g for e, g in zip(expected, got)
+        )
+        if not ok:
+            raise ValueError(
+                f"`search_data` has inputs of shape {got} per example, but "
+                f"model '{model.name}' expects {expected}. Pass search data "
+                "shaped like the training data."
+            )
+
+    def start(self, model, skip=0):
+        """(Re)starts the stream for `model`, skipping `skip` batches."""
+        dataset = self.dataset.skip(skip) if skip else self.dataset
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            strategy = model.distribute_strategy
+            if strategy.num_replicas_in_sync > 1:
+                dataset = strategy.experimental_distribute_dataset(dataset)
+            self._iterator = iter(dataset)
+        elif backend == "jax":
+            from keras.src.backend.jax.trainer import _distribute_data
+
+            self._iterator = map(_distribute_data, dataset.as_numpy_iterator())
+        else:
+            self._iterator = iter(dataset.as_numpy_iterator())
+
+    def next(self):
+        return next(self._iterator)
+
+
+def _x_shape(spec):
+    spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+    shape = getattr(spec, "shape", None)
+    return None if shape is None else tuple(shape)
+
+
+def _check_fraction(name, value, low_open=True, high=1.0):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not (0.0 < value < high if low_open else 0.0 <= value < high)
+    ):
+        raise ValueError(
+            f"`{name}` must be a number in {'(0' if low_open else '[0'}, {high}); "
+            f"received {value!r}."
+        )
+
+
+def _check_nonneg(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"`{name}` must be a number >= 0; received {value!r}.")
+
+
+@keras.saving.register_keras_serializable(package="dais_keras")
+class DAISCallback(keras.callbacks.Callback):
+    """Runs the DAIS search in `fit` of a `dais_keras.DAISModel`.
+
+    Per training step, the model's train step first updates the indicators
+    on a search batch (task loss + budget band + optional L1 + structural
+    priors, with the search's own Adam), then the weights on the training
+    batch (the compiled optimizer and loss). The temperature anneals from
+    `T0` to `T_min` over the search's steps (`epochs * steps_per_epoch`
+    minus the warm-up). When `fit` ends the indicators are binarised to the
+    budget (`repair=True`): their `alpha` holds the choice, they are in hard
+    mode, and `dais_keras.surgery.apply(model)` gives a model whose exact
+    MACs lie in `[(1 - band) * budget, budget]` of the original's.
+
+    Per epoch the callback adds to `logs` (and so to the `History`):
+    `dais_T` (temperature), `dais_macs` (expected MACs / target),
+    `dais_hard_macs` (MACs of the `alpha > 0` architecture / target),
+    `dais_binarized` (share of indicators with |m - 0.5| > 0.49) and, with
+    `log_widths`, `dais_width/<group>` (channels with `alpha > 0`).
+    The same figures, alpha trajectories and the repair report are kept in
+    `callback.history`, `callback.alpha_trace` and `callback.report`.
+
+    Defaults. `alpha` starts at 2 (`attach_indicators`), so `m = 0.88` at
+    `T = 1` and a pretrained network keeps its accuracy. Adam moves a logit
+    by about its learning rate per step whatever the gradient's size, so
+    `learning_rate="auto"` uses `4 * max|alpha| / search_steps` (clipped to
+    [1e-3, 0.1]): every indicator can cross zero within the first quarter of
+    the search, and there is time left to change its mind before the
+    annealing freezes it. `lambda_budget=2` makes the budget band dominate
+    the task loss's gradient when the expected MACs leave the band. These
+    were measured with `bench/search_dynamics.py` on a tiny model and on
+    CIFAR ResNet-20.
+
+    Args:
+        budget: Target MACs as a fraction of the unpruned model's, in (0, 1).
+        search_data: The search split: a `tf.data.Dataset` of `(x, y)`
+            batches or an `(x, y)` tuple of arrays, like `fit`'s
+            `validation_data`. Not needed with `single_level=True`.
+        batch_size: Batch size for array `search_data` (default 32).
+        schedule: `"exponential"` (default), `"linear"`, `"cosine"`,
+            `"step"` or a `dais_keras.schedules.TemperatureSchedule`.
+        T0: First temperature (with a schedule name).
+        T_min: Last temperature (with a schedule name).
+        learning_rate: The indicators' Adam learning rate, or `"auto"`.
+        lambda_budget: Weight of the budget band.
+        lambda_l1: Weight of `mean(m)` (optional sparsity pressure).
+        min_width: Minimum kept channels per group: an int, or a float in
+            (0, 1] as a fraction of each group's channels. Enforced by the
+            penalty during the search and exactly by the repair.
+        lambda_min_width: Weight of the minimum-width prior.
+        residual_prior: Weight of the residual prior (groups shared by a
+            residual stage, weighted by fan-out).
+        band: `eps` of the budget band: the target interval is
+            `[(1 - band) * budget, budget]`.
+        single_level: Update indicators and weights from one training batch
+            (faster, no search data needed).
+        warmup_epochs: Epochs of plain weight training before the search.
+        round_to: Align every pruned group's width to a multiple of this
+            (e.g. 8) when binarising.
+        repair: Binarise to the budget when `fit` ends.
+        seed: Seed of the search data's shuffle (array data).
+        shuffle: Shuffle array search data.
+        log_widths: Add per-group widths to the epoch logs.
+        plot_dir: If set, write `widths.png` and `alphas.png` there when
+            `fit` ends (needs matplotlib).
+        record_every: Record all alphas every this many search steps
+            (`"auto"`: about 100 records per search).
+        verbose: 1 prints the repair's summary when `fit` ends.
+
+    Raises:
+        ValueError: For an argument out of range (named in the message), or
+            at the start of `fit` for search data that does not fit the
+            model, a model without indicators, or unknown steps per epoch.
+        FloatingPointError: During `fit`, when a loss or gradient is not
+            finite; the model keeps its state from before that step.
+
+    Example:
+
+    ```python
+    search = dais_keras.attach_indicators(model)
+    search.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                   metrics=["accuracy"])
+    cb = dais_keras.DAISCallback(budget=0.5, search_data=(x_val, y_val))
+    search.fit(x_train, y_train, epochs=5, callbacks=[cb])
+    print(cb.report)
+    pruned = dais_keras.surgery.apply(search)
+    ```
+    """
+
+    def __init__(
+        self,
+        budget,
+        search_data=None,
+        *,
+        batch_size=None,
+        schedule="exponential",
+        T0=1.0,
+        T_min=0.01,
+        learning_rate="auto",
+        lambda_budget=DEFAULT_LAMBDA_BUDGET,
+        lambda_l1=0.0,
+        min_width=1,
+        lambda_min_width=1.0,
+        residual_prior=1.0,
+        band=budget_lib.DEFAULT_BAND,
+        single_level=False,
+        warmup_epochs=0,
+        round_to=None,
+        repair=True,
+        seed=0,
+        shuffle=True,
+        log_widths=True,
+        plot_dir=None,
+        record_every="auto",
+        verbose=1,
+    ):
+        super().__init__()
+        _check_fraction("budget", budget)
+        _check_fraction("band", band)
+        self.budget = float(budget)
+        self.band = float(band)
+        if isinstance(schedule, schedules_lib.TemperatureSchedule):
+            self.schedule = schedule
+        else:
+            self.schedule = schedules_lib.get(schedule, T0=T0, T_min=T_min)
+        if not (
+            learning_rate == "auto"
+            or (
+                isinstance(learning_rate, (int, float))
+                and not isinstance(learning_rate, bool)
+                and math.isfinite(learning_rate)
+                and learning_rate > 0
+            )
+        ):
+            raise ValueError(
+                "`learning_rate` must be 'auto' or a number > 0 (the "
+                f"indicators' Adam learning rate); received {learning_rate!r}."
+            )
+        self.learning_rate = learning_rate
+        for name, value in (
+            ("lambda_budget", lambda_budget),
+            ("lambda_l1", lambda_l1),
+            ("lambda_min_width", lambda_min_width),
+            ("residual_prior", residual_prior),
+        ):
+            _check_nonneg(name, value)
+        self.lambda_budget = float(lambda_budget)
+        self.lambda_l1 = float(lambda_l1)
+        self.lambda_min_width = float(lambda_min_width)
+        self.residual_prior = float(residual_prior)
+        self.min_width = budget_lib.check_min_width(min_width)
+        self.round_to = budget_lib.check_round_to(round_to)
+        if not isinstance(warmup_epochs, int) or isinstance(warmup_epochs, bool) or warmup_epochs < 0:
+            raise ValueError(
+                f"`warmup_epochs` must be an integer >= 0; received {warmup_epochs!r}."
+            )
+        self.warmup_epochs = warmup_epochs
+        self.single_level = bool(single_level)
+        self.repair = bool(repair)
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise ValueError(f"`seed` must be an integer or None; received {seed!r}.")
+        self.seed = seed
+        self.shuffle = bool(shuffle)
+        self.log_widths = bool(log_widths)
+        self.plot_dir = None if plot_dir is None else os.fspath(plot_dir)
+        if not (
+            record_every == "auto"
+            or (isinstance(record_every, int) and not isinstance(record_every, bool) and record_every >= 1)
+        ):
+            raise ValueError(
+                f"`record_every` must be 'auto' or an integer >= 1; received {record_every!r}."
+            )
+        self.record_every = record_every
+        self.verbose = verbose
+        self.batch_size = batch_size
+        self.search_data = search_data
+        self._feed = None
+        if search_data is not None and not self.single_level:
+            self._feed = SearchFeed(search_data, batch_size, shuffle=self.shuffle, seed=seed)
+        self.report = None
+        self.history = {}
+        self.alpha_trace = []
+
+    # ------------------------------------------------------------------
+    def get_config(self):
+        """The callback's arguments, except `search_data` (data, not
+        configuration): `DAISCallback.from_config(config, search_data=...)`."""
+        return {
+            "budget": self.budget,
+            "batch_size": self.batch_size,
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "learning_rate": self.learning_rate,
+            "lambda_budget": self.lambda_budget,
+            "lambda_l1": self.lambda_l1,
+            "min_width": self.min_width,
+            "lambda_min_width": self.lambda_min_width,
+            "residual_prior": self.residual_prior,
+            "band": self.band,
+            "single_level": self.single_level,
+            "warmup_epochs": self.warmup_epochs,
+            "round_to": self.round_to,
+            "repair": self.repair,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "log_widths": self.log_widths,
+            "plot_dir": self.plot_dir,
+            "record_every": self.record_every,
+            "verbose": self.verbose,
+        }
+
+    @classmethod
+    def from_config(cls, config, search_data=None):
+        config = dict(config)
+        config["schedule"] = schedules_lib.get(config["schedule"])
+        return cls(search_data=search_data, **config)
+
+    # ------------------------------------------------------------------
+    def _check_model(self):
+        from dais_keras.search import DAISModel
+
+        model = self.model
+        if not isinstance(model, DAISModel):
+            raise ValueError(
+                "`DAISCallback` needs a `dais_keras.DAISModel`; received "
+                f"{type(model).__name__} '{model.name}'. Create one with "
+                "`dais_keras.attach_indicators(model)` and fit that."
+            )
+        self.structure = model.search_structure()
+        if not self.single_level and self._feed is None:
+            raise ValueError(
+                "`DAISCallback` needs `search_data` for the bi-level search; "
+                "pass search_data=(x, y) or a dataset, or single_level=True."
+            )
+        if self._feed is not None:
+            self._feed.check(model)
+
+    def on_train_begin(self, logs=None):
+        self._check_model()
+        model = self.model
+        steps = self.params.get("steps")
+        epochs = self.params.get("epochs")
+        if not steps:
+            raise ValueError(
+                "`DAISCallback` needs to know the number of steps per epoch to "
+                "anneal the temperature; pass `steps_per_epoch` to `fit` (the "
+                "training data has no known length)."
+            )
+        if self.warmup_epochs >= epochs:
+            raise ValueError(
+                f"`warmup_epochs` ({self.warmup_epochs}) must be smaller than "
+                f"`epochs` ({epochs}) so that some epochs search."
+            )
+        self.steps_per_epoch = int(steps)
+        self.epochs = int(epochs)
+        self.total_steps = (self.epochs - self.warmup_epochs) * self.steps_per_epoch
+        structure = self.structure
+        self.target_macs = self.budget * structure.total_macs
+        alphas = np.concatenate(model.alpha_values())
+        if self.learning_rate == "auto":
+            scale = max(float(np.abs(alphas).max()), 0.5)
+            lr = DEFAULT_AUTO_LR_TRAVEL * scale / self.total_steps
+            self.effective_learning_rate = float(np.clip(lr, *AUTO_LR_RANGE))
+        else:
+            self.effective_learning_rate = float(self.learning_rate)
+        self.min_widths = structure.min_widths(self.min_width)
+        if self.record_every == "auto":
+            self._record_every = max(1, int(math.ceil(self.total_steps / 100)))
+        else:
+            self._record_every = self.record_every
+        values = {
+            "step": 0.0,
+            "total_steps": float(self.total_steps),
+            "t0": self.schedule.T0,
+            "t_min": self.schedule.T_min,
+            "learning_rate": self.effective_learning_rate,
+            "iterations": 0.0,
+            "target_macs": self.target_macs,
+            "band_eps": self.band,
+            "lambda_budget": self.lambda_budget,
+            "lambda_l1": self.lambda_l1,
+            "lambda_min_width": self.lambda_min_width,
+            "lambda_residual": self.residual_prior,
+            "nonfinite": 0.0,
+            "min_widths": self.min_widths.astype("float32"),
+            "residual_weights": structure.residual_weights,
+        }
+        for m, v in model._dais.moments:
+            m.assign(np.zeros(m.shape, "float32"))
+            v.assign(np.zeros(v.shape, "float32"))
+        model.configure_search(mode=None, schedule=self.schedule, values=values)
+        for layer in structure.layers:
+            layer.hard = False
+            layer.temperature.assign(self.schedule.T0)
+        self._started = False
+        self._searching = False
+        self._nan_checked_at = None
+        self.report = None
+        self.history = {
+            "epoch": [], "T": [], "macs_ratio": [], "hard_macs_ratio": [],
+            "binarized": [], "widths": [],
+        }
+        self.alpha_trace = [(0, alphas.copy())]
+        self.group_names = list(structure.names)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        model = self.model
+        search_epoch = epoch - self.warmup_epochs
+        if search_epoch < 0:
+            return
+        done = search_epoch * self.steps_per_epoch
+        if not self._searching:
+            # First search epoch of this fit; a resumed fit starts later.
+            if self._feed is not None:
+                self._feed.start(model, skip=done)
+            mode = "single_level" if self.single_level else "bilevel"
+            model.configure_search(mode=mode, feed=self._feed)
+            self._searching = True
+        model.configure_search(mode=model.search_mode, feed=self._feed, values={"step": float(done)})
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._searching:
+            return
+        model = self.model
+        flag = float(model.read_variable(model._dais.vars["nonfinite"]))
+        if flag:
+            step = int(model.read_variable(model._dais.vars["step"]))
+            which = {1: "the search (indicator) loss", 2: "the training loss",
+                     3: "both the search and the training losses"}[int(flag)]
+            raise FloatingPointError(
+                f"DAIS search stopped: {which} or its gradients became NaN/Inf "
+                f"at search step {step} (batch {batch}). That step was not "
+                "applied, so the model keeps its last good state. Lower the "
+                "learning rates, check the data for NaN/Inf, or clip gradients."
+            )
+        step = int(model.read_variable(model._dais.vars["step"]))
+        if step % self._record_every == 0 or step == self.total_steps:
+            self.alpha_trace.append((step, np.concatenate(model.alpha_values())))
+
+    def _state(self):
+        model = self.model
+        structure = self.structure
+        alphas = model.alpha_values()
+        T = float(model.read_variable(structure.layers[0].temperature))
+        flat = np.concatenate(alphas).astype(np.float64)
+        m = 1.0 / (1.0 + np.exp(-np.clip(flat / T, -80, 80)))
+        return {
+            "T": T,
+            "macs_ratio": structure.cost.exact(m) / self.target_macs,
+            "hard_macs_ratio": structure.cost.exact(flat > 0) / self.target_macs,
+            "binarized": float(np.mean(np.abs(m - 0.5) > 0.49)),
+            "widths": [int((a > 0).sum()) for a in alphas],
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        state = self._state()
+        self.history["epoch"].append(epoch)
+        for key, value in state.items():
+            self.history[key].append(value)
+        if logs is not None:
+            logs["dais_T"] = state["T"]
+            logs["dais_macs"] = state["macs_ratio"]
+            logs["dais_hard_macs"] = state["hard_macs_ratio"]
+            logs["dais_binarized"] = state["binarized"]
+            if self.log_widths:
+                for name, width in zip(self.group_names, state["widths"]):
+                    logs[f"dais_width/{name}"] = float(width)
+
+    def on_train_end(self, logs=None):
+        model = self.model
+        model.configure_search(mode=None)
+        if not self._searching:
+            return
+        for layer in self.structure.layers:
+            layer.temperature.assign(self.schedule.T_min)
+        last = np.concatenate(model.alpha_values())
+        if not self.alpha_trace or not np.array_equal(self.alpha_trace[-1][1], last):
+            self.alpha_trace.append((self.total_steps, last))
+        if self.repair:
+            self.report = budget_lib.repair(
+                model,
+                self.budget,
+                band=self.band,
+                round_to=self.round_to,
+                min_width=self.min_width,
+                structure=self.structure,
+            )
+            if self.verbose:
+                print(self.report.summary())
+        if self.plot_dir:
+            os.makedirs(self.plot_dir, exist_ok=True)
+            self.plot_widths(os.path.join(self.plot_dir, "widths.png"))
+            self.plot_alphas(os.path.join(self.plot_dir, "alphas.png"))
+
+    # ------------------------------------------------------------------
+    def plot_widths(self, path):
+        """Writes a bar chart of every group's width: original vs kept."""
+        plt = _pyplot()
+        sizes = self.structure.sizes
+        kept = [int((a > 0).sum()) for a in self.model.alpha_values()]
+        fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(sizes) + 2), 4))
+        pos = np.arange(len(sizes))
+        ax.bar(pos, sizes, color="#cccccc", label="original")
+        ax.bar(pos, kept, color="#1f77b4", label="kept")
+        ax.set_xticks(pos)
+        ax.set_xticklabels(self.group_names, rotation=90, fontsize=7)
+        ax.set_ylabel("channels")
+        ratio = self.report.macs_after / self.report.total_macs if self.report else None
+        title = f"DAIS widths per group (budget {self.budget:.0%}"
+        title += f", MACs {ratio:.1%})" if ratio is not None else ")"
+        ax.set_title(title)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+    def plot_alphas(self, path):
+        """Writes the recorded alpha trajectories (one line per channel,
+        coloured by group) and the temperature."""
+        plt = _pyplot()
+        steps = np.array([s for s, _ in self.alpha_trace])
+        values = np.stack([a for _, a in self.alpha_trace])
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        cmap = plt.get_cmap("tab10")
+        start = 0
+        for i, size in enumerate(self.structure.sizes):
+            ax.plot(steps, values[:, start:start + size], color=cmap(i % 10),
+                    linewidth=0.5, alpha=0.6)
+            start += size
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xlabel("search step")
+        ax.set_ylabel("alpha")
+        ax.set_title("DAIS indicator logits (one line per channel, colour = group)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "Plotting needs matplotlib: pip install 'dais-keras[plot]'."
+        ) from e
+    return plt
