@@ -18,6 +18,7 @@ Usage:
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -27,7 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def _describe(x, y):
+    counts = np.bincount(y, minlength=10)
+    return {"shape": list(x.shape), "dtype": str(x.dtype), "per_class": counts.tolist()}
 
 
 def _child(data_dir, cache_dir, epoch):
@@ -37,30 +45,35 @@ def _child(data_dir, cache_dir, epoch):
     tf_import_s = time.perf_counter() - start
     from dais_keras import data
 
+    kw = dict(data_dir=data_dir, cache_dir=cache_dir, variant="jpeg")
     source = data.cifar10_source(data_dir=data_dir, variant="jpeg", download=False)
     start = time.perf_counter()
-    x_train, y_train = data.cifar10_numpy("train", data_dir=data_dir, cache_dir=cache_dir, variant="jpeg")
-    x_test, y_test = data.cifar10_numpy("test", data_dir=data_dir, cache_dir=cache_dir, variant="jpeg")
+    x_train, y_train = data.cifar10_numpy("train", **kw)
+    x_test, y_test = data.cifar10_numpy("test", **kw)
     load_s = time.perf_counter() - start
+    cache_files = sorted(Path(cache_dir).iterdir())
     result = {
         "load_s": round(load_s, 3),
         "tensorflow_import_s": round(tf_import_s, 3),
-        "source": {"name": source.name, "format": source.format, "path": source.path, "test_order": source.test_order},
-        "train": {"shape": list(x_train.shape), "dtype": str(x_train.dtype), "per_class": [int(n) for n in (y_train[:, None] == range(10)).sum(0)]},
-        "test": {"shape": list(x_test.shape), "dtype": str(x_test.dtype), "per_class": [int(n) for n in (y_test[:, None] == range(10)).sum(0)]},
-        "cache_files": sorted(p.name for p in Path(cache_dir).iterdir()),
-        "cache_bytes": sum(p.stat().st_size for p in Path(cache_dir).iterdir()),
+        "source": dataclasses.asdict(source),
+        "train": _describe(x_train, y_train),
+        "test": _describe(x_test, y_test),
+        "cache_files": [p.name for p in cache_files],
+        "cache_bytes": sum(p.stat().st_size for p in cache_files),
     }
     if epoch:
         start = time.perf_counter()
-        ds = data.cifar10("train", batch_size=128, data_dir=data_dir, cache_dir=cache_dir, variant="jpeg")
-        iterator = iter(ds)
-        next(iterator)
+        ds = data.cifar10("train", batch_size=128, **kw)
+        next(iter(ds))
         result["first_augmented_batch_s"] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
         n = sum(int(y.shape[0]) for _, y in ds)
         seconds = time.perf_counter() - start
-        result["augmented_epoch"] = {"images": n, "seconds": round(seconds, 2), "images_per_s": round(n / seconds)}
+        result["augmented_epoch"] = {
+            "images": n,
+            "seconds": round(seconds, 2),
+            "images_per_s": round(n / seconds),
+        }
     print(json.dumps(result))
 
 
@@ -80,7 +93,6 @@ def _run_child(data_dir, cache_dir, epoch):
 
 
 def _machine():
-    import numpy
     import tensorflow as tf
 
     return {
@@ -90,14 +102,20 @@ def _machine():
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
-        "numpy": numpy.__version__,
+        "numpy": np.__version__,
     }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=None, help="default: the usual search (DAIS_DATA_DIR, ../shared/data)")
-    parser.add_argument("--out", default=str(REPOSITORY / "bench" / "results" / "data_load.json"))
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="default: the usual search ($DAIS_DATA_DIR, then ../shared/data)",
+    )
+    parser.add_argument(
+        "--out", default=str(REPOSITORY / "bench" / "results" / "data_load.json")
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--epoch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
@@ -109,14 +127,17 @@ def main():
         cold = _run_child(args.data_dir, cache_dir, epoch=False)
         warm = _run_child(args.data_dir, cache_dir, epoch=True)
     result = {
-        "benchmark": "cifar10 JPEG archive: full train+test load, cold (empty cache) and warm (cached)",
-        "what_is_timed": "cifar10_numpy('train') + cifar10_numpy('test') in a fresh process, after importing TensorFlow",
+        "benchmark": "cifar10 JPEG archive: full train+test load, "
+        "cold (empty cache) and warm (cached)",
+        "what_is_timed": "cifar10_numpy('train') + cifar10_numpy('test') "
+        "in a fresh process, after importing TensorFlow",
         "cold_s": cold["load_s"],
         "warm_s": warm["load_s"],
         "cold": cold,
         "warm": warm,
         "machine": dict(_machine(), load_average_1_5_15_min_at_start=load_before),
-        "note": "load averages above the CPU count mean other jobs shared the CPUs during the run; times are then pessimistic",
+        "note": "load averages above the CPU count mean other jobs shared "
+        "the CPUs during the run; the times are then pessimistic",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

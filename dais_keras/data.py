@@ -7,6 +7,11 @@ the same values cast to `float32` (no scaling) from `cifar10`. Every model of
 this library normalises inside itself. Labels are `int32` class ids in the
 standard order of `CLASS_NAMES`.
 
+Also here: `cifar10_exact_subset` / `cifar10_original_labels` (the exact-pixel
+subset shipped in the shared data and the original test labels),
+`split_indices` (the stratified weight/search split of any labels) and
+`cifar10_augmentation` (pad-4 random crop and horizontal flip).
+
 Splits:
 
 * `"test"`: the 10,000 test images.
@@ -326,7 +331,8 @@ def cifar10_numpy(
     if search_fraction is not None:
         search_fraction = _check_fraction(search_fraction)
     source, searched = _resolve(data_dir, variant, download)
-    x, y = _load_part(source, searched, cache_dir, "test" if split == "test" else "train")
+    part = "test" if split == "test" else "train"
+    x, y = _load_part(source, searched, cache_dir, part)
     if split != "test":
         if split != "train" and search_fraction is None:
             search_fraction = DEFAULT_SEARCH_FRACTION
@@ -368,9 +374,7 @@ def cifar10_source(data_dir=None, variant=None, download=True):
     """
     source, searched = _resolve(data_dir, variant, download)
     if source.format == "tfds":
-        import importlib.util
-
-        if importlib.util.find_spec("tensorflow_datasets") is None:
+        if not _tfds_installed():
             raise DataNotFoundError(
                 _not_found_message(
                     searched + ["tensorflow_datasets: not installed"],
@@ -650,7 +654,7 @@ def _resolve(data_dir, variant, download):
         found = _find_in(path, variant)
         label = f"{origin}: {path}"
         if found is None:
-            state = "does not exist" if not path.exists() else "no CIFAR-10 files"
+            state = "does not exist" if not path.exists() else "none of the files below"
             searched.append(f"{label} ({state})")
             continue
         fmt, found_path = found
@@ -677,6 +681,15 @@ def _resolve(data_dir, variant, download):
     else:
         searched.append("tensorflow_datasets: skipped (variant='jpeg')")
     raise DataNotFoundError(_not_found_message(searched, variant))
+
+
+def _tfds_installed():
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow_datasets") is not None
+    except ValueError:  # Imported, without a spec (e.g. a stand-in module).
+        return True
 
 
 def _not_found_message(searched, variant):
@@ -853,7 +866,8 @@ def _decode(source, searched):
             return _DECODERS["tfds"](source)
         except Exception as e:  # No internet, tfds missing or broken, ...
             reason = f"tensorflow_datasets 'cifar10': failed: {type(e).__name__}: {e}"
-            raise DataNotFoundError(_not_found_message(searched + [reason], None)) from e
+            message = _not_found_message(searched + [reason], None)
+            raise DataNotFoundError(message) from e
     return _DECODERS[source.format](source)
 
 
@@ -1085,7 +1099,8 @@ def _decode_jpegs_pil(blobs, names, path):
             raise _corrupt(f"{path} ({name})", "not a JPEG", e) from e
         if image.shape != IMAGE_SHAPE:
             raise _corrupt(
-                f"{path} ({name})", f"image of shape {image.shape}, expected {IMAGE_SHAPE}"
+                f"{path} ({name})",
+                f"image of shape {image.shape}, expected {IMAGE_SHAPE}",
             )
         out[i] = image
     return out

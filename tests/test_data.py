@@ -10,8 +10,10 @@ cache; the slow test of this file).
 import io
 import os
 import pickle
+import sys
 import tarfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -522,6 +524,34 @@ def test_missing_data_error_when_tfds_fails(tmp_path, monkeypatch):
     ]:
         assert needle in message, needle
     assert _files(cache) == []
+
+
+def test_tfds_fallback_is_named_original_and_cached(tiny, tmp_path, monkeypatch):
+    calls = []
+    fake = types.ModuleType("tensorflow_datasets")
+
+    def load(name, split, as_supervised, batch_size):
+        calls.append((name, split))
+        assert as_supervised and batch_size == -1
+        return tiny[f"x_{split}"], tiny[f"y_{split}"].astype(np.int64)
+
+    fake.load, fake.as_numpy = load, lambda tensors: tensors
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    source = data.cifar10_source()
+    assert (source.format, source.name, source.origin) == (
+        "tfds",
+        "cifar10-original",
+        "tensorflow_datasets",
+    )
+    x, y = data.cifar10_numpy("test")
+    np.testing.assert_array_equal(x, tiny["x_test"])
+    assert y.dtype == np.int32
+    assert calls == [("cifar10", "train"), ("cifar10", "test")]
+    data.cifar10_numpy("train")
+    assert len(calls) == 2  # served from the cache
+    # An explicit data_dir is never replaced by a download.
+    with pytest.raises(data.DataNotFoundError, match="no other place"):
+        data.cifar10_source(data_dir=tmp_path / "nowhere")
 
 
 def test_explicit_missing_dir(tmp_path):
