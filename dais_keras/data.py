@@ -70,6 +70,7 @@ import pickle
 import re
 import tarfile
 import tempfile
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -751,7 +752,7 @@ def _read_npz(path, keys):
     try:
         with np.load(path, allow_pickle=False) as data:
             out = {k: data[k] for k in keys}
-    except (OSError, ValueError, KeyError, zlib.error, EOFError) as e:
+    except (OSError, ValueError, KeyError, zlib.error, zipfile.BadZipFile) as e:
         raise CorruptDataError(
             f"Could not read {path}: {type(e).__name__}: {e}. Expected a .npz "
             f"with keys {', '.join(keys)}; replace the file with a good copy."

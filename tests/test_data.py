@@ -728,11 +728,18 @@ def test_exact_subset(real_shared):
         data.cifar10_exact_subset(split="search")
 
 
-def test_exact_subset_missing(tmp_path):
+def test_exact_subset_missing_or_corrupt(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "env"))
     with pytest.raises(data.DataNotFoundError) as info:
+        data.cifar10_exact_subset()
+    for needle in ["test_first1017.npz", str(tmp_path / "env"), "no-shared", "DAIS_DATA_DIR"]:
+        assert needle in str(info.value), needle
+    path = tmp_path / "cifar10-exact-subset" / "test_first1017.npz"
+    path.parent.mkdir()
+    np.savez(path, x=np.zeros((2, 32, 32, 3), np.uint8), y=[1, 2], y_all=[1, 2, 3])
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(data.CorruptDataError, match="test_first1017.npz"):
         data.cifar10_exact_subset(data_dir=tmp_path)
-    assert "test_first1017.npz" in str(info.value)
-    assert str(tmp_path) in str(info.value)
 
 
 @pytest.fixture(scope="session")
