@@ -275,10 +275,16 @@ class ChannelGraph:
             self.groups.append(group)
             for local, r in enumerate(roots):
                 self._local[r] = (gid, local)
+        # Lookup arrays indexed by root id: group id and index in the group.
+        self._gid_of = np.full(n, -1, dtype=np.int64)
+        self._local_of = np.full(n, -1, dtype=np.int64)
+        for r, (gid, local) in self._local.items():
+            self._gid_of[r] = gid
+            self._local_of[r] = local
         self._link_layers()
 
     def _group_ids_of(self, tensor):
-        return sorted({self._local[r][0] for r in self._root[self._ctx.tensor_ids[id(tensor)]].tolist()})
+        return np.unique(self.tensor_channels(tensor)[0]).tolist()
 
     def _link_layers(self):
         for call in self.calls:
@@ -298,11 +304,7 @@ class ChannelGraph:
     def tensor_channels(self, tensor):
         """`(group_ids, local_indices)` arrays for each channel of `tensor`."""
         roots = self._root[self._ctx.tensor_ids[id(tensor)]]
-        gids = np.empty(roots.size, dtype=np.int64)
-        local = np.empty(roots.size, dtype=np.int64)
-        for p, r in enumerate(roots.tolist()):
-            gids[p], local[p] = self._local[r]
-        return gids, local
+        return self._gid_of[roots], self._local_of[roots]
 
     def group(self, key):
         """The group with integer id or name `key`."""
