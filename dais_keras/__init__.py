@@ -24,3 +24,7 @@ from dais_keras.indicators import indicator_layers
 from dais_keras.indicators import set_temperature
 from dais_keras.layers import ChannelIndicator
 from dais_keras.search import DAISModel
+from dais_keras import data
+from dais_keras import models
+from dais_keras import export
+from dais_keras import zoo
