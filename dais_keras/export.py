@@ -150,9 +150,9 @@ def _input_shape(model):
     if len(inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(
             f"Model '{model.name}' has {len(inputs)} inputs and "
-            f"{len(model.outputs)} outputs; the exporters' parity check "
-            "handles one input and one output. Pass check=False to export "
-            "without the check."
+            f"{len(model.outputs)} outputs; the exporters' parity check and "
+            "int8 calibration handle one input and one output. Pass "
+            "check=False (and no int8) to export it without them."
         )
     return tuple(inputs[0].shape), inputs[0].dtype
 
@@ -225,6 +225,20 @@ def _examples(data, model, argument):
     if not parts or sum(len(p) for p in parts) == 0:
         raise ValueError(f"`{argument}` is empty; pass at least one example.")
     return np.concatenate(parts, axis=0)
+
+
+def _check_criteria(rtol, min_top1_agreement):
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or rtol < 0):
+        raise ValueError(f"Expected `rtol` to be None or a number >= 0. Received: rtol={rtol!r}")
+    if min_top1_agreement is not None and (
+        isinstance(min_top1_agreement, bool)
+        or not isinstance(min_top1_agreement, (int, float))
+        or not 0 <= min_top1_agreement <= 1
+    ):
+        raise ValueError(
+            "Expected `min_top1_agreement` to be None or a fraction in [0, 1]. "
+            f"Received: min_top1_agreement={min_top1_agreement!r}"
+        )
 
 
 def _keras_outputs(model, x, batch_size=64):
@@ -450,6 +464,7 @@ def tflite(
         )
     if integer_io and quantize != "int8":
         raise ValueError("`integer_io=True` needs quantize='int8'.")
+    _check_criteria(rtol, min_top1_agreement)
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "TFLite export needs the TensorFlow backend; the current Keras "
@@ -654,6 +669,7 @@ def onnx(
         raise ValueError(f"Expected `path` to end in '.onnx'. Received: path='{path}'")
     if opset is not None and (not isinstance(opset, int) or opset < 1):
         raise ValueError(f"Expected `opset` to be None or a positive int. Received: opset={opset!r}")
+    _check_criteria(rtol, None)
     backend = keras.backend.backend()
     converter = {"tensorflow": ["tf2onnx"], "jax": ["jax2onnx"]}.get(backend, [])
     _require(converter + ["onnx"], "onnx", f"ONNX export ({backend} backend)")

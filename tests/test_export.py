@@ -247,6 +247,7 @@ def test_missing_onnxruntime_only_matters_for_the_check(model, tmp_path, monkeyp
     assert export.onnx(model, tmp_path / "m.onnx", check=False).size_bytes > 0
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 def test_litert_falls_back_to_tf_lite_interpreter(model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ai_edge_litert", None)
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
@@ -266,6 +267,9 @@ def test_litert_falls_back_to_tf_lite_interpreter(model, tmp_path, monkeypatch):
         (lambda m, d: export.tflite(m, d / "m.tflite", integer_io=True), ValueError, "integer_io"),
         (lambda m, d: export.tflite(m, d / "m.tflite", batch_size=0), ValueError, "batch_size"),
         (lambda m, d: export.onnx(m, d / "m.onnx", opset=0), ValueError, "opset"),
+        (lambda m, d: export.onnx(m, d / "m.onnx", rtol=-1), ValueError, "rtol"),
+        (lambda m, d: export.tflite(m, d / "m.tflite", min_top1_agreement=98), ValueError,
+         r"fraction in \[0, 1\]"),
         (lambda m, d: export.tflite(m, d / "m.tflite", sample=np.zeros((2, 8, 8, 3))), ValueError,
          r"`sample` has an element of shape \(2, 8, 8, 3\)"),
         (lambda m, d: export.export(m, d / "m.pb"), ValueError, "Unknown export format"),
