@@ -109,7 +109,7 @@ class ExportResult:
         )
 
 
-def _require(modules, extra, purpose):
+def _require(modules, extra, purpose, install=None):
     """Imports `modules`, or raises an ImportError naming the extra."""
     imported, missing = [], []
     for name in modules:
@@ -118,10 +118,11 @@ def _require(modules, extra, purpose):
         except ImportError:
             missing.append(name)
     if missing:
+        default = f'pip install "dais-keras[{extra}]"'
         raise ImportError(
             f"{purpose} needs the optional package(s) {', '.join(modules)}, "
             f"but {', '.join(missing)} could not be imported. Install them "
-            f'with: pip install "dais-keras[{extra}]"'
+            f"with: {install or default}"
         )
     return imported
 
@@ -672,7 +673,10 @@ def onnx(
     _check_criteria(rtol, None)
     backend = keras.backend.backend()
     converter = {"tensorflow": ["tf2onnx"], "jax": ["jax2onnx"]}.get(backend, [])
-    _require(converter + ["onnx"], "onnx", f"ONNX export ({backend} backend)")
+    install = None
+    if backend != "tensorflow":  # The `onnx` extra covers the TensorFlow path.
+        install = f"pip install {' '.join(converter + ['onnx', 'onnxruntime'])}"
+    _require(converter + ["onnx"], "onnx", f"ONNX export ({backend} backend)", install)
     if check:
         _require(["onnxruntime"], "onnx", "Checking the ONNX file")
     import onnx as onnx_lib
