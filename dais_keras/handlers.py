@@ -144,11 +144,40 @@ class AxisNormalizationHandler(FreezeChannelsHandler):
         return (rank - 1) in [a % rank for a in axes]
 
 
+def _with_bias(layer, kernels, keep):
+    """`kernels` plus the layer's bias (its last weight) sliced to the kept
+    output channels, when the layer has one."""
+    if layer.use_bias:
+        kernels.append(layer.get_weights()[-1][keep.output])
+    return kernels
+
+
 def _channels_first(layer):
     return getattr(layer, "data_format", "channels_last") == "channels_first"
 
 
-class ConvHandler(ChannelHandler):
+class ProducerHandler(ChannelHandler):
+    """Layers that mix their input channels into `config[units_key]` new
+    channels (transposed/separable convolutions, dense layers)."""
+
+    mixes_channels = True
+    units_key = "filters"
+
+    def propagate(self, call, ctx):
+        layer = call.layer
+        units = getattr(layer, self.units_key)
+        if _channels_first(layer):
+            ctx.freeze(ctx.ids(call.inputs[0]), f"{ctx.describe(layer)} is channels_first")
+            return [ctx.fresh(layer, units, frozen="channels_first layer")]
+        return [ctx.fresh(layer, units)]
+
+    def rebuild(self, layer, keep):
+        config = layer.get_config()
+        config[self.units_key] = int(keep.output.sum())
+        return type(layer).from_config(config)
+
+
+class ConvHandler(ProducerHandler):
     """Conv1D/2D/3D, including grouped convolutions.
 
     With `groups=G` (1 < G < C_in), channel `i` of every group is coupled
@@ -157,19 +186,13 @@ class ConvHandler(ChannelHandler):
     channel (like a depthwise convolution).
     """
 
-    mixes_channels = True
-
     def propagate(self, call, ctx):
         layer = call.layer
+        if _channels_first(layer) or layer.groups == 1:
+            return super().propagate(call, ctx)
         ids = ctx.ids(call.inputs[0])
-        if _channels_first(layer):
-            ctx.freeze(ids, f"{ctx.describe(layer)} is channels_first")
-            return [ctx.fresh(layer, layer.filters, frozen="channels_first layer")]
         groups = layer.groups
-        if groups == 1:
-            return [ctx.fresh(layer, layer.filters)]
-        c_in = ids.size
-        per_in, per_out = c_in // groups, layer.filters // groups
+        per_in, per_out = ids.size // groups, layer.filters // groups
         if per_in == 1:
             return [np.repeat(ids, per_out)]
         for k in range(1, groups):
@@ -177,11 +200,12 @@ class ConvHandler(ChannelHandler):
         return [np.tile(ctx.fresh(layer, per_out), groups)]
 
     def rebuild(self, layer, keep):
-        config = layer.get_config()
-        config["filters"] = int(keep.output.sum())
+        new = super().rebuild(layer, keep)
         if layer.groups > 1 and layer.groups == keep.input.size:
+            config = new.get_config()
             config["groups"] = int(keep.input.sum())
-        return type(layer).from_config(config)
+            new = type(layer).from_config(config)
+        return new
 
     def new_weights(self, layer, keep):
         weights = layer.get_weights()
@@ -194,35 +218,14 @@ class ConvHandler(ChannelHandler):
         else:
             per_in = keep.input.size // groups
             kernel = kernel[..., keep.input[:per_in], :]
-        kernel = kernel[..., keep.output]
-        out = [kernel]
-        if layer.use_bias:
-            out.append(weights[1][keep.output])
-        return out
+        return _with_bias(layer, [kernel[..., keep.output]], keep)
 
 
-class ConvTransposeHandler(ChannelHandler):
-    mixes_channels = True
-
-    def propagate(self, call, ctx):
-        layer = call.layer
-        if _channels_first(layer):
-            ctx.freeze(ctx.ids(call.inputs[0]), f"{ctx.describe(layer)} is channels_first")
-            return [ctx.fresh(layer, layer.filters, frozen="channels_first layer")]
-        return [ctx.fresh(layer, layer.filters)]
-
-    def rebuild(self, layer, keep):
-        config = layer.get_config()
-        config["filters"] = int(keep.output.sum())
-        return type(layer).from_config(config)
-
+class ConvTransposeHandler(ProducerHandler):
     def new_weights(self, layer, keep):
-        weights = layer.get_weights()
         # Transposed kernels are (..., C_out, C_in).
-        out = [weights[0][..., keep.output, :][..., keep.input]]
-        if layer.use_bias:
-            out.append(weights[1][keep.output])
-        return out
+        kernel = layer.get_weights()[0][..., keep.output, :][..., keep.input]
+        return _with_bias(layer, [kernel], keep)
 
 
 class DepthwiseConvHandler(ChannelHandler):
@@ -237,49 +240,20 @@ class DepthwiseConvHandler(ChannelHandler):
         return [np.repeat(ids, layer.depth_multiplier)]
 
     def new_weights(self, layer, keep):
-        weights = layer.get_weights()
-        out = [weights[0][..., keep.input, :]]
-        if layer.use_bias:
-            out.append(weights[1][keep.output])
-        return out
+        return _with_bias(layer, [layer.get_weights()[0][..., keep.input, :]], keep)
 
 
-class SeparableConvHandler(ChannelHandler):
-    mixes_channels = True
-
-    def propagate(self, call, ctx):
-        layer = call.layer
-        if _channels_first(layer):
-            ctx.freeze(ctx.ids(call.inputs[0]), f"{ctx.describe(layer)} is channels_first")
-            return [ctx.fresh(layer, layer.filters, frozen="channels_first layer")]
-        return [ctx.fresh(layer, layer.filters)]
-
-    def rebuild(self, layer, keep):
-        config = layer.get_config()
-        config["filters"] = int(keep.output.sum())
-        return type(layer).from_config(config)
-
+class SeparableConvHandler(ProducerHandler):
     def new_weights(self, layer, keep):
         weights = layer.get_weights()
         dm = layer.depth_multiplier
         depthwise = weights[0][..., keep.input, :]
         pointwise = weights[1][..., np.repeat(keep.input, dm), :][..., keep.output]
-        out = [depthwise, pointwise]
-        if layer.use_bias:
-            out.append(weights[2][keep.output])
-        return out
+        return _with_bias(layer, [depthwise, pointwise], keep)
 
 
-class DenseHandler(ChannelHandler):
-    mixes_channels = True
-
-    def propagate(self, call, ctx):
-        return [ctx.fresh(call.layer, call.layer.units)]
-
-    def rebuild(self, layer, keep):
-        config = layer.get_config()
-        config["units"] = int(keep.output.sum())
-        return type(layer).from_config(config)
+class DenseHandler(ProducerHandler):
+    units_key = "units"
 
     def new_weights(self, layer, keep):
         if getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None):
@@ -287,11 +261,8 @@ class DenseHandler(ChannelHandler):
                 f"Dense layer '{layer.name}' uses LoRA or quantization; prune "
                 "the float model before enabling them."
             )
-        weights = layer.get_weights()
-        out = [weights[0][keep.input][:, keep.output]]
-        if layer.use_bias:
-            out.append(weights[1][keep.output])
-        return out
+        kernel = layer.get_weights()[0][keep.input][:, keep.output]
+        return _with_bias(layer, [kernel], keep)
 
 
 class MergeHandler(ChannelHandler):
