@@ -24,6 +24,10 @@ from dais_keras.indicators import indicator_layers
 from dais_keras.indicators import set_temperature
 from dais_keras.layers import ChannelIndicator
 from dais_keras.search import DAISModel
+from dais_keras import budget
+from dais_keras import schedules
+from dais_keras.budget import BudgetReport
+from dais_keras.callbacks import DAISCallback
 from dais_keras import data
 from dais_keras import models
 from dais_keras import export
