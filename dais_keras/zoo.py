@@ -344,6 +344,8 @@ def _write_atomic(path, payload):
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600 files; index and cards are ordinary files.
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -934,16 +936,21 @@ def model_card(entry):
     extra = ""
     if entry.extra:
         extra = "\n## Extra metadata\n\n```json\n" + json.dumps(entry.extra, indent=2) + "\n```\n"
+    method = (entry.extra or {}).get("method", "DAIS")
+    summary = (
+        f"Unpruned {entry.base} (reference, 100% of its MACs)"
+        if entry.budget >= 1.0
+        else f"{entry.base} pruned with {method} to a budget of {entry.budget:.0%} of its MACs"
+    )
     return f"""# {entry.key}
 
-{entry.base} pruned with DAIS to a budget of {entry.budget:.0%} of its MACs, on
-{entry.dataset} (trained on `{entry.dataset_variant}`).
+{summary}, on {entry.dataset} (trained on `{entry.dataset_variant}`).
 {description}
 | | |
 |---|---|
 | Base architecture | `{entry.base}` |
 | Dataset (variant) | `{entry.dataset}` (`{entry.dataset_variant}`) |
-| MACs budget | {entry.budget:g} of the base model |
+| MACs budget | {entry.budget:.0%} of the base model |
 | MACs (batch 1) | {entry.macs:,} |
 | Parameters | {entry.params:,} |
 {shape}
