@@ -144,6 +144,51 @@ def _allowed_widths(size, min_width, round_to):
     return np.array(widths)
 
 
+def _local_search(widths, current, allowed, macs, mask_of, alpha, lower, target,
+                  max_rounds=50):
+    """Moves one or two groups by one allowed step at a time, towards the
+    band `[lower, target]` (least violation first, then the most alpha
+    kept), until it is reached or no move helps. For coarse `round_to`,
+    where single greedy steps jump over the band."""
+
+    def violation(value):
+        return max(0.0, value - target) + max(0.0, lower - value)
+
+    def neighbours(w):
+        moves = []
+        for g, options in enumerate(allowed):
+            idx = int(np.searchsorted(options, w[g]))
+            for j in (idx - 1, idx + 1):
+                if 0 <= j < len(options):
+                    moves.append((g, int(options[j])))
+        yield from ([m] for m in moves)
+        for a in range(len(moves)):
+            for b in range(a + 1, len(moves)):
+                if moves[a][0] != moves[b][0]:
+                    yield [moves[a], moves[b]]
+
+    best_v = violation(current)
+    for _ in range(max_rounds):
+        best = None
+        for change in neighbours(widths):
+            trial = widths.copy()
+            for g, w in change:
+                trial[g] = w
+            value = macs(trial)
+            v = violation(value)
+            if v > best_v or (best is not None and v > best[0]):
+                continue
+            score = float(alpha[mask_of(trial)].sum())
+            if best is None or (v, -score) < (best[0], -best[1]):
+                best = (v, score, trial, value)
+        if best is None or best[0] >= best_v:
+            break
+        best_v, _, widths, current = best
+        if best_v == 0.0:
+            break
+    return widths, current
+
+
 def _structure_of(model, structure):
     if structure is not None:
         return structure
@@ -271,6 +316,12 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
             blocked.add(g)
         if not grown:
             break
+    if not lower <= current <= target:
+        # One swap (a group one step wider, another one step narrower) can
+        # land in the band where single steps cannot (coarse `round_to`).
+        widths, current = _local_search(
+            widths, current, allowed, macs, mask_of, flat, lower, target
+        )
     after = mask_of(widths)
     feasible = lower <= current <= target
     message = ""

@@ -21,7 +21,24 @@ from dais_keras import schedules as schedules_lib
 # Defaults, measured with bench/search_dynamics.py (see its results file).
 DEFAULT_LAMBDA_BUDGET = 2.0
 DEFAULT_AUTO_LR_TRAVEL = 4.0
-AUTO_LR_RANGE = (1e-3, 0.1)
+DEFAULT_LR_POWER = 1.0
+DEFAULT_BETA_1 = 0.5
+
+
+def auto_learning_rate(alpha_scale, schedule, total_steps, lr_power=DEFAULT_LR_POWER,
+                       travel=DEFAULT_AUTO_LR_TRAVEL):
+    """The indicators' base learning rate for a search of `total_steps`.
+
+    Adam moves a logit by about its step size per step, and the step size at
+    temperature `T` is `lr * (T / T0) ** lr_power`. This returns the `lr`
+    whose summed step sizes over the search equal `travel * alpha_scale`:
+    the distance an indicator may cover, `travel` times its initial distance
+    to zero.
+    """
+    progress = np.arange(total_steps) / max(total_steps - 1, 1)
+    temps = np.asarray(keras.ops.convert_to_numpy(schedule(progress)), np.float64)
+    budget = float(np.sum((temps / schedule.T0) ** lr_power))
+    return travel * alpha_scale / max(budget, 1e-12)
 
 
 class SearchFeed:
@@ -31,7 +48,8 @@ class SearchFeed:
         data: A `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`
             batches, or a tuple `(x, y)` / `(x, y, sample_weight)` of arrays.
         batch_size: Batch size for array data (default 32, like `fit`).
-        shuffle: Shuffle array data (seeded) each pass.
+        shuffle: Shuffle array data each pass (a seeded permutation per pass,
+            independent of the global random seed).
         seed: Seed of that shuffle.
     """
 
@@ -64,12 +82,11 @@ class SearchFeed:
             batch_size = 32 if batch_size is None else int(batch_size)
             if batch_size < 1:
                 raise ValueError(f"`batch_size` must be >= 1; received {batch_size}.")
-            ds = tf.data.Dataset.from_tensor_slices(
-                tuple(a for a in arrays if a is not None)
-            )
-            if shuffle:
-                ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-            self.dataset = ds.repeat().batch(min(batch_size, n), drop_remainder=True)
+            tensors = tuple(tf.constant(a) for a in arrays if a is not None)
+            size = min(batch_size, n)
+            self._gather = lambda idx: tuple(tf.gather(t, idx) for t in tensors)
+            self._indices = _index_stream(n, size, seed if shuffle else None)
+            self.dataset = None
             self.x_shape = tuple(arrays[0].shape)
         else:
             raise ValueError(
@@ -97,7 +114,11 @@ class SearchFeed:
 
     def start(self, model, skip=0):
         """(Re)starts the stream for `model`, skipping `skip` batches."""
-        dataset = self.dataset.skip(skip) if skip else self.dataset
+        if self.dataset is None:  # arrays: skip indices, then gather
+            indices = self._indices.skip(skip) if skip else self._indices
+            dataset = indices.map(self._gather).prefetch(2)
+        else:
+            dataset = self.dataset.skip(skip) if skip else self.dataset
         backend = keras.backend.backend()
         if backend == "tensorflow":
             strategy = model.distribute_strategy
@@ -115,6 +136,24 @@ class SearchFeed:
         return next(self._iterator)
 
 
+def _index_stream(n, batch_size, seed):
+    """Endless batches of example indices: pass `k` over the data is the
+    permutation `index_shuffle(seed, k)` (or the identity without a seed).
+    A pure function of `(n, batch_size, seed)`, so that skipping `k` batches
+    resumes the stream exactly, whatever the global random seed."""
+    import tensorflow as tf
+
+    n64 = tf.constant(n, tf.int64)
+    if seed is None:
+        fn = lambda i: i % n64
+    else:
+        seed64 = tf.constant(int(seed), tf.int64)
+        fn = lambda i: tf.random.experimental.index_shuffle(
+            i % n64, seed=tf.stack([seed64, i // n64]), max_index=n64 - 1
+        )
+    return tf.data.Dataset.range(2**62).map(fn).batch(batch_size, drop_remainder=True)
+
+
 def _x_shape(spec):
     spec = spec[0] if isinstance(spec, (tuple, list)) else spec
     shape = getattr(spec, "shape", None)
@@ -128,9 +167,10 @@ def _check_fraction(name, value, low_open=True, high=1.0):
         or not math.isfinite(value)
         or not (0.0 < value < high if low_open else 0.0 <= value < high)
     ):
+        hint = " (e.g. budget=0.5 keeps half of the MACs)" if name == "budget" else ""
         raise ValueError(
-            f"`{name}` must be a number in {'(0' if low_open else '[0'}, {high}); "
-            f"received {value!r}."
+            f"`{name}` must be a number in {'(0' if low_open else '[0'}, {high:g}); "
+            f"received {value!r}{hint}."
         )
 
 
@@ -195,6 +235,9 @@ class DAISCallback(keras.callbacks.Callback):
             `[(1 - band) * budget, budget]`.
         single_level: Update indicators and weights from one training batch
             (faster, no search data needed).
+        train_weights: `False` searches the indicators only: the weights,
+            their statistics and the compiled optimizer stay as they are
+            (bi-level mode only).
         warmup_epochs: Epochs of plain weight training before the search.
         round_to: Align every pruned group's width to a multiple of this
             (e.g. 8) when binarising.
@@ -239,6 +282,9 @@ class DAISCallback(keras.callbacks.Callback):
         T0=1.0,
         T_min=0.01,
         learning_rate="auto",
+        lr_power=DEFAULT_LR_POWER,
+        beta_1=DEFAULT_BETA_1,
+        beta_2=0.999,
         lambda_budget=DEFAULT_LAMBDA_BUDGET,
         lambda_l1=0.0,
         min_width=1,
@@ -246,6 +292,7 @@ class DAISCallback(keras.callbacks.Callback):
         residual_prior=1.0,
         band=budget_lib.DEFAULT_BAND,
         single_level=False,
+        train_weights=True,
         warmup_epochs=0,
         round_to=None,
         repair=True,
@@ -279,6 +326,12 @@ class DAISCallback(keras.callbacks.Callback):
                 f"indicators' Adam learning rate); received {learning_rate!r}."
             )
         self.learning_rate = learning_rate
+        _check_nonneg("lr_power", lr_power)
+        self.lr_power = float(lr_power)
+        _check_fraction("beta_1", beta_1, low_open=False)
+        _check_fraction("beta_2", beta_2, low_open=False)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
         for name, value in (
             ("lambda_budget", lambda_budget),
             ("lambda_l1", lambda_l1),
@@ -298,6 +351,12 @@ class DAISCallback(keras.callbacks.Callback):
             )
         self.warmup_epochs = warmup_epochs
         self.single_level = bool(single_level)
+        self.train_weights = bool(train_weights)
+        if self.single_level and not self.train_weights:
+            raise ValueError(
+                "`train_weights=False` needs the bi-level search; it cannot be "
+                "combined with `single_level=True`."
+            )
         self.repair = bool(repair)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
             raise ValueError(f"`seed` must be an integer or None; received {seed!r}.")
@@ -332,6 +391,9 @@ class DAISCallback(keras.callbacks.Callback):
             "batch_size": self.batch_size,
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "learning_rate": self.learning_rate,
+            "lr_power": self.lr_power,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
             "lambda_budget": self.lambda_budget,
             "lambda_l1": self.lambda_l1,
             "min_width": self.min_width,
@@ -339,6 +401,7 @@ class DAISCallback(keras.callbacks.Callback):
             "residual_prior": self.residual_prior,
             "band": self.band,
             "single_level": self.single_level,
+            "train_weights": self.train_weights,
             "warmup_epochs": self.warmup_epochs,
             "round_to": self.round_to,
             "repair": self.repair,
@@ -399,9 +462,12 @@ class DAISCallback(keras.callbacks.Callback):
         self.target_macs = self.budget * structure.total_macs
         alphas = np.concatenate(model.alpha_values())
         if self.learning_rate == "auto":
-            scale = max(float(np.abs(alphas).max()), 0.5)
-            lr = DEFAULT_AUTO_LR_TRAVEL * scale / self.total_steps
-            self.effective_learning_rate = float(np.clip(lr, *AUTO_LR_RANGE))
+            # From the indicators' initial value, not their current one, so
+            # that a resumed search uses the rate of the interrupted one.
+            scale = max(max(abs(l.alpha_init) for l in structure.layers), 0.5)
+            self.effective_learning_rate = auto_learning_rate(
+                scale, self.schedule, self.total_steps, self.lr_power
+            )
         else:
             self.effective_learning_rate = float(self.learning_rate)
         self.min_widths = structure.min_widths(self.min_width)
@@ -415,7 +481,9 @@ class DAISCallback(keras.callbacks.Callback):
             "t0": self.schedule.T0,
             "t_min": self.schedule.T_min,
             "learning_rate": self.effective_learning_rate,
-            "iterations": 0.0,
+            "lr_power": self.lr_power,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
             "target_macs": self.target_macs,
             "band_eps": self.band,
             "lambda_budget": self.lambda_budget,
@@ -426,9 +494,6 @@ class DAISCallback(keras.callbacks.Callback):
             "min_widths": self.min_widths.astype("float32"),
             "residual_weights": structure.residual_weights,
         }
-        for m, v in model._dais.moments:
-            m.assign(np.zeros(m.shape, "float32"))
-            v.assign(np.zeros(v.shape, "float32"))
         model.configure_search(mode=None, schedule=self.schedule, values=values)
         for layer in structure.layers:
             layer.hard = False
@@ -451,13 +516,26 @@ class DAISCallback(keras.callbacks.Callback):
             return
         done = search_epoch * self.steps_per_epoch
         if not self._searching:
-            # First search epoch of this fit; a resumed fit starts later.
+            # First search epoch of this fit; a resumed fit starts later and
+            # keeps the restored Adam state of the indicators.
+            if search_epoch == 0:
+                for m, v in model._dais.moments:
+                    m.assign(np.zeros(m.shape, "float32"))
+                    v.assign(np.zeros(v.shape, "float32"))
+                model._dais.vars["iterations"].assign(0.0)
             if self._feed is not None:
                 self._feed.start(model, skip=done)
             mode = "single_level" if self.single_level else "bilevel"
-            model.configure_search(mode=mode, feed=self._feed)
+            model.configure_search(
+                mode=mode, feed=self._feed, train_weights=self.train_weights
+            )
             self._searching = True
-        model.configure_search(mode=model.search_mode, feed=self._feed, values={"step": float(done)})
+        model.configure_search(
+            mode=model.search_mode,
+            feed=self._feed,
+            values={"step": float(done)},
+            train_weights=self.train_weights,
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         if not self._searching:
@@ -465,9 +543,9 @@ class DAISCallback(keras.callbacks.Callback):
         model = self.model
         flag = float(model.read_variable(model._dais.vars["nonfinite"]))
         if flag:
-            step = int(model.read_variable(model._dais.vars["step"]))
-            which = {1: "the search (indicator) loss", 2: "the training loss",
-                     3: "both the search and the training losses"}[int(flag)]
+            # The counter already counts the failed step.
+            step = int(model.read_variable(model._dais.vars["step"])) - 1
+            which = {1: "the search (indicator) loss", 2: "the training loss"}[int(flag)]
             raise FloatingPointError(
                 f"DAIS search stopped: {which} or its gradients became NaN/Inf "
                 f"at search step {step} (batch {batch}). That step was not "

@@ -52,7 +52,8 @@ _SCALARS = (
     ("t0", 1.0),
     ("t_min", 0.01),
     ("learning_rate", 0.01),
-    ("beta_1", 0.9),
+    ("lr_power", 1.0),
+    ("beta_1", 0.5),
     ("beta_2", 0.999),
     ("epsilon", 1e-7),
     ("iterations", 0.0),
@@ -151,6 +152,12 @@ def _tf():
     import tensorflow as tf
 
     return tf
+
+
+def loss_module_unscale(value):
+    from keras.src.losses.loss import unscale_loss_for_distribution
+
+    return unscale_loss_for_distribution(value)
 
 
 def _tf_read(variable):
@@ -268,6 +275,7 @@ class DAISModel(keras.Model):
         # tracking does not adopt the lists of variables and layers below.
         self._dais = _SearchState()
         self._dais.mode = None
+        self._dais.train_weights = True
         self._dais.feed = None
         self._dais.schedule = schedules_lib.ExponentialSchedule()
         self._dais.structure_cache = None
@@ -326,7 +334,9 @@ class DAISModel(keras.Model):
             self._dais.structure_cache = SearchStructure(self)
         return self._dais.structure_cache
 
-    def configure_search(self, mode=None, feed=None, schedule=None, values=None):
+    def configure_search(
+        self, mode=None, feed=None, schedule=None, values=None, train_weights=True
+    ):
         """Switches the train step between plain training and the search.
 
         Called by `DAISCallback`; rarely needed directly.
@@ -339,6 +349,9 @@ class DAISModel(keras.Model):
             schedule: A `dais_keras.schedules.TemperatureSchedule`.
             values: Dict of search variable values to assign (names from
                 `search_variables`).
+            train_weights: In the bi-level mode, also run the weight step
+                (`False`: only the indicators learn; weights, statistics and
+                the compiled optimizer are left untouched).
         """
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
@@ -360,7 +373,16 @@ class DAISModel(keras.Model):
                 )
             variable = self._dais.vars[name]
             variable.assign(np.asarray(value, dtype="float32").reshape(variable.shape))
-        changed = (mode, feed) != (self._dais.mode, self._dais.feed)
+        train_weights = bool(train_weights)
+        if mode == "single_level" and not train_weights:
+            raise ValueError(
+                "`train_weights=False` needs the bi-level search (the single-"
+                "level step updates weights and indicators from one pass)."
+            )
+        changed = (mode, feed, train_weights) != (
+            self._dais.mode, self._dais.feed, self._dais.train_weights
+        )
+        self._dais.train_weights = train_weights
         self._dais.mode = mode
         self._dais.feed = feed if mode == "bilevel" else None
         if changed:
@@ -398,6 +420,15 @@ class DAISModel(keras.Model):
         if self.train_function is not None and not force:
             return self.train_function
         self._dais_build_index()
+        if self.optimizer is not None and not self.optimizer.built:
+            # Build on every trainable variable, as `fit` would on its own:
+            # the weight step applies to a subset (no alpha), and a lazily
+            # built optimizer would not match checkpoints of the full model.
+            if _backend() == "tensorflow":
+                with self.distribute_strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            else:
+                self.optimizer.build(self.trainable_variables)
         super().make_train_function(force=True)
         feed = self._dais.feed
         if feed is not None and self._dais.mode == "bilevel":
@@ -431,6 +462,12 @@ class DAISModel(keras.Model):
         }
         self._dais.weight_variables = [
             self.trainable_variables[i] for i in self._dais.index["weights"]
+        ]
+        own = {id(v) for v in self._dais.vars.values()}
+        own |= {id(v) for pair in self._dais.moments for v in pair}
+        own |= {id(l.temperature) for l in self._dais.indicators}
+        self._dais.stat_variables = [
+            v for v in self.non_trainable_variables if id(v) not in own
         ]
 
     # ------------------------------------------------------------------
@@ -467,13 +504,16 @@ class DAISModel(keras.Model):
         )
         return penalty, ratio
 
-    def _dais_adam(self, alphas, grads, moments, hp):
-        """One Adam step on `alpha`; returns new alphas, moments, iterations."""
+    def _dais_adam(self, alphas, grads, moments, hp, T):
+        """One Adam step on `alpha`; returns new alphas, moments, iterations.
+
+        The step size follows the temperature, `lr * (T / T0) ** lr_power`,
+        so that a step moves a mask by a similar amount at every temperature
+        (alpha / T is what the sigmoid sees)."""
         it = hp["iterations"] + 1.0
         b1, b2 = hp["beta_1"], hp["beta_2"]
-        lr = hp["learning_rate"] * ops.sqrt(1.0 - ops.power(b2, it)) / (
-            1.0 - ops.power(b1, it)
-        )
+        lr = hp["learning_rate"] * ops.power(T / hp["t0"], hp["lr_power"])
+        lr = lr * ops.sqrt(1.0 - ops.power(b2, it)) / (1.0 - ops.power(b1, it))
         new_alphas, new_moments = [], []
         for a, g, (m, v) in zip(alphas, grads, moments):
             g = ops.cast(g, "float32")
@@ -513,8 +553,9 @@ class DAISModel(keras.Model):
 
     @staticmethod
     def _dais_flag(finite_search, finite_weights, previous):
-        flag = ops.where(finite_search, 0.0, 1.0) + ops.where(finite_weights, 0.0, 2.0)
-        return ops.maximum(previous, flag)
+        """1: the indicator step was not finite; 2: the weight step was not."""
+        flag = ops.where(finite_search, ops.where(finite_weights, 0.0, 2.0), 1.0)
+        return ops.where(previous > 0, previous, flag)
 
     def train_step(self, *args):
         backend = _backend()
@@ -532,14 +573,39 @@ class DAISModel(keras.Model):
     def _tf_hp(self):
         return {k: _tf_read(v) for k, v in self._dais.vars.items()}
 
-    def _tf_weight_step(self, data, penalty_fn=None):
-        """Keras' train step over the weights only; with `penalty_fn`
-        (single level) also returns the alphas' gradients."""
+    def _tf_alpha_state(self):
+        """Alphas, Adam moments and iteration count as tensors."""
+        state = [_tf_read(l.alpha) for l in self._dais.indicators]
+        for m, v in self._dais.moments:
+            state += [_tf_read(m), _tf_read(v)]
+        state.append(_tf_read(self._dais.vars["iterations"]))
+        return state
+
+    def _tf_alpha_variables(self):
+        variables = [l.alpha for l in self._dais.indicators]
+        for m, v in self._dais.moments:
+            variables += [m, v]
+        variables.append(self._dais.vars["iterations"])
+        return variables
+
+    def _tf_weight_step(self, data, penalty_fn=None, extra_finite=None):
+        """Keras' train step over the weights only (alpha untouched).
+
+        With `penalty_fn` (single level) the penalty joins the loss and the
+        alphas' gradients are returned too. Nothing changes (weights,
+        optimizer, BN statistics) unless the loss and every gradient are
+        finite (and `extra_finite`).
+
+        Returns:
+            `(metrics, finite, alpha_grads, aux)`.
+        """
         tf = _tf()
         from keras.src.losses import loss as loss_module
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         alphas = [l.alpha for l in self._dais.indicators]
+        stats = self._dais.stat_variables
+        old_stats = [_tf_read(v) for v in stats]
         with tf.GradientTape() as tape:
             if self._call_has_training_arg:
                 y_pred = self(x, training=True)
@@ -567,33 +633,39 @@ class DAISModel(keras.Model):
         grads = tape.gradient(total, variables) if variables else []
         n_w = len(self._dais.weight_variables)
         weight_grads, alpha_grads = grads[:n_w], grads[n_w:]
-        finite = _tf_all_finite([loss] + weight_grads)
+        finite = _tf_all_finite([total] + list(grads))
+        if extra_finite is not None:
+            finite = ops.logical_and(finite, extra_finite)
         if self._dais.weight_variables:
             _tf_apply_if(self.optimizer, finite, weight_grads, self._dais.weight_variables)
+        if stats:
+            _tf_assign(
+                (v, ops.where(finite, _tf_read(v), old)) for v, old in zip(stats, old_stats)
+            )
         metrics = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         if penalty_fn is not None:
-            scale = getattr(self.optimizer, "dynamic_scale", None)
             alpha_grads = [
                 ops.zeros_like(a) if g is None else g for g, a in zip(alpha_grads, alphas)
             ]
+            scale = getattr(self.optimizer, "dynamic_scale", None)
             if scale is not None:
                 alpha_grads = [g / ops.cast(scale, g.dtype) for g in alpha_grads]
         return metrics, finite, alpha_grads, aux
 
-    def _tf_update_alphas(self, grads, hp, finite):
-        alphas = [_tf_read(l.alpha) for l in self._dais.indicators]
-        moments = [(_tf_read(m), _tf_read(v)) for m, v in self._dais.moments]
-        new_alphas, new_moments, it = self._dais_adam(alphas, grads, moments, hp)
-        pairs = []
-        for layer, old, new in zip(self._dais.indicators, alphas, new_alphas):
-            pairs.append((layer.alpha, ops.where(finite, new, old)))
-        for (m_var, v_var), (m_old, v_old), (m_new, v_new) in zip(
-            self._dais.moments, moments, new_moments
-        ):
-            pairs.append((m_var, ops.where(finite, m_new, m_old)))
-            pairs.append((v_var, ops.where(finite, v_new, v_old)))
-        pairs.append((self._dais.vars["iterations"], ops.where(finite, it, hp["iterations"])))
-        _tf_assign(pairs)
+    def _tf_update_alphas(self, grads, hp, T, finite, old):
+        """Adam step on alpha where `finite`; `old` from `_tf_alpha_state`."""
+        n = len(self._dais.indicators)
+        alphas = old[:n]
+        moments = [(old[n + 2 * i], old[n + 2 * i + 1]) for i in range(n)]
+        new_alphas, new_moments, it = self._dais_adam(alphas, grads, moments, hp, T)
+        new = list(new_alphas)
+        for m, v in new_moments:
+            new += [m, v]
+        new.append(it)
+        _tf_assign(
+            (var, ops.where(finite, value, previous))
+            for var, value, previous in zip(self._tf_alpha_variables(), new, old)
+        )
 
     def _tf_train_step(self, data):
         mode = self._dais.mode
@@ -603,10 +675,13 @@ class DAISModel(keras.Model):
         hp = self._tf_hp()
         T = self._dais_temperature(hp)
         _tf_assign([(l.temperature, T) for l in self._dais.indicators])
+        old = self._tf_alpha_state()
+        search_loss = None
         if mode == "bilevel":
             train_data, search_data = data
             xs, ys, sws = keras.utils.unpack_x_y_sample_weight(search_data)
-            alphas = [_tf_read(l.alpha) for l in self._dais.indicators]
+            n = len(self._dais.indicators)
+            alphas = list(old[:n])
             tv = list(self.trainable_variables)
             ntv = list(self.non_trainable_variables)
             mv = list(self.metrics_variables)
@@ -619,23 +694,30 @@ class DAISModel(keras.Model):
             grads = [ops.zeros_like(a) if g is None else g for g, a in zip(grads, alphas)]
             grads = _tf_all_reduce_sum(grads)
             finite_search = _tf_all_finite([total] + list(grads))
-            self._tf_update_alphas(grads, hp, finite_search)
-            metrics, finite_weights, _, _ = self._tf_weight_step(train_data)
+            self._tf_update_alphas(grads, hp, T, finite_search, old)
+            search_loss = loss_module_unscale(task)
+            if self._dais.train_weights:
+                metrics, finite_weights, _, _ = self._tf_weight_step(
+                    train_data, extra_finite=finite_search
+                )
+                # A non-finite weight step undoes the indicator step too.
+                _tf_assign(
+                    (var, ops.where(finite_weights, _tf_read(var), previous))
+                    for var, previous in zip(self._tf_alpha_variables(), old)
+                )
+            else:
+                metrics, finite_weights = {}, ops.convert_to_tensor(True)
         else:
-            holder = {}
 
             def penalty_fn(alphas):
-                penalty, ratio = self._dais_penalty(alphas, T, hp)
-                holder["penalty"] = penalty
-                return penalty, ratio
+                return self._dais_penalty(alphas, T, hp)
 
             metrics, finite_weights, grads, ratio = self._tf_weight_step(
                 data, penalty_fn=penalty_fn
             )
             grads = _tf_all_reduce_sum(grads)
-            finite_search = _tf_all_finite([holder["penalty"]] + list(grads))
-            finite_search = ops.logical_and(finite_search, finite_weights)
-            self._tf_update_alphas(grads, hp, finite_search)
+            finite_search = finite_weights
+            self._tf_update_alphas(grads, hp, T, finite_search, old)
         _tf_assign(
             [
                 (self._dais.vars["step"], hp["step"] + 1.0),
@@ -648,14 +730,23 @@ class DAISModel(keras.Model):
         logs = dict(metrics)
         logs["dais_T"] = T
         logs["dais_macs"] = ratio
+        if search_loss is not None:
+            logs["dais_search_loss"] = search_loss
         return logs
 
     # ------------------------------------------------------------------
     # JAX.
 
-    def _jax_weight_step(self, state, data, T=None, hp=None):
-        """Keras' JAX train step over the weights only (alpha untouched);
-        with `hp` (single level) also returns the alphas' gradients."""
+    def _jax_weight_step(self, state, data, T=None, hp=None, extra_finite=None):
+        """Keras' JAX train step over the weights only (alpha untouched).
+
+        With `hp` (single level) the penalty joins the loss and the alphas'
+        gradients are returned. The state is returned unchanged unless the
+        loss and every gradient are finite (and `extra_finite`).
+
+        Returns:
+            `(logs, state, finite, alpha_grads, macs_ratio)`.
+        """
         import jax
 
         tv, ntv, ov, mv = state
@@ -691,14 +782,16 @@ class DAISModel(keras.Model):
         if hp is not None:
             weight_grads, alpha_grads = grads
         else:
-            weight_grads, alpha_grads = grads, None
+            weight_grads, alpha_grads = grads, []
         unscaled_loss, y_pred, new_ntv, new_mv = aux
         full_grads = merged(weight_grads, [jax.numpy.zeros_like(a) for a in alphas])
         new_tv, new_ov = self.optimizer.stateless_apply(ov, full_grads, tv)
         new_tv = list(new_tv)
         for i in a_pos:  # the weight step never moves alpha (weight decay...)
             new_tv[i] = tv[i]
-        finite = _all_finite([unscaled_loss] + list(weight_grads))
+        finite = _all_finite([loss] + list(weight_grads) + list(alpha_grads))
+        if extra_finite is not None:
+            finite = jax.numpy.logical_and(finite, extra_finite)
         keep = lambda new, old: jax.numpy.where(finite, new, old)
         new_tv = [keep(n, o) for n, o in zip(new_tv, tv)]
         new_ov = [keep(n, o) for n, o in zip(new_ov, ov)]
@@ -723,6 +816,7 @@ class DAISModel(keras.Model):
             ntv[i] = ops.cast(T, ntv[i].dtype)
         alphas = [tv[i] for i in index["alpha"]]
         moments = [(ntv[i], ntv[j]) for i, j in index["moments"]]
+        search_loss = None
         if mode == "bilevel":
             train_data, search_data = data
             xs, ys, sws = keras.utils.unpack_x_y_sample_weight(search_data)
@@ -734,41 +828,31 @@ class DAISModel(keras.Model):
                 objective, has_aux=True
             )(alphas)
             finite_search = _all_finite([total] + list(grads))
-            new_alphas, new_moments, it = self._dais_adam(alphas, grads, moments, hp)
-            keep = lambda new, old: jax.numpy.where(finite_search, new, old)
-            alphas = [keep(n, o) for n, o in zip(new_alphas, alphas)]
-            moments = [
-                (keep(nm, om), keep(nv, ov_))
-                for (nm, nv), (om, ov_) in zip(new_moments, moments)
-            ]
-            it = keep(it, hp["iterations"])
-            for i, a in zip(index["alpha"], alphas):
+            search_loss = task
+            new_alphas, new_moments, it = self._dais_adam(alphas, grads, moments, hp, T)
+            for i, a in zip(index["alpha"], new_alphas):
                 tv[i] = a
-            logs, (tv, ntv, ov, mv), finite_weights, _, _ = self._jax_weight_step(
-                (tv, ntv, ov, mv), train_data
-            )
+            if self._dais.train_weights:
+                logs, (tv, ntv, ov, mv), finite_weights, _, _ = self._jax_weight_step(
+                    (tv, ntv, ov, mv), train_data, extra_finite=finite_search
+                )
+            else:
+                logs, finite_weights = {}, jax.numpy.array(True)
+            finite = jax.numpy.logical_and(finite_search, finite_weights)
         else:
             logs, (tv, ntv, ov, mv), finite_weights, grads, ratio = (
                 self._jax_weight_step((tv, ntv, ov, mv), data, T=T, hp=hp)
             )
-            finite_search = ops.logical_and(
-                finite_weights, _all_finite(list(grads))
-            )
-            new_alphas, new_moments, it = self._dais_adam(alphas, grads, moments, hp)
-            keep = lambda new, old: jax.numpy.where(finite_search, new, old)
-            alphas = [keep(n, o) for n, o in zip(new_alphas, alphas)]
-            moments = [
-                (keep(nm, om), keep(nv, ov_))
-                for (nm, nv), (om, ov_) in zip(new_moments, moments)
-            ]
-            it = keep(it, hp["iterations"])
-            for i, a in zip(index["alpha"], alphas):
-                tv[i] = a
+            finite_search = finite = finite_weights
+            new_alphas, new_moments, it = self._dais_adam(alphas, grads, moments, hp, T)
+        keep = lambda new, old: jax.numpy.where(finite, new, old)
         tv, ntv = list(tv), list(ntv)
-        for (i, j), (m, v) in zip(index["moments"], moments):
-            ntv[i], ntv[j] = m, v
+        for i, new, old in zip(index["alpha"], new_alphas, alphas):
+            tv[i] = keep(new, old)
+        for (i, j), (m, v), (m_old, v_old) in zip(index["moments"], new_moments, moments):
+            ntv[i], ntv[j] = keep(m, m_old), keep(v, v_old)
         pos = index["vars"]
-        ntv[pos["iterations"]] = it
+        ntv[pos["iterations"]] = keep(it, hp["iterations"])
         ntv[pos["step"]] = hp["step"] + 1.0
         ntv[pos["nonfinite"]] = self._dais_flag(
             finite_search, finite_weights, hp["nonfinite"]
@@ -776,6 +860,8 @@ class DAISModel(keras.Model):
         logs = dict(logs)
         logs["dais_T"] = T
         logs["dais_macs"] = ratio
+        if search_loss is not None:
+            logs["dais_search_loss"] = search_loss
         return logs, (tv, ntv, ov, mv)
 
     # ------------------------------------------------------------------
