@@ -24,7 +24,8 @@ Keys (every one has a default in `DEFAULTS`; `describe()` prints them):
   `dais_keras.DAISCallback` (`T0`, `T_min`, `schedule`, `learning_rate` (the
   indicators'), `lambda_budget`, `single_level`, `warmup_epochs`, ...).
 * `finetune`: `epochs`, `lr`, `momentum`, `nesterov`, `weight_decay`,
-  `schedule` (`cosine`, `step`, `constant`), `label_smoothing`.
+  `schedule` (`cosine`: to 0 over the epochs, `step`: x0.1 at 50 % and
+  75 % of the epochs, `constant`).
 * `eval`: `test` (the CIFAR-10 test set) and `exact_subset` (the exact-pixel
   subset of `dais_keras.data.cifar10_exact_subset`).
 * `output`: `dir` (parent of run folders) and `name` (the run folder;
@@ -96,7 +97,6 @@ DEFAULTS = {
         "nesterov": False,
         "weight_decay": 0.0,
         "schedule": "cosine",
-        "label_smoothing": 0.0,
     },
     "eval": {
         "test": True,
@@ -227,9 +227,6 @@ _KINDS = {
     "dataset": _choice(DATASETS),
     "variant": _choice(VARIANTS),
     "finetune_schedule": _choice(FINETUNE_SCHEDULES),
-    "label_smoothing": lambda key, value: _expect(
-        _is_number(value) and 0 <= value < 1, key, "a number in [0, 1)", value
-    ),
 }
 
 #: The kind of every leaf key (dicts are sections). `model.kwargs` and
@@ -273,7 +270,6 @@ SCHEMA = {
         "nesterov": "bool",
         "weight_decay": "nonneg_number",
         "schedule": "finetune_schedule",
-        "label_smoothing": "label_smoothing",
     },
     "eval": {"test": "bool", "exact_subset": "bool"},
     "output": {"dir": "string", "name": "optional_string"},

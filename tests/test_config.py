@@ -125,7 +125,7 @@ def test_run_dirs_do_not_clobber(tmp_path):
         (["budget=half"], "Config key 'budget' must be a number in \\(0, 1\\)"),
         (["method=l3"], "Config key 'method' must be one of \\['dais', 'uniform'"),
         (["finetune.lrr=0.1"], "Unknown config key 'finetune.lrr'.*Valid keys under 'finetune': "
-                               "epochs, label_smoothing, lr"),
+                               "epochs, lr, momentum, nesterov, schedule, weight_decay"),
         (["budgett=0.1"], "Unknown config key 'budgett'.*Valid keys at the top level: band, budget"),
         (["round_to=0"], "Config key 'round_to' must be an integer >= 1; got 0"),
         (["min_width=0"], "Config key 'min_width' must be an integer >= 1"),
