@@ -673,7 +673,7 @@ def _dais_search(run, model):
     callback = dk.DAISCallback(
         budget=cfg["budget"], search_data=search_data, band=cfg["band"],
         round_to=cfg["round_to"], min_width=cfg["min_width"], seed=cfg["seed"],
-        plot_dir=str(run.dir), verbose=run.verbose, **callback_kwargs,
+        plot_dir=str(run.dir), verbose=0, **callback_kwargs,
     )
     run.log(f"DAIS search: {section['epochs']} epoch(s), budget {cfg['budget']:.0%}")
     history = search.fit(train, epochs=section["epochs"], verbose=run.verbose, shuffle=False,

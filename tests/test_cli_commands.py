@@ -271,6 +271,22 @@ def test_eval_exact_only_with_limit_and_run_folder(setup, capsys):
     assert (out / "config.yaml").is_file() and (out / "log.txt").is_file()
 
 
+def test_eval_of_a_zoo_entry(setup, capsys, tmp_path, monkeypatch):
+    from dais_keras import zoo
+
+    zoo_dir = tmp_path / "zoo"
+    monkeypatch.setenv("DAIS_ZOO_DIR", str(zoo_dir))
+    zoo.publish(keras.saving.load_model(setup.model), "tiny-cnn", metrics={"x": 0.1},
+                budget=0.5, base="tinycnn", dataset="cifar10", licence="Apache-2.0",
+                command="pytest tests/test_cli_commands.py", zoo_dir=zoo_dir)
+    code, out = _run(["eval", "tiny-cnn@1", "--data-dir", str(setup.data_dir), "--on", "exact",
+                      "--json", "--quiet"], capsys)
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result["model"] == "tiny-cnn@1"
+    assert result["macs"] == dk.count_macs(keras.saving.load_model(setup.model))
+
+
 def test_eval_of_a_builder_name(setup, capsys):
     code, out = _run(["eval", "resnet20", "--data-dir", str(setup.data_dir), "--on", "exact",
                       "--json", "--quiet"], capsys)
