@@ -28,6 +28,8 @@ from dais_keras import budget
 from dais_keras import schedules
 from dais_keras.budget import BudgetReport
 from dais_keras.callbacks import DAISCallback
+from dais_keras.api import PruneReport
+from dais_keras.api import prune
 from dais_keras import data
 from dais_keras import models
 from dais_keras import export
