@@ -452,6 +452,8 @@ def _flag_overrides(args, extra=()):
     out = []
     if getattr(args, "model", None):
         out += _model_override(args.model)
+    if getattr(args, "distill", False):
+        out.append("finetune.distill=true")
     for flag, key in [("budget", "budget"), ("round_to", "round_to"), ("scale", "scale"),
                       ("seed", "seed"), ("data_dir", "data.data_dir"), *extra]:
         value = getattr(args, flag, None)
@@ -480,8 +482,9 @@ class _Run:
             )
             self.log(f"dais {command}: run folder {self.dir}")
 
-    def log(self, text):
-        print(text)
+    def log(self, text, echo=True):
+        if echo:
+            print(text)
         if self.dir is not None:
             with open(self.dir / "log.txt", "a", encoding="utf-8") as f:
                 f.write(str(text) + "\n")
@@ -642,51 +645,83 @@ def _finetune_schedule(section, steps_per_epoch):
     return lr
 
 
-def _finetune(run, model):
-    """Fine-tunes `model` in place on the training split, per `finetune`."""
+def _load_teacher(run):
+    """The model `finetune.teacher` names (a .keras file or zoo key)."""
+    import keras
+
+    from dais_keras import zoo
+
+    spec = run.config["finetune"]["teacher"]
+    path = pathlib.Path(spec).expanduser()
+    if path.suffix == ".keras" or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"finetune.teacher: no such model file '{path}'.")
+        return keras.saving.load_model(path)
+    return zoo.load(spec)
+
+
+def _finetune(run, model, teacher=None):
+    """Fine-tunes `model` in place on the training split, per `finetune`.
+
+    With `finetune.distill`, trains it through `dais_keras.distill.Distiller`
+    against `teacher` (`finetune.teacher` when set).
+    """
+    from dais_keras.distill import Distiller
+
     section = run.config["finetune"]
     train = _cifar(run.config, "train")
     steps = int(train.cardinality().numpy())
-    model.compile(optimizer=_sgd(section, _finetune_schedule(section, steps)), loss=_loss(),
-                  metrics=["accuracy"])
+    trainee = model
+    if section["distill"]:
+        if section["teacher"]:
+            teacher = _load_teacher(run)
+        if teacher is None:
+            raise ValueError(
+                "finetune.distill=true needs a teacher: set finetune.teacher to a .keras "
+                "file or zoo key (--teacher MODEL), or fine-tune as part of `dais prune` / "
+                "`dais search`, where the unpruned model is the teacher."
+            )
+        trainee = Distiller(model, teacher, temperature=section["distill_temperature"],
+                            distill_weight=section["distill_weight"])
+    trainee.compile(optimizer=_sgd(section, _finetune_schedule(section, steps)), loss=_loss(),
+                    metrics=["accuracy"])
     run.log(f"fine-tuning {section['epochs']} epoch(s) x {steps} steps, lr {section['lr']} "
-            f"({section['schedule']})")
-    history = model.fit(train, epochs=section["epochs"], verbose=run.verbose, shuffle=False,
-                        callbacks=run.callbacks("finetune"))
+            f"({section['schedule']})"
+            + (f", distilling from '{teacher.name}' (T={section['distill_temperature']:g}, "
+               f"weight {section['distill_weight']:g})" if section["distill"] else ""))
+    history = trainee.fit(train, epochs=section["epochs"], verbose=run.verbose, shuffle=False,
+                          callbacks=run.callbacks("finetune"))
     run.metrics["finetune"] = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     _plot_history(history.history, run.path("finetune_history.png"), "fine-tune", run)
     return history
 
 
 def _dais_search(run, model):
-    """Runs the DAIS search on `model`; returns `(pruned, report dict)`."""
+    """Runs the DAIS search (`dais_keras.prune`, without its fine-tune: the
+    run fine-tunes DAIS and the baselines alike); returns `(pruned, report
+    dict)`."""
     import dais_keras as dk
     from dais_keras import config as config_lib
 
     cfg = run.config
     section = cfg["search"]
     callback_kwargs = {k: v for k, v in section.items() if k not in config_lib.SCHEMA["search"]}
-    search = dk.attach_indicators(model)
-    search.compile(optimizer=_sgd(section), loss=_loss(), metrics=["accuracy"])
-    train = _cifar(cfg, "weight")
-    search_data = _cifar(cfg, "search", augment=False)
-    callback = dk.DAISCallback(
-        budget=cfg["budget"], search_data=search_data, band=cfg["band"],
-        round_to=cfg["round_to"], min_width=cfg["min_width"], seed=cfg["seed"],
-        plot_dir=str(run.dir), verbose=0, **callback_kwargs,
-    )
     run.log(f"DAIS search: {section['epochs']} epoch(s), budget {cfg['budget']:.0%}")
-    history = search.fit(train, epochs=section["epochs"], verbose=run.verbose, shuffle=False,
-                         callbacks=[callback] + run.callbacks("search"))
-    run.metrics["search"] = {
-        k: [float(v) for v in vals] for k, vals in history.history.items()
-        if not k.startswith("dais_width/")
-    }
-    _plot_history(history.history, run.path("search_history.png"), "DAIS search", run)
-    run.log(callback.report.summary())
-    pruned = dk.surgery.apply(search)
-    report = callback.report.as_dict()
-    report["feasible"] = callback.report.feasible
+    pruned, result = dk.prune(
+        model, cfg["budget"], _cifar(cfg, "weight"), _cifar(cfg, "search", augment=False),
+        epochs=section["epochs"], finetune_epochs=0, round_to=cfg["round_to"],
+        optimizer=_sgd(section), loss=_loss(), seed=cfg["seed"],
+        callbacks=run.callbacks("search"), verbose=run.verbose,
+        band=cfg["band"], min_width=cfg["min_width"], plot_dir=str(run.dir), **callback_kwargs,
+    )
+    history = result.search_history
+    run.metrics["search"] = {k: v for k, v in history.items() if not k.startswith("dais_width/")}
+    _plot_history(history, run.path("search_history.png"), "DAIS search", run)
+    budget_report = result.budget_report
+    run.log(budget_report.summary(), echo=not run.verbose)  # dk.prune printed it
+    report = budget_report.as_dict()
+    report["feasible"] = budget_report.feasible
+    report["seconds"] = result.seconds
     return pruned, report
 
 
@@ -784,7 +819,7 @@ def _pruning_run(args, command, overrides):
         _evaluate(run, pruned, "pruned", sets)
     if cfg["finetune"]["epochs"] > 0 and not args.no_finetune:
         start = time.perf_counter()
-        _finetune(run, pruned)
+        _finetune(run, pruned, teacher=model)
         run.metrics["time_s"]["finetune"] = time.perf_counter() - start
         run.save_model(pruned, "finetuned.keras")
         if sets:
@@ -798,6 +833,9 @@ def _pruning_run(args, command, overrides):
 def _run_flags(parser):
     parser.add_argument("--no-finetune", action="store_true",
                         help="skip the fine-tune even if finetune.epochs > 0")
+    parser.add_argument("--distill", action="store_true",
+                        help="fine-tune with knowledge distillation from the unpruned model "
+                        "(config: finetune.distill, distill_temperature, distill_weight)")
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluations")
 
 
@@ -825,8 +863,9 @@ def _search_arguments(parser):
 Attach channel indicators to the model, train weights and indicators with the
 bi-level DAIS search on the weight/search split of CIFAR-10 (DAISCallback with
 the `search` section of the config), binarise to the budget band, rebuild the
-pruned model by surgery, fine-tune it (finetune.epochs > 0) and evaluate it.
-The same as `dais prune --method dais`.
+pruned model by surgery, fine-tune it (finetune.epochs > 0; --distill to
+learn from the unpruned model too) and evaluate it. The same as
+`dais prune --method dais`; the search itself is `dais_keras.prune`.
 
 examples:
   dais search --config configs/cifar10/resnet20/dais-50.yaml
@@ -858,7 +897,8 @@ def _baseline_lines():
 def _prune_description():
     return f"""\
 Prune a model to a MACs budget with DAIS or a baseline, through the same exact
-surgery, then fine-tune (finetune.epochs > 0) and evaluate it. Every method
+surgery, then fine-tune (finetune.epochs > 0, the same way for every method;
+--distill to learn from the unpruned model too) and evaluate it. Every method
 meets the band [(1 - band) * budget, budget] of the unpruned MACs (band 0.05),
 or says by how much it cannot (e.g. a coarse --round-to).
 
@@ -887,6 +927,10 @@ def _finetune_arguments(parser):
     _config_arguments(parser, pruning=False, positional_model=True)
     parser.add_argument("--epochs", type=int, metavar="N", help="config: finetune.epochs")
     parser.add_argument("--lr", type=float, metavar="LR", help="config: finetune.lr")
+    parser.add_argument("--distill", action="store_true",
+                        help="knowledge distillation from --teacher (config: finetune.distill)")
+    parser.add_argument("--teacher", metavar="MODEL",
+                        help="the teacher: a .keras file or zoo key (config: finetune.teacher)")
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy evaluations")
 
 
@@ -896,11 +940,14 @@ def _finetune_arguments(parser):
     description="""\
 Train a model on the CIFAR-10 training set with SGD and the `finetune`
 section of the config (epochs, lr, momentum, nesterov, weight_decay and a
-cosine, step or constant schedule), then evaluate it and save
-finetuned.keras in the run folder.
+cosine, step or constant schedule), optionally distilling from a teacher
+(--distill --teacher MODEL), then evaluate it and save finetuned.keras in the
+run folder. (`dais prune` and `dais search` fine-tune too, when
+finetune.epochs > 0, with the unpruned model as the default teacher.)
 
 examples:
   dais finetune runs/resnet20-l1-global-50/pruned.keras --epochs 30 --lr 0.05
+  dais finetune pruned.keras --epochs 30 --distill --teacher resnet20-cifar10@1
   dais finetune pruned.keras --config configs/cifar10/resnet20/l1-global-50.yaml --scale full
 """ + _RUN_FILES,
 )
@@ -910,7 +957,7 @@ def _finetune_command(args):
     import keras
 
     overrides = (_model_override(args.model) if args.model else []) + _flag_overrides(
-        args, [("epochs", "finetune.epochs"), ("lr", "finetune.lr")])
+        args, [("epochs", "finetune.epochs"), ("lr", "finetune.lr"), ("teacher", "finetune.teacher")])
     run = _Run(args, "finetune", overrides)
     cfg = run.config
     if cfg["finetune"]["epochs"] < 1:

@@ -25,7 +25,10 @@ Keys (every one has a default in `DEFAULTS`; `describe()` prints them):
   indicators'), `lambda_budget`, `single_level`, `warmup_epochs`, ...).
 * `finetune`: `epochs`, `lr`, `momentum`, `nesterov`, `weight_decay`,
   `schedule` (`cosine`: to 0 over the epochs, `step`: x0.1 at 50 % and
-  75 % of the epochs, `constant`).
+  75 % of the epochs, `constant`), and knowledge distillation
+  (`dais_keras.distill.Distiller`): `distill`, `distill_temperature`,
+  `distill_weight`, `teacher` (a `.keras` file or zoo key; default: the
+  unpruned model of the run).
 * `eval`: `test` (the CIFAR-10 test set) and `exact_subset` (the exact-pixel
   subset of `dais_keras.data.cifar10_exact_subset`).
 * `output`: `dir` (parent of run folders) and `name` (the run folder;
@@ -97,6 +100,10 @@ DEFAULTS = {
         "nesterov": False,
         "weight_decay": 0.0,
         "schedule": "cosine",
+        "distill": False,
+        "distill_temperature": 4.0,
+        "distill_weight": 0.7,
+        "teacher": None,
     },
     "eval": {
         "test": True,
@@ -227,6 +234,9 @@ _KINDS = {
     "dataset": _choice(DATASETS),
     "variant": _choice(VARIANTS),
     "finetune_schedule": _choice(FINETUNE_SCHEDULES),
+    "unit_interval": lambda key, value: _expect(
+        _is_number(value) and 0 <= value <= 1, key, "a number in [0, 1]", value
+    ),
 }
 
 #: The kind of every leaf key (dicts are sections). `model.kwargs` and
@@ -270,6 +280,10 @@ SCHEMA = {
         "nesterov": "bool",
         "weight_decay": "nonneg_number",
         "schedule": "finetune_schedule",
+        "distill": "bool",
+        "distill_temperature": "pos_number",
+        "distill_weight": "unit_interval",
+        "teacher": "optional_string",
     },
     "eval": {"test": "bool", "exact_subset": "bool"},
     "output": {"dir": "string", "name": "optional_string"},

@@ -238,6 +238,29 @@ def test_finetune_a_model_file(setup, capsys):
     assert dk.count_macs(tuned) == dk.count_macs(keras.saving.load_model(setup.model))
 
 
+def test_finetune_with_distillation(setup, capsys):
+    out = setup.root / "run-distill"
+    pruned = setup.root / "run-distill-src"
+    assert _run(["prune", "--config", str(setup.config), "--method", "uniform", "--budget", "0.5",
+                 "--distill", "--set", "finetune.distill_weight=0.5", "--no-eval",
+                 "--out", str(pruned), "--quiet"], capsys)[0] == 0
+    log = (pruned / "log.txt").read_text()
+    assert "distilling from 'tiny_cnn' (T=4, weight 0.5)" in log
+    assert (pruned / "finetuned.keras").is_file()
+    code, printed = _run(["finetune", str(pruned / "pruned.keras"), "--config", str(setup.config),
+                          "--distill", "--teacher", str(setup.model), "--no-eval",
+                          "--out", str(out), "--quiet"], capsys)
+    assert code == 0, printed.err
+    assert "distilling from 'tiny_cnn'" in (out / "log.txt").read_text()
+    assert config_lib.load(out / "config.yaml")["finetune"]["teacher"] == str(setup.model)
+    tuned = keras.saving.load_model(out / "finetuned.keras")
+    assert dk.count_macs(tuned) == dk.count_macs(keras.saving.load_model(pruned / "pruned.keras"))
+    code, printed = _run(["finetune", str(pruned / "pruned.keras"), "--config", str(setup.config),
+                          "--distill", "--no-eval", "--out", str(setup.root / "run-d2"),
+                          "--quiet"], capsys)
+    assert code == 1 and "finetune.distill=true needs a teacher" in printed.err
+
+
 def test_finetune_needs_epochs(setup, capsys):
     code, out = _run(["finetune", str(setup.model), "--config", str(setup.config),
                       "--epochs", "0", "--out", str(setup.root / "run-ft0"), "--quiet"], capsys)

@@ -125,7 +125,7 @@ def test_run_dirs_do_not_clobber(tmp_path):
         (["budget=half"], "Config key 'budget' must be a number in \\(0, 1\\)"),
         (["method=l3"], "Config key 'method' must be one of \\['dais', 'uniform'"),
         (["finetune.lrr=0.1"], "Unknown config key 'finetune.lrr'.*Valid keys under 'finetune': "
-                               "epochs, lr, momentum, nesterov, schedule, weight_decay"),
+                               "distill, distill_temperature, distill_weight, epochs, lr"),
         (["budgett=0.1"], "Unknown config key 'budgett'.*Valid keys at the top level: band, budget"),
         (["round_to=0"], "Config key 'round_to' must be an integer >= 1; got 0"),
         (["min_width=0"], "Config key 'min_width' must be an integer >= 1"),
@@ -134,6 +134,8 @@ def test_run_dirs_do_not_clobber(tmp_path):
         (["data.variant=png"], "Config key 'data.variant' must be one of \\[None, 'original', 'jpeg'\\]"),
         (["finetune.schedule=linear"], "'finetune.schedule' must be one of \\['cosine', 'step', 'constant'\\]"),
         (["finetune.momentum=1"], "'finetune.momentum' must be a number in \\[0, 1\\)"),
+        (["finetune.distill_weight=1.5"], "'finetune.distill_weight' must be a number in \\[0, 1\\]"),
+        (["finetune.distill_temperature=0"], "'finetune.distill_temperature' must be a number > 0"),
         (["eval.test=yes please"], "Config key 'eval.test' must be true or false"),
         (["search.T_min=0"], "Config section 'search' \\(DAISCallback arguments\\): `T_min`"),
         (["search.foo=1"], "Unknown config key 'search.foo'.*lambda_budget"),
