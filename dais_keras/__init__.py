@@ -34,3 +34,5 @@ from dais_keras import data
 from dais_keras import models
 from dais_keras import export
 from dais_keras import zoo
+from dais_keras import baselines
+from dais_keras import config
