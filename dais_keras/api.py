@@ -193,7 +193,7 @@ def accuracy(model, data, batch_size=256):
 
 def _fit_args(data, batch_size):
     if _is_dataset(data):
-        return (data,), {}
+        return (data,), {"shuffle": False}  # a dataset shuffles itself
     x, y = data
     return (x, y), {"batch_size": batch_size}
 
