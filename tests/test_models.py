@@ -38,10 +38,20 @@ def _weights_available():
     return True
 
 
-needs_weights = pytest.mark.skipif(
-    not _weights_available(),
-    reason=f"pretrained weights not found (set {models.WEIGHTS_ENV})",
-)
+def _require_weights():
+    assert _weights_available(), (
+        "pretrained CIFAR ResNet weights not found: put them in ../shared/weights/"
+        f"resnet-cifar10 or set {models.WEIGHTS_ENV}"
+    )
+
+
+# The weights ship with every checkout's ../shared: their absence is a failure.
+needs_weights = pytest.mark.usefixtures("_weights_present")
+
+
+@pytest.fixture
+def _weights_present():
+    _require_weights()
 
 
 @pytest.fixture(scope="module")
