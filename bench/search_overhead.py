@@ -87,23 +87,34 @@ def main():
     plain = compile_model(models.cifar_resnet(20))
     bilevel = compile_model(dk.attach_indicators(models.cifar_resnet(20)))
     single = compile_model(dk.attach_indicators(models.cifar_resnet(20)))
+    # Diagnostics: the indicator model trained plainly (weight step only),
+    # and the indicator step alone (bi-level search with train_weights=False).
+    dais_plain = compile_model(dk.attach_indicators(models.cifar_resnet(20)))
+    indicator_only = compile_model(dk.attach_indicators(models.cifar_resnet(20)))
 
     def callbacks(kind):
-        if kind == "plain":
+        if kind in ("plain", "dais_plain"):
             return []
         return [
             DAISCallback(
                 budget=0.5,
-                search_data=(xs, ys) if kind == "bilevel" else None,
+                search_data=None if kind == "single_level" else (xs, ys),
                 batch_size=args.batch,
                 single_level=kind == "single_level",
+                train_weights=kind != "indicator_step_only",
                 repair=False,
                 log_widths=False,
                 verbose=0,
             )
         ]
 
-    runs = {"plain": plain, "bilevel": bilevel, "single_level": single}
+    runs = {
+        "plain": plain,
+        "bilevel": bilevel,
+        "single_level": single,
+        "dais_plain": dais_plain,
+        "indicator_step_only": indicator_only,
+    }
     per_round = {k: [] for k in runs}
     all_steps = {k: [] for k in runs}
     for r in range(args.rounds + 1):
@@ -121,6 +132,12 @@ def main():
 
     bilevel_ratios = [b / p for b, p in zip(per_round["bilevel"], per_round["plain"])]
     single_ratios = [s / p for s, p in zip(per_round["single_level"], per_round["plain"])]
+    diagnostics = {
+        f"{k}_ratio": statistics.median(
+            [a / p for a, p in zip(per_round[k], per_round["plain"])]
+        )
+        for k in ("dais_plain", "indicator_step_only")
+    }
     result = {
         "bilevel_ratio": statistics.median(bilevel_ratios),
         "single_level_ratio": statistics.median(single_ratios),
@@ -130,6 +147,7 @@ def main():
         "images_per_s": {
             k: args.batch / statistics.median(v) for k, v in all_steps.items()
         },
+        "diagnostics": diagnostics,
         "model": "cifar_resnet(20)",
         "batch_size": args.batch,
         "rounds": args.rounds,
@@ -140,7 +158,7 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
-    print(json.dumps({k: result[k] for k in ("bilevel_ratio", "single_level_ratio", "median_step_s")}, indent=2))
+    print(json.dumps({k: result[k] for k in ("bilevel_ratio", "single_level_ratio", "diagnostics", "median_step_s")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -549,7 +549,7 @@ class DAISModel(keras.Model):
         if losses:
             self._losses_override.clear()
         penalty, ratio = self._dais_penalty(alphas, T, hp)
-        return task + scale_loss_for_distribution(penalty), (task, ratio)
+        return task + scale_loss_for_distribution(penalty), (task, ratio, y_pred)
 
     @staticmethod
     def _dais_flag(finite_search, finite_weights, previous):
@@ -687,7 +687,7 @@ class DAISModel(keras.Model):
             mv = list(self.metrics_variables)
             with tf.GradientTape() as tape:
                 tape.watch(alphas)
-                total, (task, ratio) = self._dais_search_objective(
+                total, (task, ratio, y_pred_s) = self._dais_search_objective(
                     alphas, T, hp, tv, ntv, mv, xs, ys, sws
                 )
             grads = tape.gradient(total, alphas)
@@ -706,7 +706,13 @@ class DAISModel(keras.Model):
                     for var, previous in zip(self._tf_alpha_variables(), old)
                 )
             else:
-                metrics, finite_weights = {}, ops.convert_to_tensor(True)
+                # No weight step: report the metrics of the search batch.
+                self._loss_tracker.update_state(
+                    loss_module_unscale(task),
+                    sample_weight=tf.shape(keras.tree.flatten(xs)[0])[0],
+                )
+                metrics = self.compute_metrics(xs, ys, y_pred_s, sample_weight=sws)
+                finite_weights = ops.convert_to_tensor(True)
         else:
 
             def penalty_fn(alphas):
@@ -824,7 +830,7 @@ class DAISModel(keras.Model):
             def objective(a):
                 return self._dais_search_objective(a, T, hp, tv, ntv, mv, xs, ys, sws)
 
-            (total, (task, ratio)), grads = jax.value_and_grad(
+            (total, (task, ratio, y_pred_s)), grads = jax.value_and_grad(
                 objective, has_aux=True
             )(alphas)
             finite_search = _all_finite([total] + list(grads))
@@ -837,7 +843,11 @@ class DAISModel(keras.Model):
                     (tv, ntv, ov, mv), train_data, extra_finite=finite_search
                 )
             else:
-                logs, finite_weights = {}, jax.numpy.array(True)
+                # No weight step: report the metrics of the search batch.
+                logs, mv = self._update_metrics_variables(
+                    mv, task, xs, ys, y_pred_s, sws
+                )
+                finite_weights = jax.numpy.array(True)
             finite = jax.numpy.logical_and(finite_search, finite_weights)
         else:
             logs, (tv, ntv, ov, mv), finite_weights, grads, ratio = (

@@ -113,6 +113,11 @@ def test_bad_arguments_name_themselves(toy, kwargs, name):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="XLA compiles this MobileNetV2 train step for ~3 minutes on 2 CPU "
+    "cores; the JAX search itself is covered by tests/test_search.py",
+)
 def test_prune_keras_applications_mobilenet_v2():
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(
