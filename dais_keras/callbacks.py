@@ -217,7 +217,7 @@ class DAISCallback(keras.callbacks.Callback):
     sometimes ended at 0.84x or 1.96x the target). With these defaults all
     30 tiny searches (budgets 0.3/0.5/0.7, bi- and single-level, 5 seeds)
     ended with the `alpha > 0` architecture within 8 % of the target, and
-    the ResNet-20 search at 50 % within 4 %, with no channel changed by the
+    the ResNet-20 search at 50 % within 5 %, with no channel changed by the
     repair. `lambda_budget=2` kept the expected MACs of ResNet-20 inside the
     band from the first short epoch on.
 

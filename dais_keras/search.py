@@ -413,6 +413,18 @@ class DAISModel(keras.Model):
         """List of numpy `alpha` vectors, one per indicator."""
         return [self.read_variable(l.alpha) for l in self._dais.indicators]
 
+    def fit(self, *args, **kwargs):
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            # A search is switched on by DAISCallback for one `fit`; when that
+            # `fit` stops early (an error, an interrupt), the next plain `fit`
+            # must not run a search step with a stale feed.
+            if self._dais.mode is not None:
+                self._dais.mode = None
+                self._dais.feed = None
+                self.train_function = None
+
     # ------------------------------------------------------------------
     # Train function: pairs training and search batches.
 

@@ -183,6 +183,11 @@ def test_nan_in_search_loss_stops_with_clear_error_and_keeps_state(toy):
         if "/dais_" in "/" + path.split("/")[-1]:
             continue  # the search's own counters
         np.testing.assert_array_equal(after[path], value, err_msg=path)
+    # The stopped search left the model in plain training mode.
+    assert model.search_mode is None
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+    for a, b in zip(model.alpha_values(), [after[l.alpha.path] for l in dk.indicator_layers(model)]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_nan_in_training_loss_stops_and_keeps_finite_state(toy):
