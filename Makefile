@@ -21,10 +21,20 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dais_keras.demo
 
+# Search tests that also run on the JAX backend (Keras needs one train_step per backend).
+JAX_TESTS := tests/test_search.py tests/test_schedules.py tests/test_budget.py
+
 # pytest exits 5 when it collects no test: that must never look like success.
+PYTEST = $(PY) -m pytest -q -p no:cacheprovider --durations=15
+define run_pytest
+	$(1) $(PYTEST) $(2); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests"; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi
+endef
+
 test: $(STAMP)
-	$(PY) -m pytest tests -q -p no:cacheprovider --durations=15; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests"; exit 1; fi; exit $$rc
+	$(call run_pytest,KERAS_BACKEND=tensorflow,tests)
+	$(call run_pytest,KERAS_BACKEND=jax,$(JAX_TESTS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
