@@ -12,7 +12,7 @@ the exact-pixel test subset) and saves, in `--out` (default `runs/demo`):
 * `widths.png`, `alphas.png`: widths per group and alpha trajectories,
 * `report.json`: every figure of the run, the wall time included.
 
-The default schedule (300 search steps, 1,200 fine-tuning steps, batch 128)
+The default schedule (300 search steps, 900 fine-tuning steps, batch 128)
 was sized to finish within 20 minutes on 2 CPU cores; `--search-steps` and
 `--finetune-steps` change it.
 """
@@ -34,7 +34,7 @@ def _parse(argv=None):
     parser.add_argument("--out", default=os.path.join("runs", "demo"), help="output directory")
     parser.add_argument("--budget", type=float, default=0.5, help="target MACs fraction")
     parser.add_argument("--search-steps", type=int, default=300)
-    parser.add_argument("--finetune-steps", type=int, default=1200)
+    parser.add_argument("--finetune-steps", type=int, default=900)
     parser.add_argument("--steps-per-epoch", type=int, default=30,
                         help="steps per (short) epoch, for the logs")
     parser.add_argument("--batch-size", type=int, default=128)
