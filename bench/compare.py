@@ -19,7 +19,6 @@ markdown table and an accuracy-vs-MACs plot beside it.
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -32,24 +31,13 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
+from _common import machine  # noqa: E402
 from dais_keras import baselines  # noqa: E402
 from dais_keras import data  # noqa: E402
 from dais_keras import export  # noqa: E402
 from dais_keras import models  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def machine():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-        "load_average_at_start": os.getloadavg(),
-    }
 
 
 def finetune(model, train, epochs, steps, seed):

@@ -14,7 +14,6 @@ Writes bench/results/surgery_applications.json.
 import gc
 import json
 import os
-import platform
 import sys
 import time
 
@@ -23,18 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
+from _common import machine  # noqa: E402
 from dais_keras import testing  # noqa: E402
-
-
-def machine():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
 
 
 def speed():

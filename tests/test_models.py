@@ -1,7 +1,6 @@
 """Tests of dais_keras.models: CIFAR builders, the option-A layer, the registry
 and the exact ports of the pretrained akamaster CIFAR-10 ResNets."""
 
-import importlib
 import os
 import types
 from pathlib import Path
@@ -17,7 +16,6 @@ from dais_keras.models import ZeroPadShortcut
 from dais_keras.models import weights as weights_module
 
 SHARED = Path(dais_keras.__file__).resolve().parents[1].parent / "shared"
-EXACT_SUBSET = SHARED / "data" / "cifar10-exact-subset" / "test_first1017.npz"
 
 #: Required top-1 of the ports on the 1,017 exact-pixel test images (the
 #: PyTorch originals score 91.6 / 92.8 / 93.4 / 92.7 %).
@@ -57,21 +55,11 @@ def _weights_present():
 @pytest.fixture(scope="module")
 def exact_subset():
     """(x uint8 NHWC, y) of the 1,017 exact-pixel CIFAR-10 test images."""
-    try:
-        data = importlib.import_module("dais_keras.data")
-    except ImportError:
-        data = None
-    if data is not None and hasattr(data, "cifar10_exact_subset"):
-        try:
-            x, y = data.cifar10_exact_subset()
-        except FileNotFoundError as e:
-            pytest.skip(f"CIFAR-10 exact subset not found: {e}")
-        return np.asarray(x), np.asarray(y)
-    path = EXACT_SUBSET
-    if not path.exists():
-        pytest.skip(f"CIFAR-10 exact subset not found at {path}")
-    with np.load(path) as d:
-        return d["x"], d["y"]
+    # The exact subset ships with every checkout's ../shared: absence fails.
+    from dais_keras import data
+
+    x, y = data.cifar10_exact_subset()
+    return np.asarray(x), np.asarray(y)
 
 
 def _random_images(n, shape=(32, 32, 3), seed=0):
