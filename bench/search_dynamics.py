@@ -183,7 +183,7 @@ def accuracy(model, x, y):
     return float(np.mean(np.argmax(logits, -1) == y))
 
 
-def resnet20(out, steps, epochs, batch, budget, seed):
+def resnet20(out, steps, epochs, batch, budget, seed, callback_kwargs=None):
     from dais_keras import data
     from dais_keras import models
 
@@ -195,7 +195,7 @@ def resnet20(out, steps, epochs, batch, budget, seed):
     base = models.pretrained("resnet20")
     search_model = dk.attach_indicators(base)
     compile_model(search_model, 0.01)
-    cb = DAISCallback(budget=budget, search_data=search, verbose=1)
+    cb = DAISCallback(budget=budget, search_data=search, verbose=1, **(callback_kwargs or {}))
     per_epoch = steps // epochs
     t0 = time.perf_counter()
     history = search_model.fit(train, epochs=epochs, steps_per_epoch=per_epoch, verbose=2,
@@ -206,6 +206,7 @@ def resnet20(out, steps, epochs, batch, budget, seed):
     uniform = dk.surgery.prune(base, uniform_keep(base, budget))
     result = {
         "model": "resnet20 (pretrained)",
+        "callback_kwargs": callback_kwargs or {},
         "budget": budget,
         "search_steps": per_epoch * epochs,
         "batch_size": batch,
@@ -244,13 +245,16 @@ def main():
     parser.add_argument("--budget", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--callback", default="{}",
+                        help="JSON dict of extra DAISCallback arguments (resnet20)")
     args = parser.parse_args()
     out = args.out or os.path.join(HERE, "results", f"search_dynamics_{args.study}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     if args.study == "tiny":
         tiny(out)
     else:
-        resnet20(out, args.steps, args.epochs, args.batch, args.budget, args.seed)
+        resnet20(out, args.steps, args.epochs, args.batch, args.budget, args.seed,
+                 json.loads(args.callback))
 
 
 if __name__ == "__main__":

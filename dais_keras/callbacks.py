@@ -510,8 +510,14 @@ class DAISCallback(keras.callbacks.Callback):
         }
         model.configure_search(mode=None, schedule=self.schedule, values=values)
         for layer in structure.layers:
-            layer.hard = False
             layer.temperature.assign(self.schedule.T0)
+        if any(layer.hard for layer in structure.layers):
+            # A repaired (hard) model searched again: back to soft masks, and
+            # `fit` needs a train function traced for them right away.
+            from dais_keras.indicators import binarize
+
+            binarize(model, hard=False)
+            model.make_train_function()
         self._started = False
         self._searching = False
         self._nan_checked_at = None

@@ -270,3 +270,41 @@ def test_distributed_search_finds_same_architecture(toy):
     _assert_same_architecture(_architecture(model), _architecture(reference))
     for x, y in zip(model.alpha_values(), reference.alpha_values()):
         np.testing.assert_allclose(x, y, atol=1e-3)
+
+
+def test_budget_band_and_structural_priors(toy):
+    model = dk.attach_indicators(toy.model())
+    structure = model.search_structure()
+    # The residual stage (conv2 + block_conv2 write it) is the one shared group.
+    assert list(structure.producers) == [1, 2, 1]
+    np.testing.assert_allclose(structure.residual_weights, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(structure.min_widths(0.25), [2, 4, 4])
+    np.testing.assert_array_equal(structure.min_widths(1), [1, 1, 1])
+    total = structure.total_macs
+
+    def penalty(alphas, target_ratio, **hp):
+        values = {
+            "target_macs": target_ratio * total, "band_eps": 0.05, "lambda_budget": 1.0,
+            "lambda_l1": 0.0, "lambda_min_width": 0.0, "lambda_residual": 0.0,
+            "min_widths": np.ones(3, "float32"), "residual_weights": structure.residual_weights,
+        }
+        values.update(hp)
+        values = {k: keras.ops.convert_to_tensor(np.asarray(v, "float32")) for k, v in values.items()}
+        alphas = [keras.ops.convert_to_tensor(np.asarray(a, "float32")) for a in alphas]
+        p, ratio = model._dais_penalty(alphas, keras.ops.convert_to_tensor(0.01), values)
+        return float(keras.ops.convert_to_numpy(p)), float(keras.ops.convert_to_numpy(ratio))
+
+    ones = [np.ones(n) for n in (8, 16, 16)]
+    p, ratio = penalty(ones, 0.5)  # E = total, F = total / 2
+    assert ratio == pytest.approx(2.0, rel=1e-4) and p == pytest.approx(np.log(2.0), rel=1e-4)
+    assert penalty(ones, 1.02)[0] == pytest.approx(0.0, abs=1e-6)  # inside the band
+    p, ratio = penalty(ones, 1.25)  # below: log(0.95 F / E)
+    assert p == pytest.approx(np.log(0.95 * 1.25), rel=1e-4)
+    # Min width: a group with every channel off is penalised.
+    off = [np.ones(8), -np.ones(16), np.ones(16)]
+    p_off = penalty(off, 1.0, lambda_budget=0.0, lambda_min_width=1.0,
+                    min_widths=[1.0, 4.0, 1.0])[0]
+    assert p_off == pytest.approx(1.0 / 3.0, rel=1e-3)
+    # Residual prior: the shared group pruned harder than the average.
+    p_res = penalty(off, 1.0, lambda_budget=0.0, lambda_residual=1.0)[0]
+    assert p_res == pytest.approx(24.0 / 40.0, rel=1e-3)
