@@ -63,7 +63,7 @@ class StepLog(keras.callbacks.Callback):
         if not logs or "dais_macs" not in logs:
             return
         alphas = np.concatenate(self.model.alpha_values())
-        hard = self.dais.structure.cost.exact(alphas > 0) / self.dais.target_macs
+        hard = self.dais.structure.cost.exact(alphas > 0) / self.dais.target
         self.rows.append(
             {
                 "T": float(logs["dais_T"]),

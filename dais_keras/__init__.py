@@ -3,7 +3,8 @@
 DAIS (Differentiable Annealing Indicator Search) relaxes binary channel indicators
 to `sigmoid(alpha / T)`, learns them jointly with the weights by bi-level
 optimisation, anneals `T` so the indicators become binary, and keeps the expected
-MACs inside a budget. Model surgery then rebuilds a smaller plain Keras model that
+MACs (or the latency measured on this machine, `dais_keras.latency`) inside a
+budget. Model surgery then rebuilds a smaller plain Keras model that
 computes exactly what the binarised indicator model computed.
 """
 
@@ -25,6 +26,11 @@ from dais_keras.indicators import set_temperature
 from dais_keras.layers import ChannelIndicator
 from dais_keras.search import DAISModel
 from dais_keras import budget
+from dais_keras import latency
+from dais_keras.latency import LatencyTable
+from dais_keras.latency import build_latency_table
+from dais_keras.latency import latency_model
+from dais_keras.latency import measure_latency
 from dais_keras import schedules
 from dais_keras.budget import BudgetReport
 from dais_keras.callbacks import DAISCallback

@@ -16,7 +16,8 @@ class PruneReport:
     """What `dais_keras.prune` did.
 
     Attributes:
-        budget: Target MACs as a fraction of the original's.
+        budget: The budget as given: a MACs fraction, or a dict such as
+            `{"latency": 0.5}`.
         macs_before / macs_after: Exact MACs of the original and pruned
             models (one example).
         params_before / params_after: Parameters of both models.
@@ -31,7 +32,7 @@ class PruneReport:
         distill: Whether fine-tuning used knowledge distillation.
     """
 
-    budget: float
+    budget: object
     macs_before: int
     macs_after: int
     params_before: int
@@ -89,7 +90,9 @@ class PruneReport:
         return "\n".join(lines)
 
     def __str__(self):
-        lines = [f"DAIS pruning to {self.budget:.0%} of the MACs"
+        from dais_keras.budget import parse_budget
+
+        lines = [f"DAIS pruning to {parse_budget(self.budget)}"
                  + (" (fine-tuned with distillation)" if self.distill else ""), "", self.table()]
         if self.accuracy_after_search is not None:
             lines.append(f"accuracy right after the search (before fine-tuning): "
@@ -105,6 +108,11 @@ class PruneReport:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _all_sublayers(model):
+    """`model` and every layer inside it (nested models included)."""
+    return [model] + list(model._flatten_layers(include_self=False, recursive=True))
 
 
 def _is_dataset(data):
@@ -230,7 +238,7 @@ def prune(
     verbose=1,
     **search_kwargs,
 ):
-    """Prunes `model` to `budget` of its MACs with DAIS and fine-tunes it.
+    """Prunes `model` to a MACs or latency budget with DAIS and fine-tunes it.
 
     Attaches channel indicators, runs the DAIS search for `epochs` with a
     `dais_keras.DAISCallback` (the indicators are then binarised to the
@@ -240,7 +248,11 @@ def prune(
 
     Args:
         model: A functional (or built Sequential) Keras classifier.
-        budget: Target MACs as a fraction of the original's, in (0, 1).
+        budget: Target MACs as a fraction of the original's, in (0, 1), or
+            a latency budget `{"latency": fraction}` / `{"latency_ms": ms}`
+            (the table of `runtime=`, default `"tflite"`, is measured or read
+            from the cache; pass `latency_model=` or `latency_table=` to
+            choose; see `dais_keras.DAISCallback`).
         train_data: `(x, y)` arrays or a `tf.data.Dataset` of `(x, y)`
             batches (integer class labels).
         search_data: The search split, same forms; `None` splits it off
@@ -290,19 +302,14 @@ def prune(
     ```
     """
     from dais_keras import surgery
+    from dais_keras.budget import parse_budget
     from dais_keras.callbacks import DAISCallback
     from dais_keras.cost import count_macs
     from dais_keras.cost import count_params
     from dais_keras.distill import Distiller
     from dais_keras.indicators import attach_indicators
 
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not (
-        math.isfinite(budget) and 0.0 < budget < 1.0
-    ):
-        raise ValueError(
-            f"`budget` must be a number in (0, 1); received {budget!r} "
-            "(e.g. budget=0.5 keeps half of the MACs)."
-        )
+    spec = parse_budget(budget)
     epochs = _check_int("epochs", epochs, 1)
     finetune_epochs = _check_int("finetune_epochs", finetune_epochs, 0)
     batch_size = _check_int("batch_size", batch_size, 1)
@@ -345,7 +352,9 @@ def prune(
         *args, epochs=epochs, steps_per_epoch=steps_per_epoch,
         callbacks=[cb] + list(callbacks or []), verbose=verbose, **kwargs,
     )
-    pruned = surgery.apply(search, name=f"{model.name}_dais{int(round(100 * budget))}")
+    tag = f"{int(round(100 * spec.value))}" if spec.kind != "latency_ms" else f"{spec.value:g}ms"
+    tag = {"macs": "", "latency": "lat", "latency_ms": "lat"}[spec.kind] + tag
+    pruned = surgery.apply(search, name=f"{model.name}_dais{tag}")
     seconds["search"] = time.perf_counter() - t0
     if eval_data is not None:
         t0 = time.perf_counter()
@@ -368,17 +377,25 @@ def prune(
                 lr = keras.optimizers.schedules.CosineDecay(0.01, finetune_epochs * steps)
             finetune_optimizer = keras.optimizers.SGD(lr, momentum=0.9)
         trainee = pruned
-        if distill:
-            trainee = Distiller(
-                pruned, model, temperature=distill_temperature,
-                distill_weight=distill_weight,
-                from_logits=getattr(loss, "from_logits", True),
+        # The Distiller freezes the teacher (the caller's model): give every
+        # layer its own flag back afterwards, so `prune` leaves `model` as
+        # it found it (and a second `prune` of it still trains).
+        flags = [(layer, layer.trainable) for layer in _all_sublayers(model)]
+        try:
+            if distill:
+                trainee = Distiller(
+                    pruned, model, temperature=distill_temperature,
+                    distill_weight=distill_weight,
+                    from_logits=getattr(loss, "from_logits", True),
+                )
+            trainee.compile(optimizer=finetune_optimizer, loss=loss, metrics=metrics)
+            ft = trainee.fit(
+                *args, epochs=finetune_epochs, steps_per_epoch=steps_per_epoch,
+                verbose=verbose, **kwargs,
             )
-        trainee.compile(optimizer=finetune_optimizer, loss=loss, metrics=metrics)
-        ft = trainee.fit(
-            *args, epochs=finetune_epochs, steps_per_epoch=steps_per_epoch,
-            verbose=verbose, **kwargs,
-        )
+        finally:
+            for layer, flag in flags:
+                layer.trainable = flag
         finetune_history = {k: [float(v) for v in vals] for k, vals in ft.history.items()}
     seconds["finetune"] = time.perf_counter() - t0
     if eval_data is not None:
@@ -393,7 +410,7 @@ def prune(
         for g in (budget_report.groups if budget_report else [])
     ]
     report = PruneReport(
-        budget=float(budget),
+        budget=spec.to_config(),
         macs_before=count_macs(model),
         macs_after=count_macs(pruned),
         params_before=count_params(model),

@@ -6,9 +6,9 @@ steers it there); `repair` then makes the guarantee exact:
 
 * every group keeps at least its minimum width (never empty);
 * with `round_to`, every pruned group's width becomes a multiple of it;
-* while the exact MACs exceed the target `F`, it drops the cheapest choice:
-  the channels (or the `round_to` block) with the lowest alpha per MAC
-  saved;
+* while the exact cost exceeds the target `F`, it drops the cheapest
+  choice: the channels (or the `round_to` block) with the lowest alpha per
+  unit of cost saved;
 * while they are below `(1 - band) F`, it regrows the channels (or block)
   with the highest alpha that still fit under `F`.
 
@@ -17,6 +17,10 @@ ones positive, order kept) and the indicators are switched to hard mode, so
 `dais_keras.surgery.apply(model)` builds exactly the repaired architecture.
 When minimum widths or `round_to` make the band unreachable, the report
 says so and by how much.
+
+The cost is the exact MACs for a MACs budget (`budget=0.5`), or the
+latency predicted by a measured table (`dais_keras.latency.LatencyModel`)
+for a latency budget (`budget={"latency": 0.5}` or `{"latency_ms": 3.0}`).
 """
 
 import dataclasses
@@ -27,6 +31,86 @@ import numpy as np
 import keras
 
 DEFAULT_BAND = 0.05
+BUDGET_KINDS = ("macs", "latency", "latency_ms")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """A parsed budget (see `parse_budget`).
+
+    Attributes:
+        kind: `"macs"` or `"latency"` (fractions of the unpruned model's
+            MACs or measured latency), or `"latency_ms"` (milliseconds).
+        value: The fraction, or the milliseconds.
+    """
+
+    kind: str
+    value: float
+
+    @property
+    def is_latency(self):
+        return self.kind != "macs"
+
+    def target(self, total):
+        """The target in the cost's unit, given the unpruned model's cost."""
+        if self.kind == "latency_ms":
+            if self.value >= total:
+                raise ValueError(
+                    f"`budget={{'latency_ms': {self.value:g}}}` is not below the "
+                    f"unpruned model's predicted latency ({total:.3f} ms): there "
+                    "is nothing to prune. Lower it, or use {'latency': fraction}."
+                )
+            return float(self.value)
+        return float(self.value) * float(total)
+
+    def to_config(self):
+        """`budget` as the user wrote it: a float for MACs, else a dict."""
+        return self.value if self.kind == "macs" else {self.kind: self.value}
+
+    def __str__(self):
+        if self.kind == "macs":
+            return f"{self.value:.1%} of the MACs"
+        if self.kind == "latency":
+            return f"{self.value:.1%} of the latency"
+        return f"{self.value:g} ms latency"
+
+
+def parse_budget(budget, argument="budget"):
+    """Parses a budget: `0.5` (MACs fraction), `{"macs": 0.5}`,
+    `{"latency": 0.5}` (fraction of the unpruned latency) or
+    `{"latency_ms": 3.0}`.
+
+    Returns:
+        A `Budget`.
+
+    Raises:
+        ValueError: For anything else, saying what was expected.
+    """
+    if isinstance(budget, Budget):
+        return budget
+    hint = (
+        f"`{argument}` must be a MACs fraction in (0, 1) such as 0.5, or a dict "
+        "with one key: {'macs': fraction}, {'latency': fraction} or "
+        "{'latency_ms': milliseconds}"
+    )
+    if isinstance(budget, dict):
+        if len(budget) != 1 or next(iter(budget)) not in BUDGET_KINDS:
+            raise ValueError(f"{hint}; received {budget!r}.")
+        kind, value = next(iter(budget.items()))
+    else:
+        kind, value = "macs", budget
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{hint}; received {budget!r}.")
+    value = float(value)
+    if kind == "latency_ms":
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{hint}; received {budget!r} (milliseconds must be > 0).")
+    elif not (math.isfinite(value) and 0.0 < value < 1.0):
+        raise ValueError(
+            f"{hint}; received {budget!r} (a fraction must lie strictly between 0 "
+            "and 1, e.g. 0.5 keeps half)."
+        )
+    return Budget(kind, value)
 
 
 def check_min_width(min_width):
@@ -58,27 +142,34 @@ def check_round_to(round_to):
 class BudgetReport:
     """What `repair` did.
 
+    The MACs figures are always given; a latency budget adds the predicted
+    latencies (`latency`), and then the band and `feasible` refer to them.
+
     Attributes:
-        budget: Target as a fraction of the unpruned MACs.
+        budget: The budget as given (a MACs fraction, or a dict such as
+            `{"latency": 0.5}`).
         band: The accepted interval is `[(1 - band) F, F]`.
         total_macs: MACs of the unpruned model.
-        target_macs: `F = budget * total_macs`.
-        lower_macs: `(1 - band) * F`.
+        target_macs: `F = budget * total_macs` (`None` for latency budgets).
+        lower_macs: `(1 - band) * F` (`None` for latency budgets).
         macs_before: Exact MACs of the `alpha > 0` architecture.
         macs_after: Exact MACs after the repair.
         channels_dropped: Channels with `alpha > 0` that the repair removed.
         channels_regrown: Channels with `alpha <= 0` that the repair kept.
         groups: Per group: `name`, `size`, `before`, `after` widths.
-        feasible: Whether `macs_after` lies in the band.
+        feasible: Whether the repaired cost lies in the band.
         message: Why not, and by how much (empty when feasible).
         round_to: The width alignment used (or `None`).
+        latency: For latency budgets, the predicted latencies in ms:
+            `total_ms`, `target_ms`, `lower_ms`, `before_ms`, `after_ms`,
+            and the table's `runtime`.
     """
 
-    budget: float
+    budget: object
     band: float
     total_macs: int
-    target_macs: float
-    lower_macs: float
+    target_macs: object
+    lower_macs: object
     macs_before: int
     macs_after: int
     channels_dropped: int
@@ -87,6 +178,7 @@ class BudgetReport:
     feasible: bool
     message: str = ""
     round_to: int = None
+    latency: dict = None
 
     @property
     def channels_changed(self):
@@ -108,15 +200,33 @@ class BudgetReport:
 
     def summary(self):
         """A few lines for people."""
-        lines = [
-            f"DAIS binarisation: budget {self.budget:.1%} of {self.total_macs:,} MACs "
-            f"(band [{self.lower_macs / self.total_macs:.1%}, {self.budget:.1%}])",
-            f"  alpha > 0 architecture: {self.macs_before:,} MACs "
-            f"({self.ratio_before:.1%}, {self.macs_before / self.target_macs:.3f} x target)",
-            f"  after repair:           {self.macs_after:,} MACs "
-            f"({self.ratio_after:.1%}); {self.channels_changed} channels changed "
-            f"({self.channels_dropped} dropped, {self.channels_regrown} regrown)",
-        ]
+        changed = (
+            f"{self.channels_changed} channels changed "
+            f"({self.channels_dropped} dropped, {self.channels_regrown} regrown)"
+        )
+        if self.latency:
+            lat = self.latency
+            total = lat["total_ms"]
+            lines = [
+                f"DAIS binarisation: budget {parse_budget(self.budget)} "
+                f"({lat['target_ms']:.3f} of {total:.3f} ms predicted, {lat['runtime']}; "
+                f"band [{lat['lower_ms']:.3f}, {lat['target_ms']:.3f}] ms)",
+                f"  alpha > 0 architecture: {lat['before_ms']:.3f} ms "
+                f"({lat['before_ms'] / total:.1%}), {self.macs_before:,} MACs "
+                f"({self.ratio_before:.1%})",
+                f"  after repair:           {lat['after_ms']:.3f} ms "
+                f"({lat['after_ms'] / total:.1%}), {self.macs_after:,} MACs "
+                f"({self.ratio_after:.1%}); {changed}",
+            ]
+        else:
+            lines = [
+                f"DAIS binarisation: budget {self.budget:.1%} of {self.total_macs:,} MACs "
+                f"(band [{self.lower_macs / self.total_macs:.1%}, {self.budget:.1%}])",
+                f"  alpha > 0 architecture: {self.macs_before:,} MACs "
+                f"({self.ratio_before:.1%}, {self.macs_before / self.target_macs:.3f} x target)",
+                f"  after repair:           {self.macs_after:,} MACs "
+                f"({self.ratio_after:.1%}); {changed}",
+            ]
         if not self.feasible:
             lines.append(f"  WARNING: {self.message}")
         return "\n".join(lines)
@@ -200,8 +310,15 @@ def _structure_of(model, structure):
     return SearchStructure(model)
 
 
-def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structure=None):
-    """Binarises `model`'s indicators so that its exact MACs meet `budget`.
+def _format(value, cost):
+    if getattr(cost, "kind", "macs") == "latency":
+        return f"{value:.3f} ms"
+    return f"{value:,.0f} MACs"
+
+
+def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structure=None,
+           cost=None):
+    """Binarises `model`'s indicators so that its exact cost meets `budget`.
 
     Keeps a channel iff `alpha > 0`, then repairs exactly (see the module
     docstring), writes the choice into `alpha` and switches the indicators
@@ -209,18 +326,23 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
 
     Args:
         model: A model with channel indicators (a `DAISModel`).
-        budget: Target MACs as a fraction of the unpruned model's, in (0, 1).
-        band: Accepted shortfall: MACs must lie in `[(1 - band) F, F]`.
+        budget: Target MACs as a fraction of the unpruned model's, in (0, 1),
+            or a latency budget `{"latency": fraction}` /
+            `{"latency_ms": ms}` (see `parse_budget`), which needs `cost`.
+        band: Accepted shortfall: the cost must lie in `[(1 - band) F, F]`.
         round_to: Align every pruned group's width to a multiple of this.
         min_width: Minimum kept channels per group (int), or a fraction of
             each group (float in (0, 1]).
         structure: A precomputed `dais_keras.search.SearchStructure`.
+        cost: The `dais_keras.latency.LatencyModel` of a latency budget
+            (default for MACs budgets: the exact MACs).
 
     Returns:
         A `BudgetReport`.
 
     Raises:
-        ValueError: For arguments out of range.
+        ValueError: For arguments out of range, or a latency budget without
+            a latency model.
 
     Example:
 
@@ -230,15 +352,28 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
     """
     from dais_keras.indicators import binarize
 
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < 1:
-        raise ValueError(f"`budget` must be a number in (0, 1); received {budget!r}.")
+    spec = parse_budget(budget)
     if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 < band < 1:
         raise ValueError(f"`band` must be a number in (0, 1); received {band!r}.")
     round_to = check_round_to(round_to)
     min_width = check_min_width(min_width)
     structure = _structure_of(model, structure)
+    macs_cost = structure.cost
+    if spec.is_latency:
+        if getattr(cost, "kind", None) != "latency":
+            raise ValueError(
+                f"A latency budget ({spec.to_config()!r}) needs `cost=`, the "
+                "model's `dais_keras.latency.LatencyModel` (from "
+                f"`dais_keras.latency.latency_model(model)`); received {cost!r}."
+            )
+    else:
+        cost = macs_cost if cost is None else cost
+    if getattr(cost, "num_channels", structure.num_channels) != structure.num_channels:
+        raise ValueError(
+            f"`cost` covers {cost.num_channels} channels but the model's indicators "
+            f"have {structure.num_channels}; build it from this model."
+        )
     layers = structure.layers
-    cost = structure.cost
     sizes = structure.sizes
     alphas = [keras.ops.convert_to_numpy(l.alpha).astype(np.float64) for l in layers]
     flat = np.concatenate(alphas)
@@ -256,11 +391,11 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
             mask[order[g][:w]] = True
         return mask
 
-    def macs(widths):
+    def value_of(widths):
         return cost.exact(mask_of(widths))
 
     total = cost.total
-    target = budget * total
+    target = spec.target(total)
     lower = (1.0 - band) * target
     # Snap every group to its nearest allowed width (min width, round_to).
     widths = []
@@ -268,18 +403,28 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         options = allowed[g]
         widths.append(int(options[np.argmin(np.abs(options - w) + 1e-6 * options)]))
     widths = np.array(widths)
-    current = macs(widths)
+    current = value_of(widths)
     # Drop while above the target.
     while current > target:
-        marginal = cost.channel_macs(mask_of(widths))
+        marginal = cost.marginal(mask_of(widths))
         best, best_score = None, None
         for g in range(len(sizes)):
-            idx = np.searchsorted(allowed[g], widths[g])
+            idx = int(np.searchsorted(allowed[g], widths[g]))
             if idx == 0:
                 continue
             new_w = int(allowed[g][idx - 1])
             removed = order[g][new_w:widths[g]]
             saved = float(marginal[removed].sum())
+            # A measured latency is not monotonic in the width (a runtime's
+            # vector blocks): look further down for a width that saves.
+            j = idx - 1
+            while saved <= 0 and j > 0 and idx - j < 16:
+                j -= 1
+                new_w = int(allowed[g][j])
+                removed = order[g][new_w:widths[g]]
+                trial = widths.copy()
+                trial[g] = new_w
+                saved = current - value_of(trial)
             if saved <= 0:
                 continue
             score = float(flat[removed].sum()) / saved
@@ -288,7 +433,7 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         if best is None:
             break
         widths[best[0]] = best[1]
-        current = macs(widths)
+        current = value_of(widths)
     # Regrow while below the band, never above the target.
     blocked = set()
     while current < lower:
@@ -309,7 +454,7 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         for _, _, g, new_w in candidates:
             trial = widths.copy()
             trial[g] = new_w
-            value = macs(trial)
+            value = value_of(trial)
             if value <= target:
                 widths, current, grown = trial, value, True
                 break
@@ -320,7 +465,7 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         # One swap (a group one step wider, another one step narrower) can
         # land in the band where single steps cannot (coarse `round_to`).
         widths, current = _local_search(
-            widths, current, allowed, macs, mask_of, flat, lower, target
+            widths, current, allowed, value_of, mask_of, flat, lower, target
         )
     after = mask_of(widths)
     feasible = lower <= current <= target
@@ -329,13 +474,13 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         message = (
             f"the minimum widths (min_width={min_width!r}"
             + (f", round_to={round_to}" if round_to else "")
-            + f") keep {current:,.0f} MACs, {current / target - 1:.1%} above the "
-            f"target of {target:,.0f}; lower `min_width` or raise `budget`."
+            + f") keep {_format(current, cost)}, {current / target - 1:.1%} above the "
+            f"target of {_format(target, cost)}; lower `min_width` or raise `budget`."
         )
     elif current < lower:
         message = (
             f"round_to={round_to} cannot reach the band: the closest widths give "
-            f"{current:,.0f} MACs, {1 - current / target:.1%} below the target "
+            f"{_format(current, cost)}, {1 - current / target:.1%} below the target "
             f"(the band allows {band:.1%}); use a smaller `round_to` or a wider `band`."
             if round_to
             else f"the architecture stays {1 - current / target:.1%} below the target."
@@ -358,18 +503,30 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         }
         for g in range(len(sizes))
     ]
+    latency = None
+    if spec.is_latency:
+        latency = {
+            "total_ms": float(total),
+            "target_ms": float(target),
+            "lower_ms": float(lower),
+            "before_ms": float(cost.exact(before)),
+            "after_ms": float(current),
+            "runtime": cost.table.runtime,
+        }
+    macs_total = macs_cost.total
     return BudgetReport(
-        budget=float(budget),
+        budget=spec.to_config(),
         band=float(band),
-        total_macs=int(total),
-        target_macs=float(target),
-        lower_macs=float(lower),
-        macs_before=int(round(cost.exact(before))),
-        macs_after=int(round(current)),
+        total_macs=int(macs_total),
+        target_macs=None if spec.is_latency else float(target),
+        lower_macs=None if spec.is_latency else float(lower),
+        macs_before=int(round(macs_cost.exact(before))),
+        macs_after=int(round(macs_cost.exact(after))),
         channels_dropped=int(flip_off.sum()),
         channels_regrown=int(flip_on.sum()),
         groups=groups,
         feasible=bool(feasible),
         message=message,
         round_to=round_to,
+        latency=latency,
     )

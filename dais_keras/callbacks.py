@@ -193,9 +193,21 @@ class DAISCallback(keras.callbacks.Callback):
     mode, and `dais_keras.surgery.apply(model)` gives a model whose exact
     MACs lie in `[(1 - band) * budget, budget]` of the original's.
 
+    **Latency budgets.** `budget={"latency": 0.5}` (half the unpruned
+    model's measured latency) or `{"latency_ms": 3.0}` search and binarise
+    under the latency predicted by a measured table
+    (`dais_keras.latency`): the band reads the expected latency of the soft
+    masks instead of the expected MACs, and the repair guarantees the
+    table's latency of the binarised architecture. Pass `latency_model`
+    (a `dais_keras.latency.LatencyModel` of this `DAISModel`), or let the
+    callback build one when `fit` starts: it reads the cached table of
+    `runtime` on this machine (measuring the missing layers) and times the
+    model to calibrate it (TensorFlow backend for `runtime="tflite"`).
+
     Per epoch the callback adds to `logs` (and so to the `History`):
     `dais_T` (temperature), `dais_macs` (expected MACs / target),
-    `dais_hard_macs` (MACs of the `alpha > 0` architecture / target),
+    `dais_hard_macs` (MACs of the `alpha > 0` architecture / target) (with
+    a latency budget: `dais_latency` and `dais_hard_latency`, in latency),
     `dais_binarized` (share of indicators with |m - 0.5| > 0.49) and, with
     `log_widths`, `dais_width/<group>` (channels with `alpha > 0`).
     The same figures, alpha trajectories and the repair report are kept in
@@ -222,7 +234,9 @@ class DAISCallback(keras.callbacks.Callback):
     band from the first short epoch on.
 
     Args:
-        budget: Target MACs as a fraction of the unpruned model's, in (0, 1).
+        budget: Target MACs as a fraction of the unpruned model's, in (0, 1),
+            or a dict `{"macs": f}`, `{"latency": f}` or `{"latency_ms": ms}`
+            (see `dais_keras.budget.parse_budget`).
         search_data: The search split: a `tf.data.Dataset` of `(x, y)`
             batches or an `(x, y)` tuple of arrays, like `fit`'s
             `validation_data`. Not needed with `single_level=True`.
@@ -264,6 +278,13 @@ class DAISCallback(keras.callbacks.Callback):
         record_every: Record all alphas every this many search steps
             (`"auto"`: about 100 records per search).
         verbose: 1 prints the repair's summary when `fit` ends.
+        latency_model: For latency budgets: the `LatencyModel` of the
+            `DAISModel` to search (default: built when `fit` starts).
+        runtime: For latency budgets without `latency_model`: `"tflite"`
+            (LiteRT, XNNPack) or `"onnxruntime"`.
+        latency_table: For latency budgets without `latency_model`: a
+            `LatencyTable` or the path of one saved with `save` (default:
+            this machine's cache, measured where it lacks layers).
 
     Raises:
         ValueError: For an argument out of range (named in the message), or
@@ -316,11 +337,38 @@ class DAISCallback(keras.callbacks.Callback):
         plot_dir=None,
         record_every="auto",
         verbose=1,
+        latency_model=None,
+        runtime="tflite",
+        latency_table=None,
     ):
         super().__init__()
-        _check_fraction("budget", budget)
+        from dais_keras import latency as latency_lib
+
+        self.budget_spec = budget_lib.parse_budget(budget)
         _check_fraction("band", band)
-        self.budget = float(budget)
+        self.budget = self.budget_spec.to_config()
+        if latency_model is not None and getattr(latency_model, "kind", None) != "latency":
+            raise ValueError(
+                "`latency_model` must be a dais_keras.latency.LatencyModel; "
+                f"received {type(latency_model).__name__}."
+            )
+        if latency_model is not None and not self.budget_spec.is_latency:
+            raise ValueError(
+                "`latency_model` is given but the budget "
+                f"({self.budget!r}) is a MACs budget; use budget={{'latency': "
+                f"{self.budget!r}}} to search under latency."
+            )
+        latency_lib._check_runtime(runtime)
+        if latency_table is not None and not isinstance(
+            latency_table, (str, os.PathLike, latency_lib.LatencyTable)
+        ):
+            raise ValueError(
+                "`latency_table` must be a dais_keras.latency.LatencyTable or "
+                f"the path of a saved one; received {type(latency_table).__name__}."
+            )
+        self.latency_model = latency_model
+        self.runtime = runtime
+        self.latency_table = latency_table
         self.band = float(band)
         if isinstance(schedule, schedules_lib.TemperatureSchedule):
             self.schedule = schedule
@@ -425,6 +473,12 @@ class DAISCallback(keras.callbacks.Callback):
             "plot_dir": self.plot_dir,
             "record_every": self.record_every,
             "verbose": self.verbose,
+            "runtime": self.runtime,
+            "latency_table": (
+                os.fspath(self.latency_table)
+                if isinstance(self.latency_table, (str, os.PathLike))
+                else None
+            ),
         }
 
     @classmethod
@@ -453,6 +507,31 @@ class DAISCallback(keras.callbacks.Callback):
         if self._feed is not None:
             self._feed.check(model)
 
+    def _budget_cost(self):
+        """The cost the budget is in: the exact MACs, or the latency model
+        (given, or built now from the table and a calibration)."""
+        structure = self.structure
+        if not self.budget_spec.is_latency:
+            return structure.cost
+        from dais_keras import latency as latency_lib
+
+        if self.latency_model is None:
+            table = self.latency_table
+            if isinstance(table, (str, os.PathLike)):
+                table = latency_lib.LatencyTable.load(table)
+            self.latency_model = latency_lib.latency_model(
+                self.model, table=table, runtime=self.runtime,
+                verbose=self.verbose,
+            )
+        if self.latency_model.num_channels != structure.num_channels:
+            raise ValueError(
+                f"`latency_model` covers {self.latency_model.num_channels} channels "
+                f"but model '{self.model.name}' has {structure.num_channels} "
+                "indicator channels; build it with "
+                "dais_keras.latency.latency_model(search_model)."
+            )
+        return self.latency_model
+
     def on_train_begin(self, logs=None):
         self._check_model()
         model = self.model
@@ -473,7 +552,8 @@ class DAISCallback(keras.callbacks.Callback):
         self.epochs = int(epochs)
         self.total_steps = (self.epochs - self.warmup_epochs) * self.steps_per_epoch
         structure = self.structure
-        self.target_macs = self.budget * structure.total_macs
+        self.cost = self._budget_cost()
+        self.target = self.budget_spec.target(self.cost.total)
         alphas = np.concatenate(model.alpha_values())
         if self.learning_rate == "auto":
             # From the indicators' initial value, not their current one, so
@@ -498,7 +578,7 @@ class DAISCallback(keras.callbacks.Callback):
             "lr_power": self.lr_power,
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
-            "target_macs": self.target_macs,
+            "target": self.target,
             "band_eps": self.band,
             "lambda_budget": self.lambda_budget,
             "lambda_l1": self.lambda_l1,
@@ -508,7 +588,9 @@ class DAISCallback(keras.callbacks.Callback):
             "min_widths": self.min_widths.astype("float32"),
             "residual_weights": structure.residual_weights,
         }
-        model.configure_search(mode=None, schedule=self.schedule, values=values)
+        model.configure_search(
+            mode=None, schedule=self.schedule, values=values, cost=self.cost
+        )
         for layer in structure.layers:
             layer.temperature.assign(self.schedule.T0)
         if any(layer.hard for layer in structure.layers):
@@ -522,8 +604,9 @@ class DAISCallback(keras.callbacks.Callback):
         self._searching = False
         self._nan_checked_at = None
         self.report = None
+        kind = self.cost.kind
         self.history = {
-            "epoch": [], "T": [], "macs_ratio": [], "hard_macs_ratio": [],
+            "epoch": [], "T": [], f"{kind}_ratio": [], f"hard_{kind}_ratio": [],
             "binarized": [], "widths": [],
         }
         self.alpha_trace = [(0, alphas.copy())]
@@ -583,10 +666,11 @@ class DAISCallback(keras.callbacks.Callback):
         T = float(model.read_variable(structure.layers[0].temperature))
         flat = np.concatenate(alphas).astype(np.float64)
         m = 1.0 / (1.0 + np.exp(-np.clip(flat / T, -80, 80)))
+        kind = self.cost.kind
         return {
             "T": T,
-            "macs_ratio": structure.cost.exact(m) / self.target_macs,
-            "hard_macs_ratio": structure.cost.exact(flat > 0) / self.target_macs,
+            f"{kind}_ratio": self.cost.exact(m) / self.target,
+            f"hard_{kind}_ratio": self.cost.exact(flat > 0) / self.target,
             "binarized": float(np.mean(np.abs(m - 0.5) > 0.49)),
             "widths": [int((a > 0).sum()) for a in alphas],
         }
@@ -598,8 +682,9 @@ class DAISCallback(keras.callbacks.Callback):
             self.history[key].append(value)
         if logs is not None:
             logs["dais_T"] = state["T"]
-            logs["dais_macs"] = state["macs_ratio"]
-            logs["dais_hard_macs"] = state["hard_macs_ratio"]
+            kind = self.cost.kind
+            logs[f"dais_{kind}"] = state[f"{kind}_ratio"]
+            logs[f"dais_hard_{kind}"] = state[f"hard_{kind}_ratio"]
             logs["dais_binarized"] = state["binarized"]
             if self.log_widths:
                 for name, width in zip(self.group_names, state["widths"]):
@@ -623,6 +708,7 @@ class DAISCallback(keras.callbacks.Callback):
                 round_to=self.round_to,
                 min_width=self.min_width,
                 structure=self.structure,
+                cost=self.cost,
             )
             if self.verbose:
                 print(self.report.summary())
@@ -645,7 +731,7 @@ class DAISCallback(keras.callbacks.Callback):
         ax.set_xticklabels(self.group_names, rotation=90, fontsize=7)
         ax.set_ylabel("channels")
         ratio = self.report.macs_after / self.report.total_macs if self.report else None
-        title = f"DAIS widths per group (budget {self.budget:.0%}"
+        title = f"DAIS widths per group (budget {self.budget_spec}"
         title += f", MACs {ratio:.1%})" if ratio is not None else ")"
         ax.set_title(title)
         ax.legend()

@@ -370,7 +370,13 @@ class CostModel:
     pruned model (equal to `count_macs` of the surgery result).
 
     Built by `ChannelGraph.cost_model()`; not constructed directly.
+    `dais_keras.latency.LatencyModel` has the same interface (`total`,
+    `exact`, `expected`, `marginal`), so the search and the binarisation
+    repair work with either.
     """
+
+    kind = "macs"
+    unit = "MACs"
 
     def __init__(self, sizes, terms, in_index, out_index):
         # sizes: channels per indicator slot, in `m` order.
@@ -451,3 +457,7 @@ class CostModel:
         grad = np.bincount(self.in_m, weights=f_in[self.in_term], minlength=self.num_channels)
         grad += np.bincount(self.out_m, weights=f_out[self.out_term], minlength=self.num_channels)
         return grad
+
+    def marginal(self, m):
+        """The cost saved by removing each channel alone (`channel_macs`)."""
+        return self.channel_macs(m)

@@ -353,23 +353,31 @@ class ChannelGraph:
             for term in rule(call.layer, in_shape, out_shape):
                 yield call, term
 
-    def cost_model(self, slots=None):
-        """A `dais_keras.cost.CostModel` of this graph.
+    def default_slots(self):
+        """`(sizes, slot_of)`: the prunable groups in id order, channel `j`
+        of a group at `offset + j` of the indicator vector."""
+        sizes, slot_of, offset = [], {}, 0
+        for g in self.prunable:
+            slot_of[g.id] = (offset, np.arange(g.size))
+            sizes.append(g.size)
+            offset += g.size
+        return sizes, slot_of
+
+    def slot_index(self, slots=None):
+        """Lays out the indicator vector `m` over this graph's channels.
 
         Args:
             slots: Optional `(sizes, slot_of)` laying out the indicator vector
                 `m`: `slot_of[group_id] = (offset, perm)` puts channel `j` of
                 the group at `m[offset + perm[j]]`. Default: the prunable
                 groups in id order, channel `j` at `offset + j`.
+
+        Returns:
+            `(sizes, index_of)`: the channels per slot, and a function mapping
+            a tensor of the model to `(fixed_count, m_indices)`, its number of
+            channels outside `m` and the `m` positions of the others.
         """
-        if slots is None:
-            sizes, slot_of, offset = [], {}, 0
-            for g in self.prunable:
-                slot_of[g.id] = (offset, np.arange(g.size))
-                sizes.append(g.size)
-                offset += g.size
-        else:
-            sizes, slot_of = slots
+        sizes, slot_of = self.default_slots() if slots is None else slots
         cache = {}
 
         def index_of(tensor):
@@ -384,6 +392,15 @@ class ChannelGraph:
                 cache[id(tensor)] = (float((idx < 0).sum()), idx[idx >= 0])
             return cache[id(tensor)]
 
+        return sizes, index_of
+
+    def cost_model(self, slots=None):
+        """A `dais_keras.cost.CostModel` of this graph.
+
+        Args:
+            slots: As for `slot_index`.
+        """
+        sizes, index_of = self.slot_index(slots)
         terms, ins, outs = [], [], []
         for call, term in self.mac_terms():
             terms.append(term)

@@ -57,7 +57,7 @@ _SCALARS = (
     ("beta_2", 0.999),
     ("epsilon", 1e-7),
     ("iterations", 0.0),
-    ("target_macs", 1.0),
+    ("target", 1.0),
     ("band_eps", 0.05),
     ("lambda_budget", 1.0),
     ("lambda_l1", 0.0),
@@ -279,6 +279,7 @@ class DAISModel(keras.Model):
         self._dais.feed = None
         self._dais.schedule = schedules_lib.ExponentialSchedule()
         self._dais.structure_cache = None
+        self._dais.cost = None
         self._dais.index = None
         self._dais.vars = {}
         for name, default in _SCALARS:
@@ -335,7 +336,8 @@ class DAISModel(keras.Model):
         return self._dais.structure_cache
 
     def configure_search(
-        self, mode=None, feed=None, schedule=None, values=None, train_weights=True
+        self, mode=None, feed=None, schedule=None, values=None, train_weights=True,
+        cost=None,
     ):
         """Switches the train step between plain training and the search.
 
@@ -352,6 +354,10 @@ class DAISModel(keras.Model):
             train_weights: In the bi-level mode, also run the weight step
                 (`False`: only the indicators learn; weights, statistics and
                 the compiled optimizer are left untouched).
+            cost: What the budget band measures: `None` keeps the current
+                one (initially the exact MACs), or a cost model with an
+                `expected(m)` method such as a
+                `dais_keras.latency.LatencyModel`.
         """
         if mode not in MODES:
             raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
@@ -382,6 +388,14 @@ class DAISModel(keras.Model):
         changed = (mode, feed, train_weights) != (
             self._dais.mode, self._dais.feed, self._dais.train_weights
         )
+        if cost is not None:
+            if not hasattr(cost, "expected"):
+                raise ValueError(
+                    "`cost` must have an `expected(m)` method (a CostModel or "
+                    f"LatencyModel); received {type(cost).__name__}."
+                )
+            changed = changed or cost is not self._dais.cost
+            self._dais.cost = cost
         self._dais.train_weights = train_weights
         self._dais.mode = mode
         self._dais.feed = feed if mode == "bilevel" else None
@@ -485,6 +499,9 @@ class DAISModel(keras.Model):
     # ------------------------------------------------------------------
     # Backend-independent pieces of the step.
 
+    def _dais_cost_kind(self):
+        return getattr(self._dais.cost, "kind", "macs")
+
     def _dais_temperature(self, hp):
         total = ops.maximum(hp["total_steps"] - 1.0, 1.0)
         progress = ops.clip(hp["step"] / total, 0.0, 1.0)
@@ -497,8 +514,9 @@ class DAISModel(keras.Model):
         structure = self.search_structure()
         masks = [ops.sigmoid(ops.cast(a, "float32") / T) for a in alphas]
         m = ops.concatenate(masks, axis=0) if len(masks) > 1 else masks[0]
-        expected = structure.cost.expected(m)
-        ratio = expected / hp["target_macs"]
+        cost = self._dais.cost if self._dais.cost is not None else structure.cost
+        expected = cost.expected(m)
+        ratio = expected / hp["target"]
         band = ops.relu(ops.log(ratio)) + ops.relu(
             ops.log((1.0 - hp["band_eps"]) / ratio)
         )
@@ -747,7 +765,7 @@ class DAISModel(keras.Model):
         )
         logs = dict(metrics)
         logs["dais_T"] = T
-        logs["dais_macs"] = ratio
+        logs[f"dais_{self._dais_cost_kind()}"] = ratio
         if search_loss is not None:
             logs["dais_search_loss"] = search_loss
         return logs
@@ -881,7 +899,7 @@ class DAISModel(keras.Model):
         )
         logs = dict(logs)
         logs["dais_T"] = T
-        logs["dais_macs"] = ratio
+        logs[f"dais_{self._dais_cost_kind()}"] = ratio
         if search_loss is not None:
             logs["dais_search_loss"] = search_loss
         return logs, (tv, ntv, ov, mv)

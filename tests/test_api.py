@@ -61,6 +61,21 @@ def test_prune_dataset_split_distill_and_round_to(toy):
     assert report.macs_after <= 0.5 * report.macs_before
 
 
+def test_distilled_prune_leaves_the_teachers_trainable_flags(toy):
+    model = toy.model()
+    frozen = model.layers[2]
+    frozen.trainable = False
+    flags = [l.trainable for l in model.layers]
+    x, y = toy.data(128, seed=1)
+    for _ in range(2):
+        pruned, report = api.prune(
+            model, 0.5, (x, y), epochs=1, finetune_epochs=1, distill=True,
+            batch_size=32, verbose=0,
+        )
+        assert [l.trainable for l in model.layers] == flags
+    assert model.trainable and not frozen.trainable
+
+
 def test_split_search_is_deterministic_and_disjoint(toy):
     x, y = toy.data(100)
     (xw, yw), (xs, ys) = api.split_search((x, y), 0.2, seed=3)

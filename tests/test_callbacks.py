@@ -27,7 +27,7 @@ def _search_data(toy, n=64):
 
 @pytest.mark.parametrize("budget", [0, 1, 1.5, -0.2, True, "half", float("nan")])
 def test_budget_outside_unit_interval_is_rejected(toy, budget):
-    with pytest.raises(ValueError, match="`budget` must be a number in \\(0, 1\\)"):
+    with pytest.raises(ValueError, match="`budget` must be a MACs fraction in \\(0, 1\\)"):
         DAISCallback(budget=budget, search_data=_search_data(toy))
 
 

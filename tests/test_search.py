@@ -284,7 +284,7 @@ def test_budget_band_and_structural_priors(toy):
 
     def penalty(alphas, target_ratio, **hp):
         values = {
-            "target_macs": target_ratio * total, "band_eps": 0.05, "lambda_budget": 1.0,
+            "target": target_ratio * total, "band_eps": 0.05, "lambda_budget": 1.0,
             "lambda_l1": 0.0, "lambda_min_width": 0.0, "lambda_residual": 0.0,
             "min_widths": np.ones(3, "float32"), "residual_weights": structure.residual_weights,
         }

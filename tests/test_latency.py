@@ -1,0 +1,373 @@
+"""Tests of `dais_keras.latency`: the measured table (build, cache,
+interpolation), the latency model and latency budgets in the search."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import keras
+from keras import ops
+
+import dais_keras as dk
+from dais_keras import budget as budget_lib
+from dais_keras import latency as L
+
+
+def tiny_model(name="tiny"):
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.Conv2D(12, 3, padding="same", name="c1")(x)
+    y = keras.layers.BatchNormalization(name="bn1")(y)
+    y = keras.layers.ReLU()(y)
+    y = keras.layers.Conv2D(16, 3, padding="same", name="c2")(y)
+    y = keras.layers.ReLU()(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    y = keras.layers.Dense(4, name="logits")(y)
+    return keras.Model(x, y, name=name)
+
+
+def _shape_timer(fn):
+    """A timer reading the one-layer model's channel counts: `fn(c_in, c_out)`."""
+
+    def timer(model):
+        return fn(int(model.inputs[0].shape[-1]), int(model.outputs[0].shape[-1]))
+
+    return timer
+
+
+def bilinear(c_in, c_out):
+    return 0.01 + 0.002 * c_in + 0.003 * c_out + 0.0005 * c_in * c_out
+
+
+def synthetic_table(model, tmp_path, fn=bilinear):
+    return L.build_latency_table(
+        model, cache_dir=str(tmp_path), timer=_shape_timer(fn), max_points=(4, 5)
+    )
+
+
+# ------------------------------------------------------------------ grids
+
+
+@pytest.mark.parametrize(
+    "size, fixed, granularity, max_points, expected",
+    [
+        (64, 0, 4, 9, [1, 8, 16, 24, 32, 40, 48, 56, 64]),
+        (64, 0, 4, 17, [1] + list(range(4, 65, 4))),
+        (16, 0, 4, 9, [1, 4, 8, 12, 16]),
+        (10, 0, 4, 9, [1, 4, 8, 10]),
+        (3, 3, 4, 9, [3]),
+        (32, 5, 8, 9, [5, 8, 16, 24, 32]),
+    ],
+)
+def test_axis_grid(size, fixed, granularity, max_points, expected):
+    assert L.axis_grid(size, fixed, granularity, max_points) == expected
+
+
+def test_hat_weights_interpolate_linearly():
+    grid = [1, 4, 8, 16]
+    x = np.array([0.0, 1.0, 2.5, 4.0, 6.0, 12.0, 16.0, 20.0])
+    w = L._hat(x, grid, np)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    # Linear functions are reproduced exactly inside the grid; clamped outside.
+    np.testing.assert_allclose(w @ np.array(grid, float), np.clip(x, 1, 16))
+
+
+# ------------------------------------------------------------------ table
+
+
+def test_build_table_measures_each_configuration_once(tmp_path):
+    model = tiny_model()
+    calls = []
+
+    def fn(c_in, c_out):
+        calls.append((c_in, c_out))
+        return bilinear(c_in, c_out)
+
+    table = synthetic_table(model, tmp_path, fn)
+    # c1 (3 -> 12), c2 (12 -> 16), logits (16 -> 4): three configurations.
+    assert len(table) == 3
+    grids = {e["description"].split("'")[1]: (e["c_in"], e["c_out"]) for e in table.entries.values()}
+    assert grids == {
+        "c1": ([3], [1, 4, 8, 12]),
+        "c2": ([1, 4, 8, 12], [1, 4, 8, 12, 16]),
+        "logits": ([1, 8, 16], [4]),  # 4 points at most: the step doubles to 8
+    }
+    assert len(calls) == 4 + 20 + 3
+    for e in table.entries.values():
+        expected = [[bilinear(a, b) for b in e["c_out"]] for a in e["c_in"]]
+        np.testing.assert_allclose(e["ms"], expected, atol=1e-6)
+
+
+def test_table_cache_is_reused_and_keyed_by_runtime_and_machine(tmp_path):
+    model = tiny_model()
+    table = synthetic_table(model, tmp_path)
+    path = L.cache_path("tflite", str(tmp_path))
+    assert os.path.exists(path)
+    assert L.machine_id() in os.path.basename(path)
+    assert L.cache_path("onnxruntime", str(tmp_path)) != path
+
+    def fail(model):
+        raise AssertionError("measured again instead of reading the cache")
+
+    again = L.build_latency_table(model, cache_dir=str(tmp_path), timer=fail, max_points=(4, 5))
+    assert again.entries == table.entries
+    # A second model with one new configuration measures only that one.
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.Conv2D(12, 3, padding="same", name="c1")(x)
+    y = keras.layers.Conv2D(8, 1, name="pointwise")(y)
+    other = keras.Model(x, keras.layers.Dense(4)(keras.layers.Flatten()(y)))
+    seen = []
+    grown = L.build_latency_table(
+        other, cache_dir=str(tmp_path),
+        timer=_shape_timer(lambda a, b: seen.append((a, b)) or 1.0), max_points=(4, 5),
+    )
+    assert len(grown) == 5  # c1 re-used, pointwise and the new Dense added
+    new = [e for k, e in grown.entries.items() if k not in table.entries]
+    assert len(seen) == sum(len(e["c_in"]) * len(e["c_out"]) for e in new)
+    assert len(L.LatencyTable.load(path)) == 5
+
+
+def test_unreadable_cache_names_the_file(tmp_path):
+    path = L.cache_path("tflite", str(tmp_path))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("{not json")
+    with pytest.raises(ValueError, match="latency cache .* unreadable.*delete it"):
+        synthetic_table(tiny_model(), tmp_path)
+
+
+def test_table_save_load_round_trip(tmp_path):
+    table = synthetic_table(tiny_model(), tmp_path)
+    path = table.save(str(tmp_path / "t.json"))
+    loaded = L.LatencyTable.load(path)
+    assert loaded.get_config() == table.get_config()
+    key = next(iter(table.entries))
+    e = table.entries[key]
+    assert loaded.lookup(key, e["c_in"][-1], e["c_out"][-1]) == pytest.approx(e["ms"][-1][-1])
+    with open(path) as f:
+        config = json.load(f)
+    config["format"] = "something/else"
+    with pytest.raises(ValueError, match="format"):
+        L.LatencyTable.from_config(config)
+
+
+def test_lookup_interpolates_bilinearly_between_grid_points(tmp_path):
+    table = synthetic_table(tiny_model(), tmp_path)
+    key = next(k for k, e in table.entries.items() if "'c2'" in e["description"])
+    # The bilinear test function is reproduced exactly off the grid.
+    for c_in, c_out in [(5, 3), (9.5, 14), (12, 16), (1, 1)]:
+        assert table.lookup(key, c_in, c_out) == pytest.approx(bilinear(c_in, c_out))
+    with pytest.raises(KeyError, match="build_latency_table"):
+        table.lookup("Conv2D-nope", 1, 1)
+
+
+def test_lookup_follows_steps_of_a_measured_function(tmp_path):
+    # Output channels in blocks of 4: widths between multiples cost the next one.
+    def blocks(c_in, c_out):
+        return 0.001 * c_in * 4 * np.ceil(c_out / 4)
+
+    table = synthetic_table(tiny_model(), tmp_path, blocks)
+    key = next(k for k, e in table.entries.items() if "'c2'" in e["description"])
+    for c_out in (4, 8, 12, 16):
+        assert table.lookup(key, 12, c_out) == pytest.approx(blocks(12, c_out))
+
+
+# ------------------------------------------------------------------ model
+
+
+def _search_model(model):
+    search = dk.attach_indicators(model)
+    return search
+
+
+def test_latency_model_matches_table_and_is_differentiable(tmp_path):
+    model = tiny_model()
+    table = synthetic_table(model, tmp_path)
+    search = _search_model(model)
+    lm = L.latency_model(search, table=table, calibrate=[(np.ones(28), 1.0)])
+    assert lm.num_channels == 12 + 16
+    ones = np.ones(lm.num_channels)
+    layers = bilinear(3, 12) + bilinear(12, 16) + bilinear(16, 4)
+    assert lm.layers(ones) == pytest.approx(layers)
+    assert lm.total == pytest.approx(1.0)  # calibrated to the measured point
+    rng = np.random.default_rng(0)
+    soft = rng.uniform(0.2, 1.0, lm.num_channels)
+    tensor = ops.convert_to_tensor(soft.astype("float32"))
+    assert float(lm.expected(tensor)) == pytest.approx(lm.exact(soft), rel=1e-5)
+    # Removing channels of c1's group: c1 output and c2 input shrink.
+    c_in = 12 - 3
+    mask = ones.copy()
+    mask[:3] = 0
+    expected = bilinear(3, c_in) + bilinear(c_in, 16) + bilinear(16, 4)
+    assert lm.layers(mask) == pytest.approx(expected)
+    # marginal = the exact saving of removing one channel alone (bilinear
+    # table: finite differences are exact).
+    marginal = lm.marginal(ones)
+    for j in (0, 20):
+        one = ones.copy()
+        one[j] = 0
+        assert marginal[j] == pytest.approx(lm.exact(ones) - lm.exact(one), rel=1e-6)
+
+
+def test_gradient_of_expected_latency_is_finite(tmp_path):
+    import tensorflow as tf
+
+    model = tiny_model()
+    lm = L.latency_model(_search_model(model), table=synthetic_table(model, tmp_path),
+                         calibrate=False)
+    m = tf.Variable(np.full(lm.num_channels, 0.7, "float32"))
+    with tf.GradientTape() as tape:
+        value = lm.expected(m)
+    grad = tape.gradient(value, m).numpy()
+    assert np.all(np.isfinite(grad)) and np.all(grad > 0)
+
+
+def test_calibration_fits_overhead_to_activation_volume(tmp_path):
+    model = tiny_model()
+    lm = L.latency_model(model, table=synthetic_table(model, tmp_path), calibrate=False)
+    ones = np.ones(lm.num_channels)
+    half = ones.copy()
+    half[6:12] = 0
+    half[20:] = 0
+    a, b = 0.2, 1e-3
+    points = [(m, lm.layers(m) + a + b * lm.volume(m)) for m in (ones, half)]
+    lm.calibrate(points)
+    assert lm.overhead == pytest.approx((a, b))
+    for m, ms in points:
+        assert lm.exact(m) == pytest.approx(ms)
+    with pytest.raises(ValueError, match="at least one"):
+        lm.calibrate([])
+
+
+def test_missing_table_entries_are_an_error(tmp_path):
+    model = tiny_model()
+    empty = L.LatencyTable("tflite-test", L.machine_info())
+    with pytest.raises(ValueError, match="lacks 3 layer configuration.*build_latency_table"):
+        L.latency_model(model, table=empty, calibrate=False)
+
+
+def test_latency_model_measures_and_calibrates_in_tflite(tmp_path):
+    model = tiny_model()
+    table = L.build_latency_table(
+        model, cache_dir=str(tmp_path), max_points=(2, 2), runs=5, rounds=1
+    )
+    assert table.runtime.startswith("tflite-xnnpack")
+    assert all(np.min(e["ms"]) >= 0 for e in table.entries.values())
+    lm = L.latency_model(model, table=table)
+    assert lm.total > 0
+    assert len(lm.calibration) == 2
+    assert lm.overhead[1] >= 0
+
+
+def test_onnxruntime_runtime_measures(tmp_path):
+    x = keras.Input((4, 4, 2))
+    y = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 1, name="pw")(x))
+    model = keras.Model(x, keras.layers.Dense(3, name="out")(y))
+    table = L.build_latency_table(
+        model, runtime="onnxruntime", cache_dir=str(tmp_path), max_points=(2, 2), runs=5,
+        rounds=1,
+    )
+    assert table.runtime.startswith("onnxruntime")
+    grids = sorted((e["c_in"], e["c_out"]) for e in table.entries.values())
+    assert grids == [([1, 4], [3]), ([2], [1, 4])]
+    assert L.measure_latency(model, "onnxruntime", runs=5, rounds=1) > 0
+
+
+def test_unknown_runtime_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="`runtime` must be one of"):
+        L.build_latency_table(tiny_model(), runtime="tensorrt", cache_dir=str(tmp_path))
+
+
+# ------------------------------------------------------------------ budgets
+
+
+@pytest.mark.parametrize(
+    "budget, kind, value",
+    [
+        (0.5, "macs", 0.5),
+        ({"macs": 0.3}, "macs", 0.3),
+        ({"latency": 0.5}, "latency", 0.5),
+        ({"latency_ms": 3.0}, "latency_ms", 3.0),
+    ],
+)
+def test_parse_budget(budget, kind, value):
+    spec = budget_lib.parse_budget(budget)
+    assert (spec.kind, spec.value) == (kind, value)
+    assert budget_lib.parse_budget(spec.to_config()) == spec
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [1.5, 0, {"latency": 1.0}, {"latency_ms": -1}, {"speed": 0.5},
+     {"latency": 0.5, "macs": 0.5}, "0.5", True, {"latency": "fast"}],
+)
+def test_bad_budgets_are_rejected_clearly(budget):
+    with pytest.raises(ValueError, match="`budget` must be a MACs fraction"):
+        budget_lib.parse_budget(budget)
+
+
+def test_latency_ms_at_or_above_the_unpruned_latency_is_an_error():
+    spec = budget_lib.parse_budget({"latency_ms": 5.0})
+    with pytest.raises(ValueError, match="nothing to prune"):
+        spec.target(4.0)
+    assert spec.target(10.0) == 5.0
+
+
+def test_latency_budget_guarantee(tmp_path):
+    model = tiny_model()
+    table = synthetic_table(model, tmp_path)
+    for round_to in (None, 4):
+        search = _search_model(model)
+        search.compile(optimizer=keras.optimizers.SGD(0.01),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        # 0.334 ms of layers + 0.066 ms overhead; with round_to=4 the band
+        # [0.2375, 0.25] holds widths (4, 12) and (12, 4) only.
+        lm = L.latency_model(search, table=table, calibrate=[(np.ones(28), 0.4)])
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 8, 8, 3)).astype("float32")
+        y = rng.integers(0, 4, 64)
+        cb = dk.DAISCallback(budget={"latency": 0.625}, latency_model=lm, round_to=round_to,
+                             single_level=True, verbose=0)
+        history = search.fit(x, y, epochs=2, batch_size=16, callbacks=[cb], verbose=0)
+        assert "dais_latency" in history.history and "dais_macs" not in history.history
+        report = cb.report
+        target = 0.625 * lm.total
+        assert report.latency["target_ms"] == pytest.approx(target)
+        assert report.feasible, report.message
+        assert 0.95 * target <= report.latency["after_ms"] <= target
+        pruned = dk.surgery.apply(search)
+        # The guarantee is the table's latency of the surgery result.
+        hard = np.concatenate(search.alpha_values()) > 0
+        assert lm.exact(hard) == pytest.approx(report.latency["after_ms"])
+        assert dk.count_macs(pruned) == report.macs_after
+        if round_to:
+            for g in report.groups:
+                assert g["after"] == g["size"] or g["after"] % round_to == 0
+
+
+def test_latency_budget_errors():
+    model = tiny_model()
+    search = _search_model(model)
+    with pytest.raises(ValueError, match="needs `cost=`.*LatencyModel"):
+        budget_lib.repair(search, {"latency": 0.5})
+    with pytest.raises(ValueError, match="MACs budget; use budget=\\{'latency'"):
+        dk.DAISCallback(budget=0.5, latency_model=_FakeLatency(), single_level=True)
+    with pytest.raises(ValueError, match="`latency_model` must be"):
+        dk.DAISCallback(budget={"latency": 0.5}, latency_model=search.search_structure().cost,
+                        single_level=True)
+    with pytest.raises(ValueError, match="`runtime` must be one of"):
+        dk.DAISCallback(budget={"latency": 0.5}, runtime="tvm", single_level=True)
+
+
+class _FakeLatency:
+    kind = "latency"
+
+
+def test_callback_config_round_trips_latency_budget(tmp_path):
+    cb = dk.DAISCallback(budget={"latency_ms": 2.5}, single_level=True,
+                         latency_table=str(tmp_path / "t.json"), runtime="onnxruntime")
+    config = cb.get_config()
+    assert config["budget"] == {"latency_ms": 2.5}
+    again = dk.DAISCallback.from_config(json.loads(json.dumps(config)))
+    assert again.get_config() == config
