@@ -10,7 +10,10 @@ steers it there); `repair` then makes the guarantee exact:
   choice: the channels (or the `round_to` block) with the lowest alpha per
   unit of cost saved;
 * while they are below `(1 - band) F`, it regrows the channels (or block)
-  with the highest alpha that still fit under `F`.
+  with the highest alpha that still fit under `F`;
+* under a latency budget, every group then widens as far as it costs
+  (almost) nothing: a runtime's channel blocks make the measured latency
+  flat between block edges.
 
 The result is written back into `alpha` (removed channels negative, kept
 ones positive, order kept) and the indicators are switched to hard mode, so
@@ -299,6 +302,26 @@ def _local_search(widths, current, allowed, macs, mask_of, alpha, lower, target,
     return widths, current
 
 
+def _free_regrow(widths, current, allowed, value_of, target, total, tol=1e-3):
+    """Widens every group as far as it costs (almost) nothing.
+
+    A measured latency is flat inside a runtime's channel block (e.g. 33 to
+    64 output channels may cost the same): channels there are free. Each
+    group grows to its widest allowed width that adds at most `tol * total`
+    and stays within the target."""
+    widths = widths.copy()
+    for g in range(len(widths)):
+        options = allowed[g][allowed[g] > widths[g]]
+        for w in options[::-1]:
+            trial = widths.copy()
+            trial[g] = int(w)
+            value = value_of(trial)
+            if value <= target and value <= current + tol * total:
+                widths, current = trial, value
+                break
+    return widths, current
+
+
 def _structure_of(model, structure):
     if structure is not None:
         return structure
@@ -467,6 +490,8 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         widths, current = _local_search(
             widths, current, allowed, value_of, mask_of, flat, lower, target
         )
+    if getattr(cost, "kind", "macs") == "latency" and current <= target:
+        widths, current = _free_regrow(widths, current, allowed, value_of, target, total)
     after = mask_of(widths)
     feasible = lower <= current <= target
     message = ""

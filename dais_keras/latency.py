@@ -131,17 +131,20 @@ class _Probe:
     description: str
 
 
-def axis_grid(size, fixed=0, granularity=4, max_points=9):
+def axis_grid(size, fixed=0, granularity=4, max_points=9, edges=False):
     """The channel counts at which a layer axis of `size` channels is timed.
 
     Multiples of `granularity` (doubled until at most `max_points - 1` of
-    them remain) plus the smallest reachable count and `size` itself.
+    them remain) plus the smallest reachable count and `size` itself; with
+    `edges`, also every multiple plus one, so that a runtime's steps (a
+    cost that jumps after a block of channels) are measured on both sides.
 
     Args:
         size: Channels of the axis in the unpruned model.
         fixed: Channels that cannot be pruned (the axis never goes below).
         granularity: Step between grid points (a runtime's vector width).
-        max_points: Most points per axis.
+        max_points: Most multiples (plus one) per axis.
+        edges: Add `multiple + 1` after every multiple below `size`.
 
     Returns:
         A sorted list of ints.
@@ -153,8 +156,10 @@ def axis_grid(size, fixed=0, granularity=4, max_points=9):
     step = max(1, int(granularity))
     while len(range(step, size + 1, step)) > max(1, max_points - 1):
         step *= 2
-    points = {low, size}
-    points.update(p for p in range(step, size + 1, step) if p >= low)
+    multiples = [p for p in range(step, size + 1, step) if p >= low]
+    points = {low, size, *multiples}
+    if edges:
+        points.update(p + 1 for p in multiples if p + 1 < size)
     return sorted(points)
 
 
@@ -227,10 +232,15 @@ def _tflite_factory(model, num_threads):
     def serve(*x):
         return model(list(x) if len(x) > 1 else x[0], training=False)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serve.get_concrete_function()], model
+    # Freeze first: with the weights left as variables the converter keeps
+    # them as variables, XNNPack cannot pack them, and the model runs about
+    # 4x slower than the file `dais_keras.export.tflite` writes.
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
     )
-    content = converter.convert()
+
+    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    content = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -506,12 +516,14 @@ def _call_probe(call, index_of, granularity, max_points):
     text = json.dumps(desc, sort_keys=True, default=str)
     key = f"{type(layer).__name__}-" + hashlib.sha1(text.encode()).hexdigest()[:12]
     macs = cost_lib.layer_call_macs(layer, in_shape, out_shape)
-    grid_in = axis_grid(c_in, index_of(call.inputs[0])[0], granularity, max_in)
+    grid_in = axis_grid(c_in, index_of(call.inputs[0])[0], granularity, max_in,
+                        edges=depthwise)
     if depthwise:
         grid_out = [1]
         per_unit = macs / max(c_in, 1)
     else:
-        grid_out = axis_grid(c_out, index_of(call.outputs[0])[0], granularity, max_out)
+        grid_out = axis_grid(c_out, index_of(call.outputs[0])[0], granularity, max_out,
+                             edges=True)
         per_unit = macs / max(c_in * c_out, 1)
     return _Probe(
         key, layer, in_shape, c_in, c_out, grid_in, grid_out, measurable, depthwise,
@@ -726,10 +738,16 @@ class LatencyModel:
                 grid_in = sorted({1, probe.c_in})
                 grid_out = [1] if probe.depthwise else sorted({1, probe.c_out})
                 F = per_mac * probe.macs_per_unit * np.outer(grid_in, grid_out)
-            entry = self._entries.setdefault(
-                probe.key, {"grid_in": grid_in, "grid_out": grid_out, "F": F, "calls": []}
-            )
-            entry["calls"].append(k)
+            if probe.key not in self._entries:
+                keep_in = efficient_points(F[:, -1])
+                keep_out = efficient_points(F[-1, :])
+                self._entries[probe.key] = {
+                    "grid_in": grid_in, "grid_out": grid_out, "F": F, "calls": [],
+                    "soft_in": [grid_in[i] for i in keep_in],
+                    "soft_out": [grid_out[j] for j in keep_out],
+                    "soft_F": F[np.ix_(keep_in, keep_out)],
+                }
+            self._entries[probe.key]["calls"].append(k)
         for entry in self._entries.values():
             entry["calls"] = np.array(entry["calls"], dtype=np.int64)
         ones = np.ones(self.num_channels)
@@ -776,26 +794,28 @@ class LatencyModel:
         )
         return c_in, c_out
 
-    def _per_entry(self, c_in, c_out, xp, shift_in=0.0, shift_out=0.0):
+    def _per_entry(self, c_in, c_out, xp, shift_in=0.0, shift_out=0.0, soft=False):
         """Yields `(call indices, latencies)` per table entry."""
+        prefix = "soft_" if soft else ""
         for entry in self._entries.values():
             idx = entry["calls"]
+            grid_in = entry["soft_in" if soft else "grid_in"]
+            grid_out = entry["soft_out" if soft else "grid_out"]
+            F = entry[prefix + "F"]
             if xp is np:
-                x, y, F = c_in[idx] - shift_in, c_out[idx] - shift_out, entry["F"]
+                x, y = c_in[idx] - shift_in, c_out[idx] - shift_out
             else:
                 x, y = xp.take(c_in, idx), xp.take(c_out, idx)
-                F = entry["F"].astype("float32")
-            value = xp.sum(
-                xp.matmul(_hat(x, entry["grid_in"], xp), F) * _hat(y, entry["grid_out"], xp),
-                axis=1,
-            )
+                F = F.astype("float32")
+            value = xp.sum(xp.matmul(_hat(x, grid_in, xp), F) * _hat(y, grid_out, xp), axis=1)
             yield idx, value
 
-    def per_call(self, m, shift_in=0.0, shift_out=0.0):
-        """Table latency (ms) of every layer call for masks `m` (numpy)."""
+    def per_call(self, m, shift_in=0.0, shift_out=0.0, soft=False):
+        """Table latency (ms) of every layer call for masks `m` (numpy);
+        `soft=True` reads the search's surrogate (see `expected`)."""
         c_in, c_out = self._counts(m, np)
         out = np.zeros(self.num_calls)
-        for idx, value in self._per_entry(c_in, c_out, np, shift_in, shift_out):
+        for idx, value in self._per_entry(c_in, c_out, np, shift_in, shift_out, soft):
             out[idx] = value
         return out
 
@@ -814,12 +834,21 @@ class LatencyModel:
         return self.layers(m) + a + b * self.volume(m)
 
     def expected(self, m):
-        """Differentiable predicted latency (ms) for a backend tensor `m`."""
+        """Differentiable predicted latency (ms) for a backend tensor `m`.
+
+        Runtimes compute channels in blocks: a measured latency is a step
+        function of the width (flat inside a block, a jump after it), whose
+        gradient is zero almost everywhere. The search therefore reads a
+        surrogate: the interpolation through the table's *efficient* points
+        only (`efficient_points`: the widths that every wider one costs
+        clearly more than), equal to the table there and below it in
+        between, with a useful slope everywhere. `exact` (and so the
+        binarisation repair) reads the full table."""
         from keras import ops
 
         c_in, c_out = self._counts(m, ops)
         total = 0.0
-        for _, value in self._per_entry(c_in, c_out, ops):
+        for _, value in self._per_entry(c_in, c_out, ops, soft=True):
             total = total + ops.sum(value)
         a, b = self.overhead
         volume = self.volume_const + ops.sum(self.volume_w.astype("float32") * m)
@@ -881,6 +910,32 @@ class LatencyModel:
         lines.append(f"{'overhead a + b * V':<{width}}  {a + b * self.volume(ones):8.4f}")
         lines.append(f"{'total (predicted)':<{width}}  {self.total:8.4f}")
         return "\n".join(lines)
+
+
+def efficient_points(values, tol=0.03):
+    """Indices of the grid points worth stopping at along one axis.
+
+    A point is efficient when every wider point costs more than
+    `1 + tol` times as much (the last point always is): the right end of
+    each of a runtime's blocks. Interpolating through them gives a
+    monotone surrogate with a slope everywhere.
+
+    Args:
+        values: Latencies along the axis, in grid order.
+        tol: Relative difference below which two latencies count as equal
+            (measurement noise).
+
+    Returns:
+        A sorted list of indices.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    keep = [len(values) - 1]
+    floor = values[-1]
+    for i in range(len(values) - 2, -1, -1):
+        if values[i] * (1.0 + tol) < floor:
+            keep.append(i)
+            floor = values[i]
+    return sorted(keep)
 
 
 def _volume(graph, index_of, num_channels):

@@ -64,6 +64,12 @@ def test_axis_grid(size, fixed, granularity, max_points, expected):
     assert L.axis_grid(size, fixed, granularity, max_points) == expected
 
 
+def test_axis_grid_edges_measure_both_sides_of_every_block():
+    assert L.axis_grid(16, 0, 4, 9, edges=True) == [1, 4, 5, 8, 9, 12, 13, 16]
+    assert L.axis_grid(64, 0, 4, 9, edges=True) == [1, 8, 9, 16, 17, 24, 25, 32, 33, 40, 41,
+                                                    48, 49, 56, 57, 64]
+
+
 def test_hat_weights_interpolate_linearly():
     grid = [1, 4, 8, 16]
     x = np.array([0.0, 1.0, 2.5, 4.0, 6.0, 12.0, 16.0, 20.0])
@@ -89,11 +95,11 @@ def test_build_table_measures_each_configuration_once(tmp_path):
     assert len(table) == 3
     grids = {e["description"].split("'")[1]: (e["c_in"], e["c_out"]) for e in table.entries.values()}
     assert grids == {
-        "c1": ([3], [1, 4, 8, 12]),
-        "c2": ([1, 4, 8, 12], [1, 4, 8, 12, 16]),
+        "c1": ([3], [1, 4, 5, 8, 9, 12]),
+        "c2": ([1, 4, 8, 12], [1, 4, 5, 8, 9, 12, 13, 16]),
         "logits": ([1, 8, 16], [4]),  # 4 points at most: the step doubles to 8
     }
-    assert len(calls) == 4 + 20 + 3
+    assert len(calls) == 6 + 32 + 3
     for e in table.entries.values():
         expected = [[bilinear(a, b) for b in e["c_out"]] for a in e["c_in"]]
         np.testing.assert_allclose(e["ms"], expected, atol=1e-6)
@@ -371,3 +377,60 @@ def test_callback_config_round_trips_latency_budget(tmp_path):
     assert config["budget"] == {"latency_ms": 2.5}
     again = dk.DAISCallback.from_config(json.loads(json.dumps(config)))
     assert again.get_config() == config
+
+
+def test_efficient_points_are_the_block_ends():
+    values = [23.0, 23.2, 22.9, 46.0, 46.3, 45.8, 91.0, 90.7, 91.2]
+    assert L.efficient_points(values) == [2, 5, 8]
+    assert L.efficient_points([1.0, 2.0, 3.0]) == [0, 1, 2]
+    assert L.efficient_points([5.0]) == [0]
+
+
+def _blocks(c_in, c_out):
+    # Input channels in blocks of 4, output channels in blocks of 8.
+    return 0.001 * 4 * np.ceil(c_in / 4) * 8 * np.ceil(c_out / 8)
+
+
+def test_step_table_search_surrogate_and_exact_agree_at_block_ends(tmp_path):
+    model = tiny_model()
+    search = _search_model(model)
+    lm = L.latency_model(search, table=synthetic_table(model, tmp_path, _blocks),
+                         calibrate=False)
+    for widths in [(8, 8), (8, 16), (12, 16)]:
+        m = np.zeros(lm.num_channels)
+        m[: widths[0]] = 1
+        m[12: 12 + widths[1]] = 1
+        soft = float(lm.expected(ops.convert_to_tensor(m.astype("float32"))))
+        assert soft == pytest.approx(lm.exact(m), rel=1e-5)
+    # Inside a block (c2's output axis is measured on both sides of every
+    # block edge) the table is flat and the surrogate below it.
+    ones = np.ones(lm.num_channels)
+    m = ones.copy()
+    m[12:12 + 3] = 0  # c2 keeps 13 of 16: the same output block as 16
+    c2 = lm.descriptions.index(next(d for d in lm.descriptions if "'c2'" in d))
+    assert lm.per_call(m)[c2] == pytest.approx(lm.per_call(ones)[c2])
+    assert lm.per_call(m, soft=True)[c2] < lm.per_call(m)[c2]
+
+
+def test_latency_repair_widens_groups_inside_free_blocks(tmp_path):
+    model = tiny_model()
+
+    def out_blocks(c_in, c_out):
+        # Output channels in blocks of 8, input channels for free.
+        return 0.001 * 8 * np.ceil(c_out / 8)
+
+    table = synthetic_table(model, tmp_path, out_blocks)
+    search = _search_model(model)
+    lm = L.latency_model(search, table=table, calibrate=False)
+    # alpha: c1 keeps 5 of 12, c2 keeps 9 of 16 (both inside a block).
+    layers = search.search_structure().layers
+    alphas = [np.where(np.arange(l.units) < k, 1.0, -1.0) for l, k in zip(layers, (5, 9))]
+    for layer, a in zip(layers, alphas):
+        layer.alpha.assign(a.astype("float32"))
+    report = budget_lib.repair(search, {"latency": 0.99}, cost=lm, band=0.9)
+    assert report.feasible, report.message
+    widths = [g["after"] for g in report.groups]
+    # 5 -> 8 and 9 -> 16 stay in their output blocks: they cost nothing.
+    assert widths == [8, 16]
+    assert report.latency["after_ms"] == pytest.approx(report.latency["before_ms"])
+    assert report.channels_regrown == 3 + 7
