@@ -418,8 +418,15 @@ def _config_arguments(parser, model=True, pruning=True, positional_model=False):
                            help="a model builder name (resnet20, resnet56, vgg16, mobilenet_v2, ...), "
                            "a .keras file or a zoo key 'name@version' (config: model.*)")
     if pruning:
-        group.add_argument("--budget", type=float, metavar="F",
-                           help="target MACs as a fraction of the unpruned model's, in (0, 1)")
+        budget = group.add_mutually_exclusive_group()
+        budget.add_argument("--budget", type=float, metavar="F",
+                            help="target MACs as a fraction of the unpruned model's, in (0, 1)")
+        budget.add_argument("--latency", type=float, metavar="F",
+                            help="DAIS only: target latency as a fraction of the unpruned model's, "
+                            "measured on this machine (config: budget={latency: F})")
+        budget.add_argument("--latency-ms", type=float, metavar="MS",
+                            help="DAIS only: target latency in milliseconds (config: "
+                            "budget={latency_ms: MS})")
         group.add_argument("--round-to", type=int, metavar="N",
                            help="make every pruned group's width a multiple of N (e.g. 8)")
     group.add_argument("--scale", metavar="NAME",
@@ -454,6 +461,10 @@ def _flag_overrides(args, extra=()):
         out += _model_override(args.model)
     if getattr(args, "distill", False):
         out.append("finetune.distill=true")
+    for flag, kind in [("latency", "latency"), ("latency_ms", "latency_ms")]:
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"budget={json.dumps({kind: value})}")
     for flag, key in [("budget", "budget"), ("round_to", "round_to"), ("scale", "scale"),
                       ("seed", "seed"), ("data_dir", "data.data_dir"), *extra]:
         value = getattr(args, flag, None)
@@ -706,7 +717,8 @@ def _dais_search(run, model):
     cfg = run.config
     section = cfg["search"]
     callback_kwargs = {k: v for k, v in section.items() if k not in config_lib.SCHEMA["search"]}
-    run.log(f"DAIS search: {section['epochs']} epoch(s), budget {cfg['budget']:.0%}")
+    run.log(f"DAIS search: {section['epochs']} epoch(s), budget "
+            f"{config_lib.budget_text(cfg['budget'])}")
     pruned, result = dk.prune(
         model, cfg["budget"], _cifar(cfg, "weight"), _cifar(cfg, "search", augment=False),
         epochs=section["epochs"], finetune_epochs=0, round_to=cfg["round_to"],
@@ -729,12 +741,13 @@ def _baseline(run, model):
     from dais_keras import baselines
 
     cfg = run.config
+    budget = cfg["budget"]["macs"] if isinstance(cfg["budget"], dict) else cfg["budget"]
     pruned, report = baselines.prune(
-        model, cfg["method"], cfg["budget"], seed=cfg["seed"], round_to=cfg["round_to"],
+        model, cfg["method"], budget, seed=cfg["seed"], round_to=cfg["round_to"],
         band=cfg["band"], min_width=cfg["min_width"],
     )
     run.log(report.summary())
-    _plot_widths(report.groups, run.path("widths.png"), f"{cfg['method']} at {cfg['budget']:.0%}", run)
+    _plot_widths(report.groups, run.path("widths.png"), f"{cfg['method']} at {budget:.0%}", run)
     return pruned, report.as_dict()
 
 
@@ -787,12 +800,14 @@ def _pruning_run(args, command, overrides):
     import keras
 
     import dais_keras as dk
+    from dais_keras import config as config_lib
 
     run = _Run(args, command, overrides)
     cfg = run.config
     keras.utils.set_random_seed(cfg["seed"])
     model = _build_model(cfg)
-    run.log(f"model: {_describe_model(cfg)}; method: {cfg['method']}; budget {cfg['budget']:.0%}"
+    run.log(f"model: {_describe_model(cfg)}; method: {cfg['method']}; budget "
+            f"{config_lib.budget_text(cfg['budget'])}"
             + (f"; round_to {cfg['round_to']}" if cfg["round_to"] else ""))
     sets = _eval_sets(cfg) if not args.no_eval else {}
     if sets:

@@ -9,6 +9,13 @@ method: l1-global        # "dais" or a baseline (dais_keras.baselines.available(
 budget: 0.5              # pruned MACs / unpruned MACs, in (0, 1)
 ```
 
+`budget` may also be a latency budget for `method: dais`:
+`budget: {latency: 0.5}` (half the unpruned model's latency, measured on
+this machine) or `budget: {latency_ms: 3.0}`; `search.runtime` picks the
+runtime (`tflite`, `onnxruntime`) and `search.latency_table` a saved table
+(see `dais_keras.latency`). On the command line:
+`--set 'budget={latency: 0.5}'`.
+
 Keys (every one has a default in `DEFAULTS`; `describe()` prints them):
 
 * `model`: `name` (a `dais_keras.models` builder), `pretrained` (load the
@@ -213,6 +220,39 @@ def _choice(options):
     return run
 
 
+def _budget(key, value):
+    if isinstance(value, dict):
+        from dais_keras.budget import parse_budget
+
+        try:
+            parse_budget(value)
+        except ValueError as e:
+            raise ValueError(
+                f"Config key '{key}' must be a number in (0, 1) (MACs) or a mapping "
+                f"{{latency: fraction}} / {{latency_ms: milliseconds}} (method dais); "
+                f"got {value!r}: {e}"
+            ) from None
+        return
+    _open_fraction(key, value)
+
+
+def budget_label(budget):
+    """Short text for run names: `50`, `lat50`, `lat3ms`."""
+    if isinstance(budget, dict):
+        kind, value = next(iter(budget.items()))
+        if kind == "latency_ms":
+            return f"lat{value:g}ms"
+        return ("lat" if kind == "latency" else "") + f"{round(value * 100):g}"
+    return f"{round(budget * 100):g}"
+
+
+def budget_text(budget):
+    """Readable budget: `50 % of the MACs`, `50.0% of the latency`, ..."""
+    from dais_keras.budget import parse_budget
+
+    return str(parse_budget(budget))
+
+
 def _method(key, value):
     _choice(methods())(key, value)
 
@@ -227,6 +267,7 @@ _KINDS = {
     "pos_number": _pos_number,
     "nonneg_number": _nonneg_number,
     "open_fraction": _open_fraction,
+    "budget": _budget,
     "momentum": _momentum,
     "min_width": _min_width,
     "mapping": _mapping,
@@ -261,7 +302,7 @@ SCHEMA = {
         "augment": "bool",
     },
     "method": "method",
-    "budget": "open_fraction",
+    "budget": "budget",
     "round_to": "optional_pos_int",
     "band": "open_fraction",
     "min_width": "min_width",
@@ -416,6 +457,12 @@ def validate(config, partial=False, source=None):
             )
         if config["method"] == DAIS_METHOD:
             _check_callback(config)
+        elif isinstance(config["budget"], dict) and next(iter(config["budget"])) != "macs":
+            raise ValueError(
+                f"Config key 'budget' is a latency budget ({config['budget']!r}), which "
+                f"only method '{DAIS_METHOD}' searches; method '{config['method']}' "
+                "prunes to a MACs fraction (e.g. budget: 0.5)."
+            )
     return config
 
 
@@ -613,7 +660,7 @@ def run_name(config):
         base = model["zoo"].replace("@", "_v")
     else:
         base = model["name"]
-    name = f"{base}-{config['method']}-{round(config['budget'] * 100):g}"
+    name = f"{base}-{config['method']}-{budget_label(config['budget'])}"
     if config["round_to"]:
         name += f"-r{config['round_to']}"
     return name

@@ -324,6 +324,10 @@ def test_eval_of_a_builder_name(setup, capsys):
     "argv, message",
     [
         (["prune", "--budget", "1.5"], "Config key 'budget' must be a number in (0, 1); got 1.5"),
+        (["prune", "--method", "uniform", "--latency", "0.5"],
+         "only method 'dais' searches; method 'uniform' prunes to a MACs fraction"),
+        (["search", "--latency", "1.5"], "Config key 'budget' must be a number in (0, 1) (MACs) "
+                                         "or a mapping {latency: fraction}"),
         (["prune", "--set", "finetune.lrr=1"], "Unknown config key 'finetune.lrr'"),
         (["prune", "--set", "budget"], "must look like KEY=VALUE"),
         (["prune", "--scale", "huge"], "Config key 'scale' is 'huge'"),

@@ -118,6 +118,16 @@ def test_run_dirs_do_not_clobber(tmp_path):
 # ------------------------------------------------------------- validation
 
 
+def test_latency_budgets_resolve_and_name_runs(tmp_path):
+    cfg = C.resolve({"output": {"dir": str(tmp_path)}},
+                    ["budget={latency: 0.5}", "search.runtime=onnxruntime"])
+    assert cfg["budget"] == {"latency": 0.5}
+    assert C.run_name(cfg) == "resnet20-dais-lat50"
+    assert C.run_name(C.resolve({}, ["budget={latency_ms: 0.6}"])) == "resnet20-dais-lat0.6ms"
+    assert C.budget_text({"latency": 0.5}) == "50.0% of the latency"
+    assert C.resolve({}, ["budget={macs: 0.3}", "method=uniform"])["budget"] == {"macs": 0.3}
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -145,6 +155,12 @@ def test_run_dirs_do_not_clobber(tmp_path):
         (["=3"], "has an empty key"),
         (["data..limit=3"], "has an empty key"),
         (["scales.cpu.finetune.foo=1"], "Unknown config key 'finetune.foo' \\(in config: scales.cpu\\)"),
+        (["budget={latency: 1.5}"], "Config key 'budget' must be a number in \\(0, 1\\) \\(MACs\\) or a "
+                                    "mapping \\{latency: fraction\\}"),
+        (["budget={speed: 0.5}"], "Config key 'budget' must be a number in \\(0, 1\\) \\(MACs\\) or a"),
+        (["method=uniform", "budget={latency: 0.5}"], "only method 'dais' searches; method "
+                                                      "'uniform' prunes to a MACs fraction"),
+        (["budget={latency: 0.5}", "search.runtime=tvm"], "`runtime` must be one of"),
     ],
 )
 def test_bad_values_name_the_key(overrides, message):
