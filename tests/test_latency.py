@@ -434,3 +434,41 @@ def test_latency_repair_widens_groups_inside_free_blocks(tmp_path):
     assert widths == [8, 16]
     assert report.latency["after_ms"] == pytest.approx(report.latency["before_ms"])
     assert report.channels_regrown == 3 + 7
+
+
+def _layer_for(cls):
+    """A small instance of every layer class with a latency probe."""
+    name = cls.__name__
+    rank = 1 if "1D" in name else 3 if "3D" in name else 2
+    if cls is keras.layers.Dense:
+        return keras.layers.Dense(6, name="probe_me"), (5,)
+    if "Depthwise" in name:
+        return cls(3, padding="same", name="probe_me"), (6,) * rank + (4,)
+    return cls(6, 3, padding="same", name="probe_me"), (6,) * rank + (4,)
+
+
+@pytest.mark.parametrize("cls", sorted(L._PROBES, key=lambda c: c.__name__),
+                         ids=lambda c: c.__name__)
+def test_every_registered_probe_builds_its_one_layer_models(cls, tmp_path):
+    layer, shape = _layer_for(cls)
+    x = keras.Input(shape)
+    y = keras.layers.Conv1D(4, 1, name="pre")(x) if len(shape) == 2 else x
+    y = layer(keras.layers.ReLU()(x) if len(shape) != 2 else y)
+    y = keras.layers.Flatten()(y) if len(shape) > 1 else y
+    model = keras.Model(x, keras.layers.Dense(3, name="head")(y))
+    seen = []
+
+    def timer(one):
+        (inner,) = [l for l in one.layers if l.name.startswith("probe_")]
+        seen.append((inner.name, int(one.inputs[0].shape[-1]), int(one.outputs[0].shape[-1])))
+        return 1.0
+
+    table = L.build_latency_table(model, cache_dir=str(tmp_path), timer=timer)
+    probed = [e for e in table.entries.values() if "'probe_me'" in e["description"]]
+    assert len(probed) == 1
+    entry = probed[0]
+    measured = {(a, b) for n, a, b in seen if n == "probe_probe_me"}
+    if entry["depthwise"]:
+        assert measured == {(c, c) for c in entry["c_in"]}
+    else:
+        assert measured == {(a, b) for a in entry["c_in"] for b in entry["c_out"]}
