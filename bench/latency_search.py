@@ -9,9 +9,11 @@ For a pretrained CIFAR-10 ResNet (20 or 56) this script
    distillation):
    * `dais-macs`: `budget=B` (default 0.5 of the MACs),
    * `dais-latency`: `budget={"latency": T}` (default 0.5 of the latency),
-   * `dais-macs-eqlat`: a MACs budget chosen so that its predicted latency
-     matches `dais-latency`'s target (for the accuracy-at-equal-latency
-     comparison): `B * T / predicted_latency_ratio(dais-macs)`,
+   * `dais-latency-eqlat`: a latency budget equal to the latency that
+     `dais-macs` reached (its predicted ratio, or `--eqlat-target`): the
+     accuracy-at-equal-latency comparison,
+   * optionally `dais-macs-eqlat`: a MACs budget scaled by how far
+     `dais-macs` landed from `T`, `B * T / predicted_latency_ratio(dais-macs)`,
 3. times the unpruned and the pruned models in turns (TFLite with XNNPack,
    batch 1, one thread; 9 rounds, median of round medians; ONNX Runtime too)
    and writes one row per model to `bench/results/latency_search_<model>.json`
@@ -53,6 +55,57 @@ def mask_of(report, structure):
     return np.concatenate(parts)
 
 
+def _latest(rows, method):
+    found = [r for r in rows if r["method"] == method]
+    return found[-1] if found else None
+
+
+def evaluate_targets(rows, macs_budget):
+    """Issue 7's targets on the rows. Ratios and speed-ups are against the
+    unpruned model timed in the same run (`timing_run`)."""
+    targets = {}
+    for method in ("dais-latency", "dais-latency-eqlat"):
+        row = _latest(rows, method)
+        if row is not None:
+            deviation = row["measured_ratio"] / row["target"] - 1.0
+            targets[f"latency_within_10pct/{method}"] = {
+                "target_ratio": row["target"],
+                "predicted_ratio": row["predicted_ratio"],
+                "measured_ratio": row["measured_ratio"],
+                "deviation": deviation,
+                "met": abs(deviation) <= 0.10,
+            }
+    mac, lat = _latest(rows, "dais-macs"), _latest(rows, "dais-latency")
+    if mac and lat:
+        ratio = lat["speedup"] / mac["speedup"]
+        targets["speedup_vs_dais_macs_same_budget"] = {
+            "budget": macs_budget,
+            "dais_latency_speedup": lat["speedup"],
+            "dais_macs_speedup": mac["speedup"],
+            "ratio": ratio,
+            "met": ratio >= 1.2,
+        }
+    eq = _latest(rows, "dais-latency-eqlat")
+    if mac and eq:
+        targets["accuracy_at_equal_latency"] = {
+            "dais_macs": {"measured_ratio": mac["measured_ratio"], "acc": mac["acc_jpeg_test"],
+                          "macs_ratio": mac["macs_ratio"]},
+            "dais_latency_eqlat": {"measured_ratio": eq["measured_ratio"],
+                                   "acc": eq["acc_jpeg_test"], "macs_ratio": eq["macs_ratio"]},
+            "latency_difference": eq["measured_ratio"] / mac["measured_ratio"] - 1.0,
+            "met": eq["acc_jpeg_test"] >= mac["acc_jpeg_test"],
+        }
+    meq = _latest(rows, "dais-macs-eqlat")
+    if lat and meq:
+        targets["accuracy_vs_smaller_macs_budget"] = {
+            "dais_latency": {"measured_ratio": lat["measured_ratio"], "acc": lat["acc_jpeg_test"]},
+            "dais_macs_eqlat": {"measured_ratio": meq["measured_ratio"],
+                                "acc": meq["acc_jpeg_test"], "macs_budget": meq["budget"]},
+            "latency_difference": meq["measured_ratio"] / lat["measured_ratio"] - 1.0,
+        }
+    return targets
+
+
 def merge():
     rows, parts = [], {}
     for depth in (20, 56):
@@ -91,7 +144,13 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=9, help="timing rounds")
     parser.add_argument("--cache-dir", default=None,
                         help="latency table cache (default: a fresh one, to time the build)")
-    parser.add_argument("--methods", default="dais-macs,dais-latency,dais-macs-eqlat")
+    parser.add_argument("--methods", default="dais-macs,dais-latency,dais-latency-eqlat")
+    parser.add_argument("--eqlat-target", type=float, default=None,
+                        help="latency target of dais-latency-eqlat (default: the predicted "
+                        "latency ratio of dais-macs in this run)")
+    parser.add_argument("--append", action="store_true",
+                        help="add the rows of this run to the existing result file (each row "
+                        "keeps the speed-up against the unpruned model timed in its own run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--merge", action="store_true", help="only merge the per-model results")
     args = parser.parse_args(argv)
@@ -164,6 +223,14 @@ def main(argv=None):
         done["dais-macs"] = run("dais-macs", args.macs_budget)
     if "dais-latency" in methods:
         done["dais-latency"] = run("dais-latency", {"latency": args.latency_target})
+    if "dais-latency-eqlat" in methods:
+        target = args.eqlat_target
+        if target is None:
+            if "dais-macs" not in done:
+                raise SystemExit("dais-latency-eqlat needs dais-macs in --methods or --eqlat-target")
+            target = round(done["dais-macs"][1]["predicted_ratio"], 4)
+        print(f"equal-latency latency target: {target}", flush=True)
+        done["dais-latency-eqlat"] = run("dais-latency-eqlat", {"latency": target})
     if "dais-macs-eqlat" in methods:
         if "dais-macs" not in done:
             raise SystemExit("dais-macs-eqlat needs dais-macs in --methods")
@@ -200,34 +267,20 @@ def main(argv=None):
         )
         rows.append(info)
 
-    by = {r["method"]: r for r in rows}
-    targets = {}
-    if "dais-latency" in by:
-        lat = by["dais-latency"]
-        targets["latency_within_10pct"] = {
-            "target_ratio": lat["target"],
-            "measured_ratio": lat["measured_ratio"],
-            "deviation": lat["measured_ratio"] / lat["target"] - 1.0,
-            "met": abs(lat["measured_ratio"] / lat["target"] - 1.0) <= 0.10,
-        }
-        if "dais-macs" in by:
-            mac = by["dais-macs"]
-            targets["speedup_vs_dais_macs_same_budget"] = {
-                "budget": args.macs_budget,
-                "dais_latency_speedup": lat["speedup"],
-                "dais_macs_speedup": mac["speedup"],
-                "ratio": lat["speedup"] / mac["speedup"],
-                "met": lat["speedup"] / mac["speedup"] >= 1.2,
-            }
-        if "dais-macs-eqlat" in by:
-            eq = by["dais-macs-eqlat"]
-            targets["accuracy_at_equal_latency"] = {
-                "dais_latency": {"measured_ms": lat["measured_ms"], "acc": lat["acc_jpeg_test"]},
-                "dais_macs_eqlat": {"measured_ms": eq["measured_ms"], "acc": eq["acc_jpeg_test"],
-                                    "macs_budget": eq["budget"]},
-                "latency_difference": eq["measured_ms"] / lat["measured_ms"] - 1.0,
-                "met": lat["acc_jpeg_test"] >= eq["acc_jpeg_test"],
-            }
+    path = os.path.join(RESULTS, f"latency_search_{name}.json")
+    previous = None
+    if args.append and os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        run_index = 1 + max(r.get("timing_run", 0) for r in previous["rows"])
+        for r in rows:
+            r["timing_run"] = run_index
+        new = {r["method"] for r in rows if r["method"] != "unpruned"}
+        rows = [r for r in previous["rows"] if r["method"] not in new] + rows
+    else:
+        for r in rows:
+            r["timing_run"] = 0
+    targets = evaluate_targets(rows, args.macs_budget)
     result = {
         "model": name,
         "machine": dict(machine(), cpu=L.machine_info()["cpu"]),
@@ -253,8 +306,11 @@ def main(argv=None):
         "rows": rows,
         "targets": targets,
     }
+    if previous is not None:
+        result["previous_runs"] = previous.get("previous_runs", []) + [
+            {k: previous[k] for k in ("command", "wall_seconds", "latency_table", "schedule")}
+        ]
     os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, f"latency_search_{name}.json")
     with open(path, "w") as f:
         json.dump(result, f, indent=1, default=float)
     print(json.dumps(targets, indent=1))

@@ -472,3 +472,33 @@ def test_every_registered_probe_builds_its_one_layer_models(cls, tmp_path):
         assert measured == {(c, c) for c in entry["c_in"]}
     else:
         assert measured == {(a, b) for a in entry["c_in"] for b in entry["c_out"]}
+
+
+def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(tmp_path):
+    model = tiny_model()
+    table = L.build_latency_table(model, cache_dir=str(tmp_path), max_points=(3, 3), runs=10,
+                                  rounds=1)
+    path = table.save(str(tmp_path / "table.json"))
+    search = _search_model(model)
+    search.compile(optimizer=keras.optimizers.SGD(0.01),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 4, 32)
+    cb = dk.DAISCallback(budget={"latency": 0.8}, latency_table=path, single_level=True,
+                         verbose=0)
+    search.fit(x, y, epochs=1, batch_size=16, callbacks=[cb], verbose=0)
+    lm = cb.latency_model
+    assert lm is not None and lm.kind == "latency"
+    # Calibrated on two models measured in TFLite now: their predictions
+    # are exact (two points, two parameters) unless the fit was clamped.
+    assert len(lm.calibration) == 2 and lm.overhead[1] >= 0
+    report = cb.report.latency
+    assert report["total_ms"] == pytest.approx(lm.total)
+    assert report["target_ms"] == pytest.approx(0.8 * lm.total)
+    # Either in the band, or the report says why not (a tiny model's
+    # latency is mostly fixed cost, which no width removes).
+    if cb.report.feasible:
+        assert report["lower_ms"] <= report["after_ms"] <= report["target_ms"]
+    else:
+        assert "above the target" in cb.report.message
