@@ -128,6 +128,25 @@ def merge():
     }
     with open(os.path.join(RESULTS, "latency_search.json"), "w") as f:
         json.dump(result, f, indent=1)
+    lines = [
+        "| model | method | budget | predicted ms | measured ms (ratio) | TFLite speed-up "
+        "| ORT speed-up | MACs | acc JPEG test | timing run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        budget = r["budget"]
+        budget = "-" if budget is None else (
+            f"latency {budget['latency']:g}" if isinstance(budget, dict) else f"MACs {budget:g}"
+        )
+        lines.append(
+            f"| {r['model']} | {r['method']} | {budget} | {r['predicted_ms']:.3f} "
+            f"| {r['measured_ms']:.3f} ({r['measured_ratio']:.3f}) | {r['speedup']:.2f}x "
+            f"| {r['speedup_ort']:.2f}x | {r['macs']:,} ({r['macs_ratio']:.3f}) "
+            f"| {100 * r['acc_jpeg_test']:.2f} % | {r.get('timing_run', 0)} |"
+        )
+    with open(os.path.join(RESULTS, "latency_search.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
     print(json.dumps(result["targets"], indent=1))
 
 
