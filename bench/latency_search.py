@@ -167,6 +167,8 @@ def main(argv=None):
     parser.add_argument("--eqlat-target", type=float, default=None,
                         help="latency target of dais-latency-eqlat (default: the predicted "
                         "latency ratio of dais-macs in this run)")
+    parser.add_argument("--eqlat-macs-budget", type=float, default=None,
+                        help="MACs budget of dais-macs-eqlat (default: scaled from dais-macs)")
     parser.add_argument("--append", action="store_true",
                         help="add the rows of this run to the existing result file (each row "
                         "keeps the speed-up against the unpruned model timed in its own run)")
@@ -251,10 +253,13 @@ def main(argv=None):
         print(f"equal-latency latency target: {target}", flush=True)
         done["dais-latency-eqlat"] = run("dais-latency-eqlat", {"latency": target})
     if "dais-macs-eqlat" in methods:
-        if "dais-macs" not in done:
-            raise SystemExit("dais-macs-eqlat needs dais-macs in --methods")
-        ratio = done["dais-macs"][1]["predicted_ratio"]
-        budget = round(args.macs_budget * args.latency_target / ratio, 3)
+        budget = args.eqlat_macs_budget
+        if budget is None:
+            if "dais-macs" not in done:
+                raise SystemExit("dais-macs-eqlat needs dais-macs in --methods or "
+                                 "--eqlat-macs-budget")
+            ratio = done["dais-macs"][1]["predicted_ratio"]
+            budget = round(args.macs_budget * args.latency_target / ratio, 3)
         print(f"equal-latency MACs budget: {budget}", flush=True)
         done["dais-macs-eqlat"] = run("dais-macs-eqlat", budget)
 
