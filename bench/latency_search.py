@@ -95,6 +95,31 @@ def evaluate_targets(rows, macs_budget):
             "latency_difference": eq["measured_ratio"] / mac["measured_ratio"] - 1.0,
             "met": eq["acc_jpeg_test"] >= mac["acc_jpeg_test"],
         }
+    # DAIS-latency against the MACs search's accuracy-latency curve, read
+    # at the same measured latency (linear between the two MACs runs that
+    # bracket it; none when no pair does).
+    curve = sorted(
+        (r["measured_ratio"], r["acc_jpeg_test"], r["budget"])
+        for r in rows if r["method"] in ("dais-macs", "dais-macs-eqlat")
+    )
+    for method in ("dais-latency", "dais-latency-eqlat"):
+        row = _latest(rows, method)
+        if row is None:
+            continue
+        x = row["measured_ratio"]
+        pairs = [(a, b) for a, b in zip(curve, curve[1:]) if a[0] <= x <= b[0]]
+        if not pairs:
+            continue
+        (x0, y0, b0), (x1, y1, b1) = pairs[0]
+        acc = y0 + (x - x0) / (x1 - x0) * (y1 - y0) if x1 > x0 else y0
+        targets[f"accuracy_at_equal_latency_interpolated/{method}"] = {
+            "measured_ratio": x,
+            "acc": row["acc_jpeg_test"],
+            "dais_macs_acc_interpolated": acc,
+            "between_macs_budgets": [b0, b1],
+            "difference_points": 100 * (row["acc_jpeg_test"] - acc),
+            "met": row["acc_jpeg_test"] >= acc,
+        }
     meq = _latest(rows, "dais-macs-eqlat")
     if lat and meq:
         targets["accuracy_vs_smaller_macs_budget"] = {
@@ -113,6 +138,7 @@ def merge():
         if os.path.exists(path):
             with open(path) as f:
                 part = json.load(f)
+            part["targets"] = evaluate_targets(part["rows"], 0.5)
             parts[f"resnet{depth}"] = part
             rows += [dict(r, model=f"resnet{depth}") for r in part["rows"]]
     result = {
@@ -171,7 +197,8 @@ def main(argv=None):
                         help="MACs budget of dais-macs-eqlat (default: scaled from dais-macs)")
     parser.add_argument("--append", action="store_true",
                         help="add the rows of this run to the existing result file (each row "
-                        "keeps the speed-up against the unpruned model timed in its own run)")
+                        "keeps the speed-up against the unpruned model timed in its own run; "
+                        "the targets read the latest row of each method)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--merge", action="store_true", help="only merge the per-model results")
     args = parser.parse_args(argv)
@@ -299,8 +326,7 @@ def main(argv=None):
         run_index = 1 + max(r.get("timing_run", 0) for r in previous["rows"])
         for r in rows:
             r["timing_run"] = run_index
-        new = {r["method"] for r in rows if r["method"] != "unpruned"}
-        rows = [r for r in previous["rows"] if r["method"] not in new] + rows
+        rows = previous["rows"] + rows
     else:
         for r in rows:
             r["timing_run"] = 0
