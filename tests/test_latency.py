@@ -3,6 +3,7 @@ interpolation), the latency model and latency budgets in the search."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -496,9 +497,9 @@ def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(tmp
     report = cb.report.latency
     assert report["total_ms"] == pytest.approx(lm.total)
     assert report["target_ms"] == pytest.approx(0.8 * lm.total)
-    # Either in the band, or the report says why not (a tiny model's
-    # latency is mostly fixed cost, which no width removes).
+    # Either in the band, or the report says by how much it misses (a tiny
+    # model's few microseconds are mostly fixed cost and timer noise).
     if cb.report.feasible:
         assert report["lower_ms"] <= report["after_ms"] <= report["target_ms"]
     else:
-        assert "above the target" in cb.report.message
+        assert re.search(r"\d+\.\d% (above|below) the target", cb.report.message)
