@@ -25,7 +25,6 @@ Usage:
 import argparse
 import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,17 +37,8 @@ import dais_keras as dk  # noqa: E402
 from dais_keras.callbacks import DAISCallback  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+from _common import machine  # noqa: E402
 
-
-def machine():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
 
 
 class StepLog(keras.callbacks.Callback):

@@ -19,7 +19,6 @@ Writes bench/results/search_overhead.json (keys `bilevel_ratio`,
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -34,17 +33,8 @@ from dais_keras import models  # noqa: E402
 from dais_keras.callbacks import DAISCallback  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+from _common import machine  # noqa: E402
 
-
-def machine():
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
 
 
 class StepTimer(keras.callbacks.Callback):
