@@ -352,9 +352,7 @@ def prune(
         *args, epochs=epochs, steps_per_epoch=steps_per_epoch,
         callbacks=[cb] + list(callbacks or []), verbose=verbose, **kwargs,
     )
-    tag = f"{int(round(100 * spec.value))}" if spec.kind != "latency_ms" else f"{spec.value:g}ms"
-    tag = {"macs": "", "latency": "lat", "latency_ms": "lat"}[spec.kind] + tag
-    pruned = surgery.apply(search, name=f"{model.name}_dais{tag}")
+    pruned = surgery.apply(search, name=f"{model.name}_dais{spec.label()}")
     seconds["search"] = time.perf_counter() - t0
     if eval_data is not None:
         t0 = time.perf_counter()

@@ -66,6 +66,12 @@ class Budget:
             return float(self.value)
         return float(self.value) * float(total)
 
+    def label(self):
+        """Short text for model and run names: `50`, `lat50`, `lat3ms`."""
+        if self.kind == "latency_ms":
+            return f"lat{self.value:g}ms"
+        return ("lat" if self.kind == "latency" else "") + f"{round(self.value * 100):g}"
+
     def to_config(self):
         """`budget` as the user wrote it: a float for MACs, else a dict."""
         return self.value if self.kind == "macs" else {self.kind: self.value}

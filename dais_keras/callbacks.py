@@ -167,10 +167,9 @@ def _check_fraction(name, value, low_open=True, high=1.0):
         or not math.isfinite(value)
         or not (0.0 < value < high if low_open else 0.0 <= value < high)
     ):
-        hint = " (e.g. budget=0.5 keeps half of the MACs)" if name == "budget" else ""
         raise ValueError(
             f"`{name}` must be a number in {'(0' if low_open else '[0'}, {high:g}); "
-            f"received {value!r}{hint}."
+            f"received {value!r}."
         )
 
 

@@ -238,12 +238,9 @@ def _budget(key, value):
 
 def budget_label(budget):
     """Short text for run names: `50`, `lat50`, `lat3ms`."""
-    if isinstance(budget, dict):
-        kind, value = next(iter(budget.items()))
-        if kind == "latency_ms":
-            return f"lat{value:g}ms"
-        return ("lat" if kind == "latency" else "") + f"{round(value * 100):g}"
-    return f"{round(budget * 100):g}"
+    from dais_keras.budget import parse_budget
+
+    return parse_budget(budget).label()
 
 
 def budget_text(budget):

@@ -360,6 +360,51 @@ def macs_table(model, include_zero=False):
     return CostTable(rows)
 
 
+class ChannelCounts:
+    """Channel counts of a list of tensors, linear in the indicator vector.
+
+    Entry `k` counts `fixed_k + sum(m[idx_k])` channels: the channels
+    outside `m` plus the indicator values of the others. Shared by
+    `CostModel` and `dais_keras.latency.LatencyModel`.
+
+    Args:
+        index: Per entry, `(fixed_count, np.array of m indices)` (as given
+            by `ChannelGraph.slot_index`).
+        num_channels: Length of `m`.
+    """
+
+    def __init__(self, index, num_channels):
+        self.size = len(index)
+        self.num_channels = int(num_channels)
+        self.fixed = np.array([f for f, _ in index], dtype=np.float64)
+        self.term = np.concatenate(
+            [np.full(len(ix), k, dtype=np.int64) for k, (_, ix) in enumerate(index)]
+            + [np.zeros(0, dtype=np.int64)]
+        )
+        self.m_index = np.concatenate(
+            [np.asarray(ix) for _, ix in index] + [np.zeros(0, dtype=np.int64)]
+        ).astype(np.int64)
+
+    def numpy(self, m):
+        """Counts for a numpy vector `m` (float64)."""
+        m = np.asarray(m, dtype=np.float64)
+        return self.fixed + np.bincount(self.term, weights=m[self.m_index], minlength=self.size)
+
+    def tensor(self, m):
+        """Differentiable counts for a backend tensor `m` (float32)."""
+        from keras import ops
+
+        return ops.convert_to_tensor(self.fixed.astype("float32")) + ops.segment_sum(
+            ops.take(m, self.m_index), self.term, num_segments=self.size
+        )
+
+    def scatter(self, per_entry):
+        """Sums a value per entry back onto the channels it counts."""
+        return np.bincount(
+            self.m_index, weights=np.asarray(per_entry)[self.term], minlength=self.num_channels
+        )
+
+
 class CostModel:
     """MACs of a model as a function of its channel indicators.
 
@@ -383,27 +428,15 @@ class CostModel:
         self.sizes = [int(s) for s in sizes]
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.num_channels = int(self.offsets[-1])
-        n = len(terms)
         self.coef = np.array([t.coef for t in terms], dtype=np.float64)
         self.groups = np.array([t.groups for t in terms], dtype=np.float64)
         self.uses_in = np.array([t.uses_in for t in terms], dtype=bool)
         self.uses_out = np.array([t.uses_out for t in terms], dtype=bool)
         # in_index/out_index: per term, (fixed_count, np.array of m indices).
-        self.in_fixed = np.array([f for f, _ in in_index], dtype=np.float64)
-        self.out_fixed = np.array([f for f, _ in out_index], dtype=np.float64)
-        self.in_term, self.in_m = self._flatten(in_index)
-        self.out_term, self.out_m = self._flatten(out_index)
-        self.num_terms = n
+        self.c_in = ChannelCounts(in_index, self.num_channels)
+        self.c_out = ChannelCounts(out_index, self.num_channels)
+        self.num_terms = len(terms)
         self.total = int(round(self.exact(np.ones(self.num_channels))))
-
-    @staticmethod
-    def _flatten(index):
-        terms = np.concatenate(
-            [np.full(len(ix), k, dtype=np.int64) for k, (_, ix) in enumerate(index)]
-            + [np.zeros(0, dtype=np.int64)]
-        )
-        ms = np.concatenate([ix for _, ix in index] + [np.zeros(0, dtype=np.int64)])
-        return terms, ms.astype(np.int64)
 
     def _combine(self, c_in, c_out, xp):
         c_in = xp.where(self.uses_in, c_in / self.groups, 1.0)
@@ -412,27 +445,14 @@ class CostModel:
 
     def exact(self, m):
         """MACs for a numpy vector `m` (0/1 for a pruned model)."""
-        m = np.asarray(m, dtype=np.float64)
-        c_in = self.in_fixed + np.bincount(
-            self.in_term, weights=m[self.in_m], minlength=self.num_terms
-        )
-        c_out = self.out_fixed + np.bincount(
-            self.out_term, weights=m[self.out_m], minlength=self.num_terms
-        )
-        return float(self._combine(c_in, c_out, np))
+        return float(self._combine(self.c_in.numpy(m), self.c_out.numpy(m), np))
 
     def expected(self, m):
         """Differentiable MACs for a backend tensor `m` (float32)."""
         from keras import ops
 
-        c_in = ops.convert_to_tensor(self.in_fixed.astype("float32")) + ops.segment_sum(
-            ops.take(m, self.in_m), self.in_term, num_segments=self.num_terms
-        )
-        c_out = ops.convert_to_tensor(self.out_fixed.astype("float32")) + ops.segment_sum(
-            ops.take(m, self.out_m), self.out_term, num_segments=self.num_terms
-        )
-        c_in = ops.where(self.uses_in, c_in / self.groups.astype("float32"), 1.0)
-        c_out = ops.where(self.uses_out, c_out, 1.0)
+        c_in = ops.where(self.uses_in, self.c_in.tensor(m) / self.groups.astype("float32"), 1.0)
+        c_out = ops.where(self.uses_out, self.c_out.tensor(m), 1.0)
         return ops.sum(self.coef.astype("float32") * c_in * c_out)
 
     def channel_macs(self, m):
@@ -441,22 +461,14 @@ class CostModel:
         The exact first-order marginal cost of every channel: used by the
         binarisation repair to rank channels by alpha per MAC.
         """
-        m = np.asarray(m, dtype=np.float64)
-        c_in = self.in_fixed + np.bincount(
-            self.in_term, weights=m[self.in_m], minlength=self.num_terms
-        )
-        c_out = self.out_fixed + np.bincount(
-            self.out_term, weights=m[self.out_m], minlength=self.num_terms
-        )
+        c_in, c_out = self.c_in.numpy(m), self.c_out.numpy(m)
         f_in = np.where(self.uses_in, 1.0 / self.groups, 0.0) * self.coef * np.where(
             self.uses_out, c_out, 1.0
         )
         f_out = np.where(self.uses_out, 1.0, 0.0) * self.coef * np.where(
             self.uses_in, c_in / self.groups, 1.0
         )
-        grad = np.bincount(self.in_m, weights=f_in[self.in_term], minlength=self.num_channels)
-        grad += np.bincount(self.out_m, weights=f_out[self.out_term], minlength=self.num_channels)
-        return grad
+        return self.c_in.scatter(f_in) + self.c_out.scatter(f_out)
 
     def marginal(self, m):
         """The cost saved by removing each channel alone (`channel_macs`)."""

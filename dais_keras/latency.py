@@ -53,6 +53,8 @@ import numpy as np
 
 import keras
 
+from dais_keras.cost import ChannelCounts
+
 FORMAT = "dais_keras.latency/1"
 RUNTIMES = ("tflite", "onnxruntime")
 DEFAULT_RUNTIME = "tflite"
@@ -226,25 +228,12 @@ def _tflite_factory(model, num_threads):
         )
     import tensorflow as tf
 
-    specs = [tf.TensorSpec(t.shape, t.dtype or "float32") for t in model.inputs]
+    from dais_keras import export
 
-    @tf.function(input_signature=specs, autograph=False)
-    def serve(*x):
-        return model(list(x) if len(x) > 1 else x[0], training=False)
-
-    # Freeze first: with the weights left as variables the converter keeps
-    # them as variables, XNNPack cannot pack them, and the model runs about
-    # 4x slower than the file `dais_keras.export.tflite` writes.
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    content = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        Interpreter = tf.lite.Interpreter
+    content = tf.lite.TFLiteConverter.from_concrete_functions(
+        [export.frozen_function(model)]
+    ).convert()
+    Interpreter, _ = export.interpreter_class()
 
     def make():
         interpreter = Interpreter(model_content=content, num_threads=num_threads)
@@ -270,14 +259,9 @@ def _onnx_factory(model, num_threads):
         content = f.read()
     os.remove(path)
     os.rmdir(tmp)
-    (ort,) = export._require(["onnxruntime"], "onnx", "Timing in ONNX Runtime")
 
     def make():
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = num_threads
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(content, sess_options=options,
-                                       providers=["CPUExecutionProvider"])
+        session, _ = export.onnx_session(content, num_threads=num_threads)
         rng = np.random.default_rng(0)
         feeds = {
             i.name: rng.random([d if isinstance(d, int) else 1 for d in i.shape]).astype("float32")
@@ -719,10 +703,8 @@ class LatencyModel:
         self.table = table
         self.num_calls = len(calls)
         self.descriptions = [c[0].description for c in calls]
-        self.in_fixed = np.array([c[1][0] for c in calls], dtype=np.float64)
-        self.out_fixed = np.array([c[2][0] for c in calls], dtype=np.float64)
-        self.in_term, self.in_m = self._flatten([c[1][1] for c in calls])
-        self.out_term, self.out_m = self._flatten([c[2][1] for c in calls])
+        self.c_in = ChannelCounts([c[1] for c in calls], self.num_channels)
+        self.c_out = ChannelCounts([c[2] for c in calls], self.num_channels)
         self.depthwise = np.array([c[0].depthwise for c in calls], dtype=bool)
         self.volume_const = float(volume[0])
         self.volume_w = np.asarray(volume[1], dtype=np.float64)
@@ -757,15 +739,6 @@ class LatencyModel:
         self.total = self.exact(ones)
 
     @staticmethod
-    def _flatten(index_lists):
-        terms = np.concatenate(
-            [np.full(len(ix), k, np.int64) for k, ix in enumerate(index_lists)]
-            + [np.zeros(0, np.int64)]
-        )
-        ms = np.concatenate(list(index_lists) + [np.zeros(0, np.int64)]).astype(np.int64)
-        return terms, ms
-
-    @staticmethod
     def _ms_per_mac(calls, table):
         rates = []
         for probe, _, _ in calls:
@@ -780,19 +753,8 @@ class LatencyModel:
     # -- pieces -------------------------------------------------------------
     def _counts(self, m, xp):
         if xp is np:
-            m = np.asarray(m, dtype=np.float64)
-            c_in = self.in_fixed + np.bincount(self.in_term, weights=m[self.in_m], minlength=self.num_calls)
-            c_out = self.out_fixed + np.bincount(self.out_term, weights=m[self.out_m], minlength=self.num_calls)
-            return c_in, c_out
-        from keras import ops
-
-        c_in = ops.convert_to_tensor(self.in_fixed.astype("float32")) + ops.segment_sum(
-            ops.take(m, self.in_m), self.in_term, num_segments=self.num_calls
-        )
-        c_out = ops.convert_to_tensor(self.out_fixed.astype("float32")) + ops.segment_sum(
-            ops.take(m, self.out_m), self.out_term, num_segments=self.num_calls
-        )
-        return c_in, c_out
+            return self.c_in.numpy(m), self.c_out.numpy(m)
+        return self.c_in.tensor(m), self.c_out.tensor(m)
 
     def _per_entry(self, c_in, c_out, xp, shift_in=0.0, shift_out=0.0, soft=False):
         """Yields `(call indices, latencies)` per table entry."""
@@ -864,8 +826,7 @@ class LatencyModel:
         d_out = base - self.per_call(m, shift_out=1.0)
         # A depthwise call's output channels are its input channels.
         d_out[self.depthwise] = 0.0
-        grad = np.bincount(self.in_m, weights=d_in[self.in_term], minlength=self.num_channels)
-        grad += np.bincount(self.out_m, weights=d_out[self.out_term], minlength=self.num_channels)
+        grad = self.c_in.scatter(d_in) + self.c_out.scatter(d_out)
         grad += self.overhead[1] * self.volume_w
         return np.maximum(grad, 0.0)
 
