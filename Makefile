@@ -19,13 +19,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m dais_keras.demo
+	$(PY) -m dais_keras.experiments.demo
 
 # Search tests that also run on the JAX backend (Keras needs one train_step per backend).
-JAX_TESTS := tests/test_search.py tests/test_schedules.py tests/test_budget.py \
-	tests/test_latency.py::test_latency_budget_guarantee \
-	tests/test_latency.py::test_latency_repair_widens_groups_inside_free_blocks \
-	tests/test_latency.py::test_step_table_search_surrogate_and_exact_agree_at_block_ends
+JAX_TESTS := tests/search/test_search.py tests/search/test_schedules.py tests/cost/test_budget.py \
+	tests/latency/test_latency.py::test_latency_budget_guarantee \
+	tests/latency/test_latency.py::test_latency_repair_widens_groups_inside_free_blocks \
+	tests/latency/test_latency.py::test_step_table_search_surrogate_and_exact_agree_at_block_ends
 
 # pytest exits 5 when it collects no test: that must never look like success.
 PYTEST = $(PY) -m pytest -q -p no:cacheprovider --durations=15

@@ -34,8 +34,7 @@ import numpy as np
 
 import keras
 
-from dais_keras import export
-
+from dais_keras.deploy import export
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA_DIR = pathlib.Path(os.environ.get("DAIS_DATA_DIR", REPO.parent / "shared" / "data"))
 

@@ -211,7 +211,7 @@ def main(argv=None):
     from _common import machine
     from dais_keras import api
     from dais_keras import data
-    from dais_keras import latency as L
+    from dais_keras.latency import model as L
     from dais_keras import models
 
     keras.utils.set_random_seed(args.seed)

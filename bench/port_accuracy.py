@@ -56,7 +56,7 @@ def machine():
 def exact_subset():
     """(x, y) of the exact-pixel subset, via dais_keras.data if present."""
     try:
-        from dais_keras.data import cifar10_exact_subset
+        from dais_keras.data.cifar10 import cifar10_exact_subset
 
         return cifar10_exact_subset()
     except ImportError:

@@ -30,7 +30,7 @@ import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
 from dais_keras import models  # noqa: E402
-from dais_keras.callbacks import DAISCallback  # noqa: E402
+from dais_keras.search.callback import DAISCallback  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 from _common import machine  # noqa: E402

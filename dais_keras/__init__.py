@@ -6,39 +6,102 @@ optimisation, anneals `T` so the indicators become binary, and keeps the expecte
 MACs (or the latency measured on this machine, `dais_keras.latency`) inside a
 budget. Model surgery then rebuilds a smaller plain Keras model that
 computes exactly what the binarised indicator model computed.
+
+The package follows the pipeline, one folder per stage (lowest first):
+
+    utils/        functional-graph traversal, atomic files, paths, checks
+    cost/         MACs / params, the differentiable cost model, budgets
+    groups/       channel groups of a functional model, per-layer handlers
+    indicators/   the ChannelIndicator layer and its controls
+    surgery/      rebuild a model with fewer channels
+    latency/      measured latency tables and the latency cost model
+    select/       the pruning problem, band search, baselines, repair
+    search/       the DAIS search model, objective, steps, callback
+    finetune/     distillation, the fine-tune recipe, accuracy
+    deploy/       TFLite / ONNX export, the model zoo
+    data/, models/  CIFAR-10 and CIFAR models
+    experiments/  configs, the run driver, the demo
+    api.py        `prune`: the whole pipeline in one call
+    cli.py        the `dais` command
+
+Names are loaded on first use, so `import dais_keras` stays cheap.
 """
+
+import importlib
+import sys
+
+from dais_keras import _compat
 
 __version__ = "0.1.0"
 
-from dais_keras.cost import count_macs
-from dais_keras.cost import count_params
-from dais_keras.cost import macs_table
-from dais_keras import handlers
-from dais_keras import surgery
-from dais_keras.graph import ChannelGraph
-from dais_keras.graph import ChannelGroup
-from dais_keras.graph import channel_groups
-from dais_keras.handlers import register_handler
-from dais_keras.indicators import attach_indicators
-from dais_keras.indicators import binarize
-from dais_keras.indicators import indicator_layers
-from dais_keras.indicators import set_temperature
-from dais_keras.layers import ChannelIndicator
-from dais_keras.search import DAISModel
-from dais_keras import budget
-from dais_keras import latency
-from dais_keras.latency import LatencyTable
-from dais_keras.latency import build_latency_table
-from dais_keras.latency import latency_model
-from dais_keras.latency import measure_latency
-from dais_keras import schedules
-from dais_keras.budget import BudgetReport
-from dais_keras.callbacks import DAISCallback
-from dais_keras.api import PruneReport
-from dais_keras.api import prune
-from dais_keras import data
-from dais_keras import models
-from dais_keras import export
-from dais_keras import zoo
-from dais_keras import baselines
-from dais_keras import config
+# Public name -> "module" (a submodule) or "module:attribute".
+_EXPORTS = {
+    # Cost.
+    "count_macs": "dais_keras.cost.macs:count_macs",
+    "count_params": "dais_keras.cost.macs:count_params",
+    "macs_table": "dais_keras.cost.macs:macs_table",
+    "BudgetReport": "dais_keras.cost.budget:BudgetReport",
+    # Channel groups.
+    "ChannelGraph": "dais_keras.groups.graph:ChannelGraph",
+    "ChannelGroup": "dais_keras.groups.graph:ChannelGroup",
+    "channel_groups": "dais_keras.groups.graph:channel_groups",
+    "register_handler": "dais_keras.groups.handlers:register_handler",
+    # Indicators and the search.
+    "ChannelIndicator": "dais_keras.indicators.layer:ChannelIndicator",
+    "attach_indicators": "dais_keras.indicators.attach:attach_indicators",
+    "binarize": "dais_keras.indicators.attach:binarize",
+    "indicator_layers": "dais_keras.indicators.attach:indicator_layers",
+    "set_temperature": "dais_keras.indicators.attach:set_temperature",
+    "DAISModel": "dais_keras.search.model:DAISModel",
+    "DAISCallback": "dais_keras.search.callback:DAISCallback",
+    # Latency.
+    "LatencyTable": "dais_keras.latency.model:LatencyTable",
+    "build_latency_table": "dais_keras.latency.model:build_latency_table",
+    "latency_model": "dais_keras.latency.model:latency_model",
+    "measure_latency": "dais_keras.latency.model:measure_latency",
+    # One call.
+    "PruneReport": "dais_keras.api:PruneReport",
+    "prune": "dais_keras.api:prune",
+    # Submodules and the names they had before the package layout.
+    "api": "dais_keras.api",
+    "cli": "dais_keras.cli",
+    "cost": "dais_keras.cost",
+    "data": "dais_keras.data",
+    "indicators": "dais_keras.indicators",
+    "latency": "dais_keras.latency",
+    "search": "dais_keras.search",
+    "models": "dais_keras.models",
+    "surgery": "dais_keras.surgery",
+    "testing": "dais_keras.testing",
+    **{name: f"dais_keras.{name}" for name in _compat.OLD_MODULES},
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module 'dais_keras' has no attribute '{name}'")
+    module_name, _, attribute = target.partition(":")
+    value = importlib.import_module(module_name)
+    if attribute:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    _register_layers()
+    return value
+
+
+def _register_layers():
+    """Imports the modules of the library's layers, so that `keras.saving`
+    finds them (registration happens at import)."""
+    importlib.import_module("dais_keras.indicators.layer")
+    importlib.import_module("dais_keras.models.layers")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if "keras" in sys.modules:
+    _register_layers()

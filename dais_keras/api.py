@@ -90,7 +90,7 @@ class PruneReport:
         return "\n".join(lines)
 
     def __str__(self):
-        from dais_keras.budget import parse_budget
+        from dais_keras.cost.budget import parse_budget
 
         lines = [f"DAIS pruning to {parse_budget(self.budget)}"
                  + (" (fine-tuned with distillation)" if self.distill else ""), "", self.table()]
@@ -302,12 +302,12 @@ def prune(
     ```
     """
     from dais_keras import surgery
-    from dais_keras.budget import parse_budget
-    from dais_keras.callbacks import DAISCallback
-    from dais_keras.cost import count_macs
-    from dais_keras.cost import count_params
-    from dais_keras.distill import Distiller
-    from dais_keras.indicators import attach_indicators
+    from dais_keras.cost.budget import parse_budget
+    from dais_keras.search.callback import DAISCallback
+    from dais_keras.cost.macs import count_macs
+    from dais_keras.cost.macs import count_params
+    from dais_keras.finetune.distill import Distiller
+    from dais_keras.indicators.attach import attach_indicators
 
     spec = parse_budget(budget)
     epochs = _check_int("epochs", epochs, 1)

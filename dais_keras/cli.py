@@ -166,9 +166,8 @@ def build_parser():
 
 def main(argv=None):
     """Runs `dais` with `argv` (default `sys.argv[1:]`); returns the exit code."""
-    from dais_keras import export as export_lib
-    from dais_keras import zoo
-
+    from dais_keras.deploy import export as export_lib
+    from dais_keras.deploy import zoo
     _load_plugins()
     parser = build_parser()
     try:
@@ -269,9 +268,8 @@ examples:
     configure=_export_arguments, description=_EXPORT_DESCRIPTION,
 )
 def _export(args):
-    from dais_keras import export as export_lib
-    from dais_keras import zoo
-
+    from dais_keras.deploy import export as export_lib
+    from dais_keras.deploy import zoo
     fmt = args.format or {".tflite": "tflite", ".onnx": "onnx"}.get(pathlib.Path(args.out).suffix)
     fmt = {"litert": "tflite"}.get(fmt, fmt)
     if fmt is None:
@@ -352,8 +350,7 @@ def _accuracy_text(accuracy):
     description="Work with the versioned model zoo (see zoo/README.md).",
 )
 def _zoo(args):
-    from dais_keras import zoo
-
+    from dais_keras.deploy import zoo
     if args.zoo_action == "list":
         entries = zoo.list_entries(zoo_dir=args.zoo_dir)
         if args.json:
@@ -477,8 +474,7 @@ class _Run:
     """One run folder: resolved config, log, metrics and plots."""
 
     def __init__(self, args, command, overrides, folder=True):
-        from dais_keras import config as config_lib
-
+        from dais_keras.experiments import config as config_lib
         self.overrides = overrides
         self.config = config_lib.load(args.config, overrides)
         self.verbose = 0 if args.quiet else 1
@@ -539,8 +535,7 @@ def _build_model(config):
     import keras
 
     from dais_keras import models
-    from dais_keras import zoo
-
+    from dais_keras.deploy import zoo
     spec = config["model"]
     if spec["file"]:
         path = pathlib.Path(spec["file"]).expanduser()
@@ -660,8 +655,7 @@ def _load_teacher(run):
     """The model `finetune.teacher` names (a .keras file or zoo key)."""
     import keras
 
-    from dais_keras import zoo
-
+    from dais_keras.deploy import zoo
     spec = run.config["finetune"]["teacher"]
     path = pathlib.Path(spec).expanduser()
     if path.suffix == ".keras" or path.is_file():
@@ -677,7 +671,7 @@ def _finetune(run, model, teacher=None):
     With `finetune.distill`, trains it through `dais_keras.distill.Distiller`
     against `teacher` (`finetune.teacher` when set).
     """
-    from dais_keras.distill import Distiller
+    from dais_keras.finetune.distill import Distiller
 
     section = run.config["finetune"]
     train = _cifar(run.config, "train")
@@ -712,8 +706,7 @@ def _dais_search(run, model):
     run fine-tunes DAIS and the baselines alike); returns `(pruned, report
     dict)`."""
     import dais_keras as dk
-    from dais_keras import config as config_lib
-
+    from dais_keras.experiments import config as config_lib
     cfg = run.config
     section = cfg["search"]
     callback_kwargs = {k: v for k, v in section.items() if k not in config_lib.SCHEMA["search"]}
@@ -738,8 +731,7 @@ def _dais_search(run, model):
 
 
 def _baseline(run, model):
-    from dais_keras import baselines
-
+    from dais_keras.select import baselines
     cfg = run.config
     budget = cfg["budget"]["macs"] if isinstance(cfg["budget"], dict) else cfg["budget"]
     pruned, report = baselines.prune(
@@ -800,8 +792,7 @@ def _pruning_run(args, command, overrides):
     import keras
 
     import dais_keras as dk
-    from dais_keras import config as config_lib
-
+    from dais_keras.experiments import config as config_lib
     run = _Run(args, command, overrides)
     cfg = run.config
     keras.utils.set_random_seed(cfg["seed"])
@@ -894,8 +885,7 @@ def _search(args):
 
 
 def _prune_arguments(parser):
-    from dais_keras import config as config_lib
-
+    from dais_keras.experiments import config as config_lib
     parser.description = _prune_description()
     _config_arguments(parser)
     parser.add_argument("--method", choices=config_lib.methods(),
@@ -904,8 +894,7 @@ def _prune_arguments(parser):
 
 
 def _baseline_lines():
-    from dais_keras import baselines
-
+    from dais_keras.select import baselines
     return "\n".join(f"  {m.name:10s} {m.description}" for m in baselines.METHODS.values())
 
 
@@ -1023,8 +1012,7 @@ examples:
 """,
 )
 def _eval(args):
-    from dais_keras import cost
-
+    from dais_keras.cost import macs as cost
     overrides = (_model_override(args.model) if args.model else []) + _flag_overrides(
         args, [("limit", "data.test_limit")])
     if args.on is not None:

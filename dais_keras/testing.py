@@ -9,12 +9,12 @@ import numpy as np
 
 import keras
 
-from dais_keras.cost import count_macs
-from dais_keras.graph import channel_groups
-from dais_keras.indicators import attach_indicators
-from dais_keras.indicators import binarize
-from dais_keras.indicators import indicator_layers
-from dais_keras.surgery import apply
+from dais_keras.cost.macs import count_macs
+from dais_keras.groups.graph import channel_groups
+from dais_keras.indicators.attach import attach_indicators
+from dais_keras.indicators.attach import binarize
+from dais_keras.indicators.attach import indicator_layers
+from dais_keras.surgery.rebuild import apply
 
 
 def application_names():

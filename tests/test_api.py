@@ -7,8 +7,8 @@ import keras
 
 import dais_keras as dk
 from dais_keras import api
-from dais_keras.distill import Distiller
-from dais_keras.layers import ChannelIndicator
+from dais_keras.finetune.distill import Distiller
+from dais_keras.indicators.layer import ChannelIndicator
 
 
 def _weights(model):

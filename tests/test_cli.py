@@ -10,10 +10,8 @@ import pytest
 import keras
 
 from dais_keras import cli
-from dais_keras import export
-from dais_keras import zoo
-
-
+from dais_keras.deploy import export
+from dais_keras.deploy import zoo
 def tiny_model(seed=0):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((8, 8, 3))

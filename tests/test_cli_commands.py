@@ -14,9 +14,9 @@ import keras
 from keras import layers as L
 
 import dais_keras as dk
-from dais_keras import baselines
+from dais_keras.select import baselines
 from dais_keras import cli
-from dais_keras import config as config_lib
+from dais_keras.experiments import config as config_lib
 from dais_keras import data
 
 TRAIN_PER_BATCH = 16  # 80 training images in all
@@ -295,8 +295,7 @@ def test_eval_exact_only_with_limit_and_run_folder(setup, capsys):
 
 
 def test_eval_of_a_zoo_entry(setup, capsys, tmp_path, monkeypatch):
-    from dais_keras import zoo
-
+    from dais_keras.deploy import zoo
     zoo_dir = tmp_path / "zoo"
     monkeypatch.setenv("DAIS_ZOO_DIR", str(zoo_dir))
     zoo.publish(keras.saving.load_model(setup.model), "tiny-cnn", metrics={"x": 0.1},

@@ -1,0 +1,2 @@
+"""Experiments: YAML configs, the run driver shared by the CLI, the demo and the
+benchmarks."""

@@ -1,0 +1,2 @@
+"""Fine-tuning a pruned model: knowledge distillation, the fine-tune recipe and
+accuracy."""

@@ -1,0 +1,135 @@
+"""Binarisation with the budget guarantee (dais_keras.budget.repair)."""
+
+import numpy as np
+import pytest
+
+import keras
+
+import dais_keras as dk
+from dais_keras.cost import budget as budget_lib
+from dais_keras import surgery
+
+
+def _model(toy, alphas):
+    """A toy indicator model with the given alpha per indicator (callables of
+    the group size or arrays)."""
+    model = dk.attach_indicators(toy.model())
+    for layer, a in zip(dk.indicator_layers(model), alphas):
+        value = a(layer.units) if callable(a) else np.asarray(a, "float32")
+        layer.alpha.assign(np.asarray(value, "float32"))
+    return model
+
+
+def _widths(model):
+    return [int((keras.ops.convert_to_numpy(l.alpha) > 0).sum()) for l in dk.indicator_layers(model)]
+
+
+def _check(model, report, budget=0.5, band=0.05):
+    pruned = surgery.apply(model)
+    macs = dk.count_macs(pruned)
+    assert macs == report.macs_after
+    assert report.feasible, report.message
+    assert (1 - band) * budget * report.total_macs <= macs <= budget * report.total_macs
+    assert all(l.hard for l in dk.indicator_layers(model))
+    assert [g["after"] for g in report.groups] == _widths(model)
+    return pruned
+
+
+def test_architecture_in_band_is_left_alone(toy):
+    # conv1 8/8, stage 8/16, block 8/16: find a choice near 50 % by hand.
+    model = _model(toy, [np.ones(8), np.r_[np.ones(11), -np.ones(5)], np.r_[np.ones(11), -np.ones(5)]])
+    ratio = dk.count_macs(surgery.apply(model)) / dk.count_macs(toy.model())
+    report = budget_lib.repair(model, ratio + 0.01)
+    assert report.channels_changed == 0
+    assert report.macs_before == report.macs_after
+
+
+def test_too_many_macs_drops_lowest_alpha_per_mac(toy):
+    rng = np.random.default_rng(0)
+    alphas = [rng.uniform(0.1, 3.0, n) for n in (8, 16, 16)]
+    model = _model(toy, alphas)
+    report = budget_lib.repair(model, 0.5)
+    _check(model, report)
+    assert report.channels_dropped > 0 and report.channels_regrown == 0
+    assert report.macs_before == dk.count_macs(toy.model())
+    # Within a group, the dropped channels are the lowest-alpha ones.
+    for layer, a in zip(dk.indicator_layers(model), alphas):
+        kept = keras.ops.convert_to_numpy(layer.alpha) > 0
+        if kept.any() and (~kept).any():
+            assert a[kept].min() > a[~kept].max()
+    # Kept channels keep their alpha; removed ones become negative, in order.
+    for layer, a in zip(dk.indicator_layers(model), alphas):
+        new = keras.ops.convert_to_numpy(layer.alpha)
+        kept = new > 0
+        np.testing.assert_allclose(new[kept], a[kept], rtol=1e-6)
+        assert np.all(np.argsort(new[~kept]) == np.argsort(a[~kept]))
+
+
+def test_too_few_macs_regrows_and_never_empties_a_group(toy):
+    model = _model(toy, [lambda n: -np.linspace(1, 2, n)] * 3)
+    report = budget_lib.repair(model, 0.5)
+    _check(model, report)
+    assert report.channels_regrown > 0 and report.channels_dropped == 0
+    assert report.macs_before == 0 or min(g["before"] for g in report.groups) == 0
+    assert min(_widths(model)) >= 1
+
+
+def test_min_width_fraction_is_kept(toy):
+    model = _model(toy, [lambda n: -np.ones(n)] * 3)
+    report = budget_lib.repair(model, 0.5, min_width=0.5)
+    _check(model, report)
+    assert all(g["after"] >= g["size"] // 2 for g in report.groups)
+
+
+def test_round_to_aligns_every_pruned_group(toy):
+    rng = np.random.default_rng(1)
+    model = _model(toy, [lambda n: rng.normal(size=n)] * 3)
+    report = budget_lib.repair(model, 0.5, round_to=4, band=0.15)
+    _check(model, report, band=0.15)
+    for g in report.groups:
+        assert g["after"] == g["size"] or g["after"] % 4 == 0
+
+
+def test_impossible_round_to_says_so_and_by_how_much(toy):
+    # Groups of 8 and 16 channels cannot be pruned to a multiple of 16.
+    model = _model(toy, [lambda n: np.ones(n)] * 3)
+    report = budget_lib.repair(model, 0.5, round_to=16)
+    assert not report.feasible
+    assert "round_to=16" in report.message and "100.0% above the target" in report.message
+    assert report.macs_after == report.total_macs
+    assert "WARNING" in report.summary()
+
+
+def test_impossible_min_width_says_so(toy):
+    model = _model(toy, [lambda n: np.ones(n)] * 3)
+    report = budget_lib.repair(model, 0.3, min_width=1.0)
+    assert not report.feasible
+    assert "above the target" in report.message
+    assert report.macs_after == report.total_macs
+
+
+def test_report_is_readable_and_serialisable(toy):
+    model = _model(toy, [lambda n: np.linspace(-1, 1, n)] * 3)
+    report = budget_lib.repair(model, 0.5)
+    d = report.as_dict()
+    assert d["channels_changed"] == report.channels_changed
+    assert {"macs_before", "macs_after", "target_macs", "groups"} <= set(d)
+    text = str(report)
+    assert "alpha > 0 architecture" in text and "conv1" in text
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"budget": 1.5}, "budget"),
+        ({"budget": 0.0}, "budget"),
+        ({"budget": 0.5, "round_to": 0}, "round_to"),
+        ({"budget": 0.5, "min_width": 0}, "min_width"),
+        ({"budget": 0.5, "min_width": 1.5}, "min_width"),
+        ({"budget": 0.5, "band": 1.0}, "band"),
+    ],
+)
+def test_bad_arguments_name_themselves(toy, kwargs, name):
+    model = _model(toy, [lambda n: np.ones(n)] * 3)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        budget_lib.repair(model, **kwargs)
