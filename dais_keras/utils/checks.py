@@ -1,0 +1,57 @@
+"""Argument checks shared by the public functions.
+
+Each raises `ValueError` that names the argument, what was expected and what
+was received, and returns the value normalised (e.g. a Python int).
+"""
+
+import math
+import numbers
+
+
+def check_int(name, value, low=None, high=None):
+    """An integer (not a bool) in `[low, high]`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"`{name}` must be an integer; received {value!r}.")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else (
+            f"<= {high}" if low is None else f"in [{low}, {high}]")
+        raise ValueError(f"`{name}` must be an integer {bounds}; received {value}.")
+    return value
+
+
+def check_seed(seed, why=""):
+    """A non-negative integer seed."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(
+            f"`seed` must be an integer >= 0; received {seed!r}." + (f" {why}" if why else "")
+        )
+    return int(seed)
+
+
+def check_number(name, value, low=None, high=None, low_open=False, high_open=False):
+    """A finite real number within the given bounds."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(float(value))):
+        raise ValueError(f"`{name}` must be a finite number; received {value!r}.")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
+        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
+        interval = f"{lo or '(-inf, '}{hi or 'inf)'}"
+        raise ValueError(f"`{name}` must be in {interval}; received {value!r}.")
+    return value
+
+
+def check_fraction(name, value, low_open=True, high=1.0):
+    """A number in `(0, high]` (or `[0, high]` with `low_open=False`)."""
+    return check_number(name, value, low=0.0, high=high, low_open=low_open)
+
+
+def check_choice(name, value, choices):
+    """One of `choices`."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}; received {value!r}.")
+    return value
