@@ -14,7 +14,7 @@ import types
 # Old module (under dais_keras) -> the modules that hold its names now.
 OLD_MODULES = {
     "functional": ("dais_keras.utils.functional",),
-    "budget": ("dais_keras.cost.budget",),
+    "budget": ("dais_keras.cost.budget", "dais_keras.select.repair"),
     "graph": ("dais_keras.groups.graph",),
     "handlers": ("dais_keras.groups.handlers",),
     "layers": ("dais_keras.indicators.layer",),

@@ -16,6 +16,7 @@ import numpy as np
 import keras
 
 from dais_keras.cost import budget as budget_lib
+from dais_keras.select import repair as repair_lib
 from dais_keras.search import schedules as schedules_lib
 # Defaults, measured with bench/search_dynamics.py (see its results file).
 DEFAULT_LAMBDA_BUDGET = 2.0
@@ -697,7 +698,7 @@ class DAISCallback(keras.callbacks.Callback):
         if not self.alpha_trace or not np.array_equal(self.alpha_trace[-1][1], last):
             self.alpha_trace.append((self.total_steps, last))
         if self.repair:
-            self.report = budget_lib.repair(
+            self.report = repair_lib.repair(
                 model,
                 self.budget,
                 band=self.band,

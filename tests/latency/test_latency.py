@@ -13,6 +13,7 @@ from keras import ops
 
 import dais_keras as dk
 from dais_keras.cost import budget as budget_lib
+from dais_keras.select import repair as repair_lib
 from dais_keras.latency import model as L
 def tiny_model(name="tiny"):
     x = keras.Input((8, 8, 3))
@@ -355,7 +356,7 @@ def test_latency_budget_errors():
     model = tiny_model()
     search = _search_model(model)
     with pytest.raises(ValueError, match="needs `cost=`.*LatencyModel"):
-        budget_lib.repair(search, {"latency": 0.5})
+        repair_lib.repair(search, {"latency": 0.5})
     with pytest.raises(ValueError, match="MACs budget; use budget=\\{'latency'"):
         dk.DAISCallback(budget=0.5, latency_model=_FakeLatency(), single_level=True)
     with pytest.raises(ValueError, match="`latency_model` must be"):
@@ -426,7 +427,7 @@ def test_latency_repair_widens_groups_inside_free_blocks(tmp_path):
     alphas = [np.where(np.arange(l.units) < k, 1.0, -1.0) for l, k in zip(layers, (5, 9))]
     for layer, a in zip(layers, alphas):
         layer.alpha.assign(a.astype("float32"))
-    report = budget_lib.repair(search, {"latency": 0.99}, cost=lm, band=0.9)
+    report = repair_lib.repair(search, {"latency": 0.99}, cost=lm, band=0.9)
     assert report.feasible, report.message
     widths = [g["after"] for g in report.groups]
     # 5 -> 8 and 9 -> 16 stay in their output blocks: they cost nothing.

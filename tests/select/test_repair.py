@@ -7,6 +7,7 @@ import keras
 
 import dais_keras as dk
 from dais_keras.cost import budget as budget_lib
+from dais_keras.select import repair as repair_lib
 from dais_keras import surgery
 
 
@@ -39,7 +40,7 @@ def test_architecture_in_band_is_left_alone(toy):
     # conv1 8/8, stage 8/16, block 8/16: find a choice near 50 % by hand.
     model = _model(toy, [np.ones(8), np.r_[np.ones(11), -np.ones(5)], np.r_[np.ones(11), -np.ones(5)]])
     ratio = dk.count_macs(surgery.apply(model)) / dk.count_macs(toy.model())
-    report = budget_lib.repair(model, ratio + 0.01)
+    report = repair_lib.repair(model, ratio + 0.01)
     assert report.channels_changed == 0
     assert report.macs_before == report.macs_after
 
@@ -48,7 +49,7 @@ def test_too_many_macs_drops_lowest_alpha_per_mac(toy):
     rng = np.random.default_rng(0)
     alphas = [rng.uniform(0.1, 3.0, n) for n in (8, 16, 16)]
     model = _model(toy, alphas)
-    report = budget_lib.repair(model, 0.5)
+    report = repair_lib.repair(model, 0.5)
     _check(model, report)
     assert report.channels_dropped > 0 and report.channels_regrown == 0
     assert report.macs_before == dk.count_macs(toy.model())
@@ -67,7 +68,7 @@ def test_too_many_macs_drops_lowest_alpha_per_mac(toy):
 
 def test_too_few_macs_regrows_and_never_empties_a_group(toy):
     model = _model(toy, [lambda n: -np.linspace(1, 2, n)] * 3)
-    report = budget_lib.repair(model, 0.5)
+    report = repair_lib.repair(model, 0.5)
     _check(model, report)
     assert report.channels_regrown > 0 and report.channels_dropped == 0
     assert report.macs_before == 0 or min(g["before"] for g in report.groups) == 0
@@ -76,7 +77,7 @@ def test_too_few_macs_regrows_and_never_empties_a_group(toy):
 
 def test_min_width_fraction_is_kept(toy):
     model = _model(toy, [lambda n: -np.ones(n)] * 3)
-    report = budget_lib.repair(model, 0.5, min_width=0.5)
+    report = repair_lib.repair(model, 0.5, min_width=0.5)
     _check(model, report)
     assert all(g["after"] >= g["size"] // 2 for g in report.groups)
 
@@ -84,7 +85,7 @@ def test_min_width_fraction_is_kept(toy):
 def test_round_to_aligns_every_pruned_group(toy):
     rng = np.random.default_rng(1)
     model = _model(toy, [lambda n: rng.normal(size=n)] * 3)
-    report = budget_lib.repair(model, 0.5, round_to=4, band=0.15)
+    report = repair_lib.repair(model, 0.5, round_to=4, band=0.15)
     _check(model, report, band=0.15)
     for g in report.groups:
         assert g["after"] == g["size"] or g["after"] % 4 == 0
@@ -93,7 +94,7 @@ def test_round_to_aligns_every_pruned_group(toy):
 def test_impossible_round_to_says_so_and_by_how_much(toy):
     # Groups of 8 and 16 channels cannot be pruned to a multiple of 16.
     model = _model(toy, [lambda n: np.ones(n)] * 3)
-    report = budget_lib.repair(model, 0.5, round_to=16)
+    report = repair_lib.repair(model, 0.5, round_to=16)
     assert not report.feasible
     assert "round_to=16" in report.message and "100.0% above the target" in report.message
     assert report.macs_after == report.total_macs
@@ -102,7 +103,7 @@ def test_impossible_round_to_says_so_and_by_how_much(toy):
 
 def test_impossible_min_width_says_so(toy):
     model = _model(toy, [lambda n: np.ones(n)] * 3)
-    report = budget_lib.repair(model, 0.3, min_width=1.0)
+    report = repair_lib.repair(model, 0.3, min_width=1.0)
     assert not report.feasible
     assert "above the target" in report.message
     assert report.macs_after == report.total_macs
@@ -110,7 +111,7 @@ def test_impossible_min_width_says_so(toy):
 
 def test_report_is_readable_and_serialisable(toy):
     model = _model(toy, [lambda n: np.linspace(-1, 1, n)] * 3)
-    report = budget_lib.repair(model, 0.5)
+    report = repair_lib.repair(model, 0.5)
     d = report.as_dict()
     assert d["channels_changed"] == report.channels_changed
     assert {"macs_before", "macs_after", "target_macs", "groups"} <= set(d)
@@ -132,4 +133,4 @@ def test_report_is_readable_and_serialisable(toy):
 def test_bad_arguments_name_themselves(toy, kwargs, name):
     model = _model(toy, [lambda n: np.ones(n)] * 3)
     with pytest.raises(ValueError, match=f"`{name}`"):
-        budget_lib.repair(model, **kwargs)
+        repair_lib.repair(model, **kwargs)
