@@ -13,6 +13,7 @@ import keras
 import dais_keras as dk
 from dais_keras import surgery
 from dais_keras.search.callback import DAISCallback
+from dais_keras.search import objective
 from dais_keras.search.model import DAISModel
 
 BACKEND = keras.backend.backend()
@@ -291,7 +292,7 @@ def test_budget_band_and_structural_priors(toy):
         values.update(hp)
         values = {k: keras.ops.convert_to_tensor(np.asarray(v, "float32")) for k, v in values.items()}
         alphas = [keras.ops.convert_to_tensor(np.asarray(a, "float32")) for a in alphas]
-        p, ratio = model._dais_penalty(alphas, keras.ops.convert_to_tensor(0.01), values)
+        p, ratio = objective.penalty(model, alphas, keras.ops.convert_to_tensor(0.01), values)
         return float(keras.ops.convert_to_numpy(p)), float(keras.ops.convert_to_numpy(ratio))
 
     ones = [np.ones(n) for n in (8, 16, 16)]
