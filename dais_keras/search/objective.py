@@ -74,6 +74,17 @@ DEFAULT_AUTO_LR_TRAVEL = 4.0
 DEFAULT_LR_POWER = 1.0
 DEFAULT_BETA_1 = 0.5
 
+# The largest step `learning_rate="auto"` may take at `T0`, in units of the
+# indicators' initial distance to zero: one step may bring a mask to 0.5,
+# never past it. Short searches would otherwise move every alpha from +2 to
+# -4 in their first step (all masks off at once).
+MAX_AUTO_STEP = 1.0
+
+# The expected cost over the target never enters the log below this: masks
+# that underflow to zero (a big step at a low temperature) keep the budget
+# band finite, and its gradient zero where the masks are saturated anyway.
+RATIO_FLOOR = 1e-6
+
 
 def auto_learning_rate(alpha_scale, schedule, total_steps, lr_power=DEFAULT_LR_POWER,
                        travel=DEFAULT_AUTO_LR_TRAVEL):
@@ -83,12 +94,43 @@ def auto_learning_rate(alpha_scale, schedule, total_steps, lr_power=DEFAULT_LR_P
     temperature `T` is `lr * (T / T0) ** lr_power`. This returns the `lr`
     whose summed step sizes over the search equal `travel * alpha_scale`:
     the distance an indicator may cover, `travel` times its initial distance
-    to zero.
+    to zero, but never more than `MAX_AUTO_STEP * alpha_scale` (one step of
+    a short search may not throw every mask past 0.5).
     """
+    return min(
+        travel * alpha_scale / _summed_steps(schedule, total_steps, lr_power),
+        MAX_AUTO_STEP * alpha_scale,
+    )
+
+
+def _summed_steps(schedule, total_steps, lr_power):
+    """`sum_k (T_k / T0) ** lr_power` over a search of `total_steps`."""
     progress = np.arange(total_steps) / max(total_steps - 1, 1)
     temps = np.asarray(keras.ops.convert_to_numpy(schedule(progress)), np.float64)
-    budget = float(np.sum((temps / schedule.T0) ** lr_power))
-    return travel * alpha_scale / max(budget, 1e-12)
+    return max(float(np.sum((temps / schedule.T0) ** lr_power)), 1e-12)
+
+
+def min_search_steps(schedule, lr_power=DEFAULT_LR_POWER, travel=DEFAULT_AUTO_LR_TRAVEL,
+                     limit=100_000):
+    """The fewest search steps over which the annealing can finish: the
+    indicators travel `travel` times their initial distance to zero with
+    steps of at most `MAX_AUTO_STEP` of it (`auto_learning_rate` is not
+    capped). `limit` when even that many do not suffice."""
+    needed = travel / MAX_AUTO_STEP
+    if _summed_steps(schedule, 1, lr_power) >= needed:
+        return 1
+    low, high = 1, 2
+    while _summed_steps(schedule, high, lr_power) < needed:
+        if high >= limit:
+            return limit
+        low, high = high, min(2 * high, limit)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _summed_steps(schedule, mid, lr_power) < needed:
+            low = mid
+        else:
+            high = mid
+    return high
 
 
 def temperature(schedule, hp):
@@ -100,8 +142,9 @@ def temperature(schedule, hp):
 
 def budget_band(ratio, band_eps):
     """`B(E / F)`: zero inside `[(1 - band_eps) F, F]`, the log distance to
-    the band outside it."""
-    return ops.relu(ops.log(ratio)) + ops.relu(ops.log((1.0 - band_eps) / ratio))
+    the band outside it (`E / F` floored at `RATIO_FLOOR`)."""
+    log_ratio = ops.log(ops.maximum(ratio, RATIO_FLOOR))
+    return ops.relu(log_ratio) + ops.relu(ops.log(1.0 - band_eps) - log_ratio)
 
 
 def penalty(model, alphas, T, hp):
@@ -170,7 +213,7 @@ def search_objective(model, index, alphas, T, hp, state, data):
         data: `(x, y, sample_weight)` of the search batch.
 
     Returns:
-        `(total, (task_loss, ratio, y_pred))`.
+        `(total, (task_loss, penalty, ratio, y_pred))`.
     """
     from keras.src.losses.loss import scale_loss_for_distribution
 
@@ -192,7 +235,7 @@ def search_objective(model, index, alphas, T, hp, state, data):
     if losses:
         model._losses_override.clear()
     extra, ratio = penalty(model, alphas, T, hp)
-    return task + scale_loss_for_distribution(extra), (task, ratio, y_pred)
+    return task + scale_loss_for_distribution(extra), (task, extra, ratio, y_pred)
 
 
 def step_logs(model, metrics, T, ratio, search_loss=None):
@@ -212,26 +255,67 @@ def all_finite(tensors):
     return ops.all(ops.stack(flags)) if flags else ops.convert_to_tensor(True)
 
 
-# The `nonfinite` variable's codes: which quantity of a step was not finite.
+# The `nonfinite` variable's codes: which quantity of a step was not finite
+# first, and what to change.
 NONFINITE = {
-    1: "the search (indicator) loss",
-    2: "the training loss",
+    1: (
+        "the task loss on the search batch",
+        "Check the search data (and the model's outputs on it) for NaN/Inf.",
+    ),
+    2: (
+        "the training loss or its gradients",
+        "Check the training data for NaN/Inf, lower the compiled optimizer's "
+        "learning rate, or clip its gradients (e.g. `clipnorm=1.0`).",
+    ),
+    3: (
+        "the budget penalty (the expected cost of the soft masks over the target)",
+        "Check the budget's target and the cost model (a LatencyModel with "
+        "NaN/Inf entries?).",
+    ),
+    4: (
+        "the indicators' gradients",
+        "Lower DAISCallback's `learning_rate` (the indicators' step size) or "
+        "raise `T_min`.",
+    ),
 }
 
 
-def nonfinite_code(finite_search, finite_weights, previous):
-    """The new value of the `nonfinite` variable: the first code recorded
-    stays (1: the indicator step was not finite; 2: the weight step was
-    not)."""
-    flag = ops.where(finite_search, ops.where(finite_weights, 0.0, 2.0), 1.0)
-    return ops.where(previous > 0, previous, flag)
+def nonfinite_code(checks, previous):
+    """The new value of the `nonfinite` variable.
+
+    Args:
+        checks: `(code, finite)` pairs in the order the step computes them
+            (codes of `NONFINITE`, `finite` a boolean tensor).
+        previous: The variable's value: a code recorded earlier stays.
+
+    Returns:
+        The code of the first check that failed, 0 when all passed.
+    """
+    code = ops.convert_to_tensor(0.0)
+    for value, finite in reversed(checks):
+        code = ops.where(finite, code, float(value))
+    return ops.where(previous > 0, previous, code)
 
 
-def nonfinite_message(code, step, batch):
-    """The error of a search stopped by a non-finite step."""
+def search_checks(task, extra, total, grads, finite=all_finite):
+    """The NaN guard's checks of an indicator step (see `nonfinite_code`):
+    the task loss, the penalty, then the total loss and the gradients.
+    `finite` is `all_finite` or a backend's version agreed by replicas."""
+    return [(1, finite([task])), (3, finite([extra])), (4, finite([total] + list(grads)))]
+
+
+def all_passed(checks):
+    """Whether every `(code, finite)` check passed, as a boolean tensor."""
+    return ops.all(ops.stack([finite for _, finite in checks]))
+
+
+def nonfinite_message(code, step, batch, temperature, learning_rate):
+    """The error of a search stopped by a non-finite step: which quantity,
+    at which step (and temperature), and what to change."""
+    what, fix = NONFINITE[int(code)]
     return (
-        f"DAIS search stopped: {NONFINITE[int(code)]} or its gradients became "
-        f"NaN/Inf at search step {step} (batch {batch}). That step was not "
-        "applied, so the model keeps its last good state. Lower the "
-        "learning rates, check the data for NaN/Inf, or clip gradients."
+        f"DAIS search stopped: {what} became NaN/Inf at search step {step} "
+        f"(batch {batch}; temperature {temperature:.3g}, indicators' learning "
+        f"rate {learning_rate:.3g}). That step was not applied, so the model "
+        f"keeps its last good state. {fix}"
     )

@@ -25,7 +25,8 @@ def _weight_step(model, state, data, T=None, hp=None, extra_finite=None):
     loss and every gradient are finite (and `extra_finite`).
 
     Returns:
-        `(logs, state, finite, alpha_grads, ratio)`.
+        `(logs, state, finite, alpha_grads, (penalty, ratio))`, the last
+        `None` without `hp`.
     """
     import jax
 
@@ -49,14 +50,14 @@ def _weight_step(model, state, data, T=None, hp=None, extra_finite=None):
             merged(w, a), ntv, mv, x, y, sample_weight, training=True,
             optimizer_variables=ov,
         )
-        ratio = None
+        extra = None
         if hp is not None:
-            penalty, ratio = objective.penalty(model, a, T, hp)
-            loss = loss + penalty
-        return loss, (aux, ratio)
+            extra = objective.penalty(model, a, T, hp)
+            loss = loss + extra[0]
+        return loss, (aux, extra)
 
     argnums = (0, 1) if hp is not None else 0
-    (loss, (aux, ratio)), grads = jax.value_and_grad(
+    (loss, (aux, extra)), grads = jax.value_and_grad(
         loss_fn, argnums=argnums, has_aux=True
     )(weights, alphas)
     if hp is not None:
@@ -79,15 +80,16 @@ def _weight_step(model, state, data, T=None, hp=None, extra_finite=None):
     logs, new_mv = model._update_metrics_variables(
         new_mv, unscaled_loss, x, y, y_pred, sample_weight
     )
-    return logs, (new_tv, new_ntv, new_ov, new_mv), finite, alpha_grads, ratio
+    return logs, (new_tv, new_ntv, new_ov, new_mv), finite, alpha_grads, extra
 
 
 def _bilevel(model, state, data, hp, T, alphas, moments):
     """Indicator step on the search batch, then the weight step.
 
     Returns:
-        `(logs, state, finite_search, finite_weights, ratio, search_loss,
-        adam)` with `adam` the indicators' `(alphas, moments, iterations)`.
+        `(logs, state, checks, ratio, search_loss, adam)`, with `checks` the
+        NaN guard's `(code, finite)` pairs and `adam` the indicators'
+        `(alphas, moments, iterations)`.
     """
     import jax
 
@@ -101,10 +103,11 @@ def _bilevel(model, state, data, hp, T, alphas, moments):
             model, index, a, T, hp, (tv, ntv, mv), (xs, ys, sws)
         )
 
-    (total, (task, ratio, y_pred_s)), grads = jax.value_and_grad(
+    (total, (task, extra, ratio, y_pred_s)), grads = jax.value_and_grad(
         search_objective, has_aux=True
     )(alphas)
-    finite_search = objective.all_finite([total] + list(grads))
+    checks = objective.search_checks(task, extra, total, grads)
+    finite_search = objective.all_passed(checks)
     adam = objective.adam(alphas, grads, moments, hp, T)
     for i, a in zip(index["alpha"], adam[0]):
         tv[i] = a
@@ -117,14 +120,17 @@ def _bilevel(model, state, data, hp, T, alphas, moments):
         logs, mv = model._update_metrics_variables(mv, task, xs, ys, y_pred_s, sws)
         state = (tv, ntv, ov, mv)
         finite_weights = jax.numpy.array(True)
-    return logs, state, finite_search, finite_weights, ratio, task, adam
+    return logs, state, checks + [(2, finite_weights)], ratio, task, adam
 
 
 def _single_level(model, state, data, hp, T, alphas, moments):
     """Weights and indicators from one pass over the training batch."""
-    logs, state, finite, grads, ratio = _weight_step(model, state, data, T=T, hp=hp)
+    logs, state, finite, grads, (extra, ratio) = _weight_step(
+        model, state, data, T=T, hp=hp
+    )
     adam = objective.adam(alphas, grads, moments, hp, T)
-    return logs, state, finite, finite, ratio, None, adam
+    checks = [(3, objective.all_finite([extra])), (2, finite)]
+    return logs, state, checks, ratio, None, adam
 
 
 class JAXStep(SearchStep):
@@ -148,11 +154,11 @@ class JAXStep(SearchStep):
         alphas = [tv[i] for i in index["alpha"]]
         moments = [(ntv[i], ntv[j]) for i, j in index["moments"]]
         run = _bilevel if search.mode == "bilevel" else _single_level
-        logs, state, finite_search, finite_weights, ratio, search_loss, adam = run(
+        logs, state, checks, ratio, search_loss, adam = run(
             model, (tv, ntv, ov, mv), data, hp, T, alphas, moments
         )
         new_alphas, new_moments, it = adam
-        finite = jax.numpy.logical_and(finite_search, finite_weights)
+        finite = objective.all_passed(checks)
         keep = lambda new, old: jax.numpy.where(finite, new, old)
         tv, ntv, ov, mv = (list(s) for s in state)
         for i, new, old in zip(index["alpha"], new_alphas, alphas):
@@ -162,9 +168,7 @@ class JAXStep(SearchStep):
         pos = index["vars"]
         ntv[pos["iterations"]] = keep(it, hp["iterations"])
         ntv[pos["step"]] = hp["step"] + 1.0
-        ntv[pos["nonfinite"]] = objective.nonfinite_code(
-            finite_search, finite_weights, hp["nonfinite"]
-        )
+        ntv[pos["nonfinite"]] = objective.nonfinite_code(checks, hp["nonfinite"])
         logs = objective.step_logs(model, logs, T, ratio, search_loss)
         return logs, (tv, ntv, ov, mv)
 

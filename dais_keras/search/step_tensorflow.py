@@ -209,7 +209,8 @@ def _bilevel(model, data, hp, T, old):
     """Indicator step on the search batch, then the weight step.
 
     Returns:
-        `(metrics, finite_search, finite_weights, ratio, search_loss)`.
+        `(metrics, checks, ratio, search_loss)`, with `checks` the NaN
+        guard's `(code, finite)` pairs (see `objective.nonfinite_code`).
     """
     state = model._dais
     train_data, search_data = data
@@ -220,13 +221,14 @@ def _bilevel(model, data, hp, T, old):
     )
     with _tf().GradientTape() as tape:
         tape.watch(alphas)
-        total, (task, ratio, y_pred_s) = objective.search_objective(
+        total, (task, extra, ratio, y_pred_s) = objective.search_objective(
             model, state.index, alphas, T, hp, variables, (xs, ys, sws)
         )
     grads = tape.gradient(total, alphas)
     grads = [ops.zeros_like(a) if g is None else g for g, a in zip(grads, alphas)]
     grads = _all_reduce_sum(grads)
-    finite_search = _all_finite([total] + list(grads))
+    checks = objective.search_checks(task, extra, total, grads, _all_finite)
+    finite_search = objective.all_passed(checks)
     _update_alphas(state, grads, hp, T, finite_search, old)
     if state.train_weights:
         metrics, finite_weights, _, _ = _weight_step(
@@ -239,19 +241,22 @@ def _bilevel(model, data, hp, T, old):
         model._loss_tracker.update_state(_unscale(task), sample_weight=_batch_size(xs))
         metrics = model.compute_metrics(xs, ys, y_pred_s, sample_weight=sws)
         finite_weights = ops.convert_to_tensor(True)
-    return metrics, finite_search, finite_weights, ratio, _unscale(task)
+    return metrics, checks + [(2, finite_weights)], ratio, _unscale(task)
 
 
 def _single_level(model, data, hp, T, old):
     """Weights and indicators from one pass over the training batch."""
 
     def penalty_fn(alphas):
-        return objective.penalty(model, alphas, T, hp)
+        extra, ratio = objective.penalty(model, alphas, T, hp)
+        return extra, (extra, ratio)
 
-    metrics, finite, grads, ratio = _weight_step(model, data, penalty_fn=penalty_fn)
+    metrics, finite, grads, (extra, ratio) = _weight_step(
+        model, data, penalty_fn=penalty_fn
+    )
     grads = _all_reduce_sum(grads)
     _update_alphas(model._dais, grads, hp, T, finite, old)
-    return metrics, finite, finite, ratio, None
+    return metrics, [(3, _all_finite([extra])), (2, finite)], ratio, None
 
 
 class TensorFlowStep(SearchStep):
@@ -268,18 +273,11 @@ class TensorFlowStep(SearchStep):
         _assign([(l.temperature, T) for l in state.indicators])
         old = [_read(v) for v in _alpha_variables(state)]
         run = _bilevel if state.mode == "bilevel" else _single_level
-        metrics, finite_search, finite_weights, ratio, search_loss = run(
-            model, data, hp, T, old
-        )
+        metrics, checks, ratio, search_loss = run(model, data, hp, T, old)
         _assign(
             [
                 (state.vars["step"], hp["step"] + 1.0),
-                (
-                    state.vars["nonfinite"],
-                    objective.nonfinite_code(
-                        finite_search, finite_weights, hp["nonfinite"]
-                    ),
-                ),
+                (state.vars["nonfinite"], objective.nonfinite_code(checks, hp["nonfinite"])),
             ]
         )
         return objective.step_logs(model, metrics, T, ratio, search_loss)

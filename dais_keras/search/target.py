@@ -4,10 +4,13 @@ The budget enters once, parsed by `DAISCallback.__init__`
 (`dais_keras.cost.budget.parse_budget`), and travels on as a `Budget`. A
 MACs budget is measured by the exact MACs of the model's indicator structure;
 a latency budget by a `dais_keras.latency.LatencyModel`, given or built when
-the search starts from a measured table.
+the search starts from a measured table. A budget below the smallest cost
+the search can reach is an error before the first step (`check_reachable`).
 """
 
 import os
+
+import numpy as np
 
 from dais_keras.utils import checks
 
@@ -83,3 +86,50 @@ def budget_cost(model, budget, latency_model=None, latency_table=None,
             "dais_keras.latency.latency_model(search_model)."
         )
     return latency_model
+
+
+def smallest_cost(model, cost, min_width):
+    """The smallest cost a search of `model` can reach: every group at its
+    minimum width (the frozen layers, outside every group, kept whole)."""
+    structure = model.search_structure()
+    widths = structure.min_widths(min_width)
+    mask = np.concatenate(
+        [np.arange(size) < width for size, width in zip(structure.sizes, widths)]
+    )
+    return float(cost.exact(mask))
+
+
+def check_reachable(model, budget, cost, target, min_width):
+    """Raises when the smallest reachable cost exceeds the budget's target.
+
+    Args:
+        model: The `DAISModel` to search.
+        budget: Its `Budget`.
+        cost: The cost the budget is in (`budget_cost`).
+        target: The budget's target in that cost.
+        min_width: The search's minimum width per group.
+
+    Raises:
+        ValueError: Naming the budget, the target and the smallest reachable
+            cost, and what to change.
+    """
+    smallest = smallest_cost(model, cost, min_width)
+    if smallest <= target:
+        return
+    total = float(cost.total)
+    raise ValueError(
+        f"`budget={budget.to_config()!r}` cannot be met: its target is "
+        f"{_format(target, cost)} ({target / total:.3g} of {_format(total, cost)}), "
+        f"but the smallest reachable is {_format(smallest, cost)} "
+        f"({smallest / total:.3g}), with every channel group of model "
+        f"'{model.name}' at its minimum width (min_width={min_width!r}) and "
+        "the frozen layers kept whole. Raise the budget to at least "
+        f"{smallest / total:.3g} of the unpruned cost, lower `min_width`, or "
+        "freeze fewer layers."
+    )
+
+
+def _format(value, cost):
+    if cost.kind != "macs":
+        return f"{value:.4g} ms"
+    return f"{value:,.0f} MACs" if value >= 1 else f"{value:.3g} MACs"
