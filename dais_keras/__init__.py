@@ -88,7 +88,8 @@ def __getattr__(name):
     if attribute:
         value = getattr(value, attribute)
     globals()[name] = value
-    _register_layers()
+    if sys.modules.get("keras") is not None:
+        _register_layers()
     return value
 
 
@@ -103,5 +104,5 @@ def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-if "keras" in sys.modules:
+if sys.modules.get("keras") is not None:
     _register_layers()
