@@ -20,6 +20,9 @@ import numpy as np
 import keras
 from keras import ops
 
+from dais_keras.groups.handlers import ChannelPaddingHandler
+from dais_keras.groups.handlers import register_handler
+
 #: Per-channel mean of the RGB input after scaling to [0, 1] (ImageNet).
 MEAN_RGB = (0.485, 0.456, 0.406)
 #: Per-channel standard deviation of the RGB input after scaling to [0, 1].
@@ -133,6 +136,11 @@ class ZeroPadShortcut(keras.layers.Layer):
             }
         )
         return config
+
+
+# Its padding channels are produced by the layer; surgery rewrites
+# `pad_before`/`pad_after` to the padding channels kept.
+register_handler(ZeroPadShortcut, ChannelPaddingHandler())
 
 
 def input_normalization(name="normalize"):

@@ -2,7 +2,7 @@
 
 Surgery is pure: it returns a new plain Keras model and never changes its
 input. Every layer that produces, carries or consumes a removed channel is
-rebuilt by its handler (`dais_keras.handlers`) with sliced weights, so the
+rebuilt by its handler (`dais_keras.groups.handlers`) with sliced weights, so the
 result computes exactly what the indicator model computes with hard masks.
 """
 
@@ -10,13 +10,13 @@ import numpy as np
 
 import keras
 
-from dais_keras.groups import handlers as handlers_lib
+from dais_keras.groups.graph import channel_groups
+from dais_keras.groups.handlers import CallKeep
+from dais_keras.groups.handlers import handler_for
+from dais_keras.indicators.layer import ChannelIndicator
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import clone_operation
 from dais_keras.utils.functional import replay
-from dais_keras.groups.graph import channel_groups
-from dais_keras.groups.handlers import CallKeep
-from dais_keras.indicators.layer import ChannelIndicator
 
 
 def _rebuild(graph, keep_by_group, name=None):
@@ -34,7 +34,7 @@ def _rebuild(graph, keep_by_group, name=None):
             [graph.keep_of(t, keep_by_group) for t in node.input_tensors],
             [graph.keep_of(t, keep_by_group) for t in node.outputs],
         )
-        handler = handlers_lib.handler_for(op)
+        handler = handler_for(op)
         has_weights = isinstance(op, keras.layers.Layer) and bool(op.weights)
         if handler is None or keep.unchanged():
             new = clone_operation(op)

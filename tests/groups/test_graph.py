@@ -7,6 +7,7 @@ import keras
 from keras import layers as L
 
 import dais_keras as dk
+from dais_keras.groups.handlers import base as handlers_base
 
 
 def _residual_model():
@@ -139,7 +140,7 @@ def test_register_handler_for_a_custom_layer():
         small = dk.surgery.prune(model, {group.id: [0, 2, 5]})
         assert small.get_layer("scale").get_weights()[0].shape == (3,)
     finally:
-        dk.handlers._HANDLERS.pop(Scale)
+        handlers_base._HANDLERS.unregister(Scale)
 
 
 def test_register_handler_validates_arguments():

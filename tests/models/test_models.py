@@ -2,7 +2,6 @@
 and the exact ports of the pretrained akamaster CIFAR-10 ResNets."""
 
 import os
-import types
 from pathlib import Path
 
 import numpy as np
@@ -219,10 +218,8 @@ def test_weight_search_order_and_checksum(tmp_path, monkeypatch):
 
 
 def test_missing_weights_error_names_places_and_pattern(tmp_path, monkeypatch):
-    fake_root = tmp_path / "elsewhere" / "repo" / "dais_keras" / "__init__.py"
-    monkeypatch.setattr(
-        weights_module, "dais_keras", types.SimpleNamespace(__file__=str(fake_root))
-    )
+    fake_root = tmp_path / "elsewhere" / "repo"
+    monkeypatch.setattr(weights_module, "repo_root", lambda: fake_root)
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv(models.WEIGHTS_ENV, str(tmp_path / "env_dir"))

@@ -1,0 +1,51 @@
+"""Channel handlers of `keras.ops` operations called on symbolic tensors.
+
+A functional model may call `keras.ops` directly (`x + 3.0`, `x * y`,
+`ops.relu(x)`); each call is an operation node of the graph. Element-wise
+operations couple the channels of their same-width tensor operands.
+"""
+
+from keras.src.ops import nn as ops_nn
+from keras.src.ops import numpy as ops_np
+
+from dais_keras.groups.handlers.base import ChannelHandler
+from dais_keras.groups.handlers.base import register_handler
+
+
+class ElementwiseOpHandler(ChannelHandler):
+    """keras.ops element-wise operations used on symbolic tensors
+    (`x + 3.0`, `x * y`, `ops.relu(x)`): tensor operands of the same width
+    are coupled; scalars and one-channel operands broadcast."""
+
+    def propagate(self, call, ctx):
+        tensors = [t for t in call.inputs if len(t.shape) >= 1]
+        all_ids = [ctx.ids(t) for t in tensors]
+        width = call.outputs[0].shape[-1]
+        full = [i for i in all_ids if i.size == width]
+        if not full:
+            return ctx.opaque(call, "changes the channel count")
+        for i in all_ids:
+            if i.size not in (1, width):
+                return ctx.opaque(call, f"broadcasts {i.size} channels to {width}")
+        for other in full[1:]:
+            ctx.union(full[0], other)
+        return [full[0]]
+
+    def rebuild(self, layer, keep):
+        return layer
+
+
+#: The element-wise operations of `keras.ops`, by module.
+ELEMENTWISE_OPS = {
+    ops_np: ("Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum",
+             "Minimum", "Absolute", "Negative", "Square", "Sqrt", "Exp", "Clip",
+             "Power"),
+    ops_nn: ("Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu", "Silu",
+             "Swish", "Gelu", "Elu", "Selu", "LeakyRelu", "Softplus", "Tanh"),
+}
+
+_elementwise = ElementwiseOpHandler()
+for _module, _names in ELEMENTWISE_OPS.items():
+    for _name in _names:
+        if hasattr(_module, _name):
+            register_handler(getattr(_module, _name), _elementwise)
