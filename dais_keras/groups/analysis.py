@@ -16,6 +16,7 @@ from keras.src import tree
 from dais_keras.groups.handlers import handler_for
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import flat_events
+from dais_keras.utils.functional import flat_key
 
 
 @dataclasses.dataclass(eq=False)
@@ -78,7 +79,8 @@ class ChannelContext:
         return self.fresh_cache[cache_key]
 
     def ids(self, tensor):
-        return self.tensor_ids[id(tensor)]
+        """The channel ids of `tensor` (an input or output of a call)."""
+        return self.tensor_ids[flat_key(tensor)]
 
     def find(self, i):
         parent = self.parent
@@ -111,7 +113,7 @@ class ChannelContext:
     def opaque(self, call, reason):
         """Freezes everything a call reads and returns frozen output ids."""
         for t in call.inputs:
-            if id(t) in self.tensor_ids:
+            if flat_key(t) in self.tensor_ids:
                 self.freeze(self.ids(t), f"{self.describe(call.layer)} {reason}")
         outs = []
         for k, t in enumerate(call.outputs):
@@ -138,18 +140,18 @@ def analyse(model, strict=False, frozen_layers=None):
     model = as_functional(model)
     ctx = ChannelContext(strict, frozen_layers)
     for t in model.inputs:
-        ctx.tensor_ids[id(t)] = ctx._new(int(t.shape[-1]), "<input>")
-        ctx.freeze(ctx.tensor_ids[id(t)], "model input")
+        ids = ctx.tensor_ids[flat_key(t)] = ctx._new(int(t.shape[-1]), "<input>")
+        ctx.freeze(ids, "model input")
     calls = []
     first_call = {}
     for event in flat_events(model):
         if event[0] == "alias":
             _, src, dst = event
-            ctx.tensor_ids[id(dst)] = ctx.tensor_ids[id(src)]
+            ctx.tensor_ids[dst.key] = ctx.tensor_ids[src.key]
             continue
-        node = event[1]
-        op = node.operation
-        call = Call(op, node, list(node.input_tensors), list(node.outputs), len(calls))
+        flat = event[1]
+        op = flat.operation
+        call = Call(op, flat.node, flat.inputs, flat.outputs, len(calls))
         ctx.call_index = call.index
         handler = handler_for(op)
         if handler is None:
@@ -170,18 +172,21 @@ def analyse(model, strict=False, frozen_layers=None):
                 ctx.freeze(ctx.ids(t), f"{ctx.describe(op)} is in frozen_layers")
             for ids in out_ids:
                 ctx.freeze(ids, f"{ctx.describe(op)} is in frozen_layers")
+        for t, ids in zip(call.outputs, out_ids):
+            ctx.tensor_ids[t.key] = np.asarray(ids, dtype=np.int64)
         if id(op) in first_call:  # shared layer: every call prunes alike
-            prev = first_call[id(op)]
-            for a, b in zip(prev.inputs + prev.outputs, call.inputs + call.outputs):
-                ia, ib = ctx.tensor_ids.get(id(a)), None
-                ib = out_ids[call.outputs.index(b)] if b in call.outputs else ctx.tensor_ids.get(id(b))
-                if ia is not None and ib is not None and ia.shape == ib.shape:
-                    ctx.union(ia, ib)
+            _couple_calls(ctx, first_call[id(op)], call)
         else:
             first_call[id(op)] = call
-        for t, ids in zip(call.outputs, out_ids):
-            ctx.tensor_ids[id(t)] = np.asarray(ids, dtype=np.int64)
         calls.append(call)
     for t in tree.flatten(model.outputs):
-        ctx.freeze(ctx.tensor_ids[id(t)], "model output")
+        ctx.freeze(ctx.tensor_ids[flat_key(t)], "model output")
     return model, ctx, calls
+
+
+def _couple_calls(ctx, first, call):
+    """Couples the channels of two calls of one layer, tensor by tensor."""
+    for a, b in zip(first.inputs + first.outputs, call.inputs + call.outputs):
+        ia, ib = ctx.tensor_ids.get(a.key), ctx.tensor_ids.get(b.key)
+        if ia is not None and ib is not None and ia.shape == ib.shape:
+            ctx.union(ia, ib)

@@ -27,6 +27,7 @@ from dais_keras.cost.model import CostModel
 from dais_keras.groups.analysis import analyse
 from dais_keras.groups.handlers import MaskHandler
 from dais_keras.groups.handlers import handler_for
+from dais_keras.utils.functional import flat_key
 
 
 class ChannelGroup:
@@ -157,8 +158,14 @@ class ChannelGraph:
 
     # -- queries ------------------------------------------------------------
     def tensor_channels(self, tensor):
-        """`(group_ids, local_indices)` arrays for each channel of `tensor`."""
-        roots = self._root[self._ctx.tensor_ids[id(tensor)]]
+        """`(group_ids, local_indices)` arrays for each channel of `tensor`.
+
+        Args:
+            tensor: An input or output of a call in `calls` (a `FlatTensor`:
+                inside a nested model called twice, each call has its own),
+                or a tensor of the model's top level.
+        """
+        roots = self._root[self._ctx.tensor_ids[flat_key(tensor)]]
         return self._gid_of[roots], self._local_of[roots]
 
     def group(self, key):
@@ -236,7 +243,8 @@ class ChannelGraph:
         cache = {}
 
         def index_of(tensor):
-            if id(tensor) not in cache:
+            key = flat_key(tensor)
+            if key not in cache:
                 gids, local = self.tensor_channels(tensor)
                 idx = np.full(gids.size, -1, dtype=np.int64)
                 for gid in np.unique(gids).tolist():
@@ -244,8 +252,8 @@ class ChannelGraph:
                         start, perm = slot_of[gid]
                         sel = gids == gid
                         idx[sel] = start + np.asarray(perm)[local[sel]]
-                cache[id(tensor)] = (float((idx < 0).sum()), idx[idx >= 0])
-            return cache[id(tensor)]
+                cache[key] = (float((idx < 0).sum()), idx[idx >= 0])
+            return cache[key]
 
         return sizes, index_of
 

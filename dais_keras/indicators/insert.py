@@ -79,18 +79,18 @@ def insert_indicators(
     new_layers = {}
     masked = {}
 
-    def call_node(node, args_for, tensor_map):
-        op = node.operation
+    def call_node(call, args_for, tensor_map):
+        op = call.operation
         handler = handler_for(op)
         overrides = None
         if handler is not None and handler.mixes_channels:
-            t = node.input_tensors[0]
-            if id(t) not in masked:
-                x = tensor_map[id(t)]
+            t = call.inputs[0]
+            if t.key not in masked:
+                x = tensor_map[t.key]
                 for group, kwargs in _mask_calls(graph, t):
                     x = indicators[group.id](x, **kwargs)
-                masked[id(t)] = x
-            overrides = {id(t): masked[id(t)]}
+                masked[t.key] = x
+            overrides = {t.key: masked[t.key]}
         args, kwargs = args_for(overrides)
         new = new_layers.get(id(op))
         first = new is None

@@ -22,8 +22,8 @@ from dais_keras.utils.functional import replay
 def _rebuild(graph, keep_by_group, name=None):
     new_layers = {}
 
-    def call_node(node, args_for, tensor_map):
-        op = node.operation
+    def call_node(call, args_for, tensor_map):
+        op = call.operation
         args, kwargs = args_for()
         if isinstance(op, ChannelIndicator):
             return args[0]
@@ -31,8 +31,8 @@ def _rebuild(graph, keep_by_group, name=None):
         if new is not None:
             return new(*args, **kwargs)
         keep = CallKeep(
-            [graph.keep_of(t, keep_by_group) for t in node.input_tensors],
-            [graph.keep_of(t, keep_by_group) for t in node.outputs],
+            [graph.keep_of(t, keep_by_group) for t in call.inputs],
+            [graph.keep_of(t, keep_by_group) for t in call.outputs],
         )
         handler = handler_for(op)
         has_weights = isinstance(op, keras.layers.Layer) and bool(op.weights)

@@ -159,3 +159,52 @@ def test_pretrained_ports_guarantee(name):
     result = testing.check_surgery(models.pretrained(name), randomize=False, save=False)
     assert result["rel_error"] <= 1e-5
     assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+def _nested_twice():
+    """Issue 12 #1: one sub-model called twice, each call its own node."""
+    keras.utils.set_random_seed(0)
+    i = keras.Input((16, 16, 8))
+    block = keras.Model(i, L.Add()([i, L.Conv2D(8, 3, padding="same")(i)]))
+    inp = keras.Input((16, 16, 3))
+    a = block(block(L.Conv2D(8, 3, padding="same")(inp)))
+    x = L.Conv2D(6, 3, padding="same")(a)
+    return keras.Model(inp, L.Dense(4)(L.GlobalAveragePooling2D()(x)))
+
+
+def test_sub_model_called_twice_keeps_the_function():
+    model = _nested_twice()
+    search = dk.attach_indicators(model)
+    dk.binarize(search)
+    x = _x((16, 16, 3))
+    reference = model.predict(x, verbose=0)
+    np.testing.assert_allclose(search.predict(x, verbose=0), reference, rtol=1e-6, atol=1e-6)
+    pruned = dk.surgery.apply(search)
+    np.testing.assert_allclose(pruned.predict(x, verbose=0), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_sub_model_called_twice_prunes_exactly():
+    result = testing.check_surgery(_nested_twice(), save=True)
+    assert result["rel_error"] <= 1e-5
+    assert result["reload_rel_error"] <= 1e-6
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+def test_sub_model_called_on_different_groups():
+    """A weightless sub-model called on two unrelated tensors of different
+    widths: each call carries its own channels."""
+    keras.utils.set_random_seed(0)
+    i = keras.Input((None, None, None))
+    act = keras.Model(i, L.ReLU()(i))
+    inp = keras.Input((8, 8, 3))
+    a = act(L.Conv2D(8, 3, padding="same", name="a")(inp))
+    b = act(L.Conv2D(6, 3, padding="same", name="b")(inp))
+    a = L.Conv2D(5, 1, name="after_a")(a)
+    b = L.Conv2D(5, 1, name="after_b")(b)
+    model = keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(L.Add()([a, b]))))
+    graph = dk.channel_groups(model)
+    assert graph["a"].size == 8 and graph["b"].size == 6
+    assert graph["a"].consumers == ["after_a"] and graph["b"].consumers == ["after_b"]
+    result = testing.check_surgery(model, save=False)
+    assert result["rel_error"] <= 1e-5
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
