@@ -13,6 +13,7 @@ import numpy as np
 
 from keras.src import tree
 
+from dais_keras.groups.handlers import freeze_activation
 from dais_keras.groups.handlers import handler_for
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import flat_events
@@ -166,7 +167,7 @@ def analyse(model, strict=False, frozen_layers=None):
                 "has no pruning rule (register one with dais_keras.register_handler)",
             )
         else:
-            out_ids = handler.propagate(call, ctx)
+            out_ids = freeze_activation(call, handler.propagate(call, ctx), ctx)
         if op.name in ctx.frozen_layers:
             for t in call.inputs:
                 ctx.freeze(ctx.ids(t), f"{ctx.describe(op)} is in frozen_layers")

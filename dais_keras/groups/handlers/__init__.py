@@ -3,12 +3,16 @@ handlers of Keras' built-in layers and `keras.ops` operations.
 
 A handler says how channels flow through one layer type and how to rebuild
 the layer with fewer channels (`base`). The handlers of Keras' layers
-(`layers`) and operations (`ops`) register themselves at import; the
+(`layers`) and operations (`ops`) register themselves at import, and
+`activations` knows which activation functions act on each value alone; the
 library's own layers register theirs next to their definitions
 (`dais_keras.indicators.layer`, `dais_keras.models.layers`). Register your
 own with `dais_keras.register_handler(MyLayer, MyHandler())`.
 """
 
+from dais_keras.groups.handlers.activations import freeze_activation
+from dais_keras.groups.handlers.activations import is_elementwise
+from dais_keras.groups.handlers.activations import register_elementwise_activation
 from dais_keras.groups.handlers.base import CallKeep
 from dais_keras.groups.handlers.base import ChannelHandler
 from dais_keras.groups.handlers.base import MaskHandler
@@ -58,7 +62,10 @@ __all__ = [
     "RescalingHandler",
     "ReshapeHandler",
     "SeparableConvHandler",
+    "freeze_activation",
     "handler_for",
+    "is_elementwise",
+    "register_elementwise_activation",
     "register_handler",
     "registered_handlers",
 ]

@@ -81,8 +81,13 @@ class FreezeChannelsHandler(ChannelHandler):
 
 
 class AxisNormalizationHandler(FreezeChannelsHandler):
+    """Freezes the channels when the layer's `axis` includes the channel
+    axis (`axis=None`: every axis)."""
+
     def applies(self, layer, rank):
         axes = getattr(layer, "axis", -1)
+        if axes is None:
+            return True
         axes = axes if isinstance(axes, (list, tuple)) else [axes]
         return (rank - 1) in [a % rank for a in axes]
 

@@ -10,6 +10,7 @@ from keras.src.ops import numpy as ops_np
 
 from dais_keras.groups.handlers.base import ChannelHandler
 from dais_keras.groups.handlers.base import register_handler
+from dais_keras.groups.handlers.layers import AxisNormalizationHandler
 
 
 class ElementwiseOpHandler(ChannelHandler):
@@ -49,3 +50,11 @@ for _module, _names in ELEMENTWISE_OPS.items():
     for _name in _names:
         if hasattr(_module, _name):
             register_handler(getattr(_module, _name), _elementwise)
+
+# Normalisers over an axis: frozen when it is the channel axis.
+for _name, _what in (("Softmax", "softmax"), ("LogSoftmax", "log-softmax"),
+                     ("Sparsemax", "sparsemax")):
+    if hasattr(ops_nn, _name):
+        register_handler(
+            getattr(ops_nn, _name), AxisNormalizationHandler(f"is a {_what} over channels")
+        )
