@@ -27,16 +27,19 @@ def _rebuild(graph, keep_by_group, name=None):
         args, kwargs = args_for()
         if isinstance(op, ChannelIndicator):
             return args[0]
-        new = new_layers.get(id(op))
-        if new is not None:
-            return new(*args, **kwargs)
         keep = CallKeep(
             [graph.keep_of(t, keep_by_group) for t in call.inputs],
             [graph.keep_of(t, keep_by_group) for t in call.outputs],
         )
         handler = handler_for(op)
+        unchanged = handler is None or keep.unchanged()
+        if not unchanged:
+            args, kwargs = handler.rebuild_arguments(args, kwargs, keep)
+        new = new_layers.get(id(op))
+        if new is not None:
+            return new(*args, **kwargs)
         has_weights = isinstance(op, keras.layers.Layer) and bool(op.weights)
-        if handler is None or keep.unchanged():
+        if unchanged:
             new = clone_operation(op)
             weights = op.get_weights() if has_weights else None
         else:

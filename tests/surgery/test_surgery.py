@@ -208,3 +208,42 @@ def test_sub_model_called_on_different_groups():
     result = testing.check_surgery(model, save=False)
     assert result["rel_error"] <= 1e-5
     assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+CONSTANT_OPERANDS = {
+    "x * ndarray": lambda h: h * np.arange(8, dtype="float32"),
+    "ops.add(x, tensor)": lambda h: keras.ops.add(
+        h, keras.ops.convert_to_tensor(np.arange(8, dtype="float32"))
+    ),
+    "ops.power(x, (1, 8))": lambda h: keras.ops.power(
+        keras.ops.abs(h) + 1.0, np.full((1, 8), 2.0, "float32")
+    ),
+    "ndarray - x, spatial": lambda h: keras.ops.subtract(
+        np.arange(8 * 8 * 8, dtype="float32").reshape(8, 8, 8) / 100.0, h
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONSTANT_OPERANDS))
+def test_per_channel_constants_of_ops_are_sliced(case):
+    """Issue 12 #4: a constant with one value per channel is sliced with them."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    h = CONSTANT_OPERANDS[case](L.Conv2D(8, 3, padding="same", name="producer")(inp))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(6, 3, padding="same")(h))
+    model = keras.Model(inp, L.Dense(4)(x))
+    assert not dk.channel_groups(model)["producer"].frozen
+    result = testing.check_surgery(model, save=True)
+    assert result["rel_error"] <= 1e-5
+    assert result["reload_rel_error"] <= 1e-6
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+def test_per_channel_constants_held_by_an_op_freeze():
+    inp = keras.Input((8, 8, 3))
+    h = L.Conv2D(8, 3, padding="same", name="producer")(inp)
+    h = keras.ops.clip(h, np.zeros(8, "float32"), np.ones(8, "float32"))
+    model = keras.Model(inp, L.Dense(4)(L.GlobalAveragePooling2D()(L.Conv2D(6, 1)(h))))
+    group = dk.channel_groups(model)["producer"]
+    assert group.frozen and "per-channel constants (x_min, x_max)" in group.reason
+    assert testing.check_surgery(model, save=False)["rel_error"] <= 1e-5

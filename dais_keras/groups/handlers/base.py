@@ -47,8 +47,9 @@ class ChannelHandler:
 
     Override `propagate` for layers that create or couple channels,
     `mixes_channels` for layers whose output channels read several input
-    channels, and `rebuild`/`new_weights` for layers whose config or weights
-    depend on the channel count.
+    channels, `rebuild`/`new_weights` for layers whose config or weights
+    depend on the channel count, and `rebuild_arguments` for calls whose
+    arguments do.
     """
 
     #: The layer reads several input channels per output channel (conv,
@@ -66,6 +67,12 @@ class ChannelHandler:
     def new_weights(self, layer, keep):
         """Returns the new layer's weights, sliced to the kept channels."""
         return layer.get_weights()
+
+    def rebuild_arguments(self, args, kwargs, keep):
+        """Returns the `(args, kwargs)` of the rebuilt call, given the call's
+        arguments with the new tensors in place (e.g. constants sliced to the
+        kept channels)."""
+        return args, kwargs
 
 
 class PassThroughHandler(ChannelHandler):

@@ -5,6 +5,9 @@ A functional model may call `keras.ops` directly (`x + 3.0`, `x * y`,
 operations couple the channels of their same-width tensor operands.
 """
 
+import numpy as np
+
+from keras import KerasTensor
 from keras.src.ops import nn as ops_nn
 from keras.src.ops import numpy as ops_np
 
@@ -13,10 +16,21 @@ from dais_keras.groups.handlers.base import register_handler
 from dais_keras.groups.handlers.layers import AxisNormalizationHandler
 
 
+def _is_constant(value):
+    """Whether a call argument is a constant array (not a symbolic tensor)."""
+    return not isinstance(value, KerasTensor) and np.ndim(value) >= 1
+
+
 class ElementwiseOpHandler(ChannelHandler):
     """keras.ops element-wise operations used on symbolic tensors
     (`x + 3.0`, `x * y`, `ops.relu(x)`): tensor operands of the same width
-    are coupled; scalars and one-channel operands broadcast."""
+    are coupled; scalars and one-channel operands broadcast.
+
+    A constant operand with one value per channel (`x * np.arange(8)`) is
+    sliced to the kept channels by surgery. Constants held by the operation
+    itself (`ops.clip(x, lower, upper)` with per-channel bounds) freeze the
+    channels.
+    """
 
     def propagate(self, call, ctx):
         tensors = [t for t in call.inputs if len(t.shape) >= 1]
@@ -28,12 +42,29 @@ class ElementwiseOpHandler(ChannelHandler):
         for i in all_ids:
             if i.size not in (1, width):
                 return ctx.opaque(call, f"broadcasts {i.size} channels to {width}")
+        held = [k for k, v in vars(call.layer).items() if isinstance(v, np.ndarray) and v.ndim]
+        if held:
+            return ctx.opaque(call, f"holds per-channel constants ({', '.join(held)})")
         for other in full[1:]:
             ctx.union(full[0], other)
         return [full[0]]
 
     def rebuild(self, layer, keep):
         return layer
+
+    def rebuild_arguments(self, args, kwargs, keep):
+        out = keep.output
+
+        def slice_constant(value):
+            if not _is_constant(value) or np.shape(value)[-1] != out.size:
+                return value
+            sliced = np.asarray(value)[..., out]
+            return sliced.tolist() if isinstance(value, (list, tuple)) else sliced
+
+        return (
+            tuple(slice_constant(a) for a in args),
+            {k: slice_constant(v) for k, v in kwargs.items()},
+        )
 
 
 #: The element-wise operations of `keras.ops`, by module.
