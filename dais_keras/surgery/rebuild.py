@@ -81,6 +81,13 @@ def _normalise_keep(graph, keep):
                 )
             mask = arr
         else:
+            if arr.size and not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(
+                    f"Kept channels of group {group.id} '{group.name}' must be "
+                    f"integer indices (0..{group.size - 1}) or a boolean mask "
+                    f"of shape ({group.size},); received {value!r} (dtype "
+                    f"{arr.dtype}). Pass e.g. [0, 2] or np.array(mask, bool)."
+                )
             idx = arr.astype(np.int64).ravel()
             bad = idx[(idx < 0) | (idx >= group.size)]
             if bad.size:
@@ -129,8 +136,9 @@ def prune(model, keep, frozen_layers=None, name=None):
         unchanged.
 
     Raises:
-        ValueError: For an unknown group, indices out of range or duplicated,
-            a group left empty, or a frozen group asked to lose channels.
+        ValueError: For an unknown group, indices that are not integers, out
+            of range or duplicated, a group left empty, or a frozen group
+            asked to lose channels.
 
     Example:
 

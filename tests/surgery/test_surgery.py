@@ -82,6 +82,10 @@ def test_all_alpha_positive_hard_mode_equals_original():
         ({"stem": [-1]}, "out of range"),
         ({"stem": []}, "Keeping no channel"),
         ({"stem": [1, 1]}, "duplicates"),
+        # Issue 12 #5: floats are not silently truncated.
+        ({"stem": [0.7, 1.2, 2.9]}, r"group \d+ 'stem' must be integer indices .* boolean mask"),
+        ({"stem": np.array([0.0, 2.0])}, r"'stem' must be integer indices.*float64"),
+        ({"stem": ["0", "2"]}, "must be integer indices"),
         ({"stem": np.ones(5, bool)}, r"expected \(8,\)"),
         ({"fc": [0]}, "frozen"),
         ([0, 1], "must be a dict"),
