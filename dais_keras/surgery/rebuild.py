@@ -32,7 +32,7 @@ def _rebuild(graph, keep_by_group, name=None):
             [graph.keep_of(t, keep_by_group) for t in call.outputs],
         )
         handler = handler_for(op)
-        unchanged = handler is None or keep.unchanged()
+        unchanged = handler is None or (keep.unchanged() and not handler.always_rebuild)
         if not unchanged:
             args, kwargs = handler.rebuild_arguments(args, kwargs, keep)
         new = new_layers.get(id(op))

@@ -38,6 +38,7 @@ from dais_keras.groups.handlers.layers import RescalingHandler
 from dais_keras.groups.handlers.layers import ReshapeHandler
 from dais_keras.groups.handlers.layers import SeparableConvHandler
 from dais_keras.groups.handlers.ops import ElementwiseOpHandler
+from dais_keras.groups.handlers.ops import PadOpHandler
 
 __all__ = [
     "AxisNormalizationHandler",
@@ -56,6 +57,7 @@ __all__ = [
     "FreezeChannelsHandler",
     "MaskHandler",
     "MergeHandler",
+    "PadOpHandler",
     "PassThroughHandler",
     "PermuteHandler",
     "ProducerHandler",

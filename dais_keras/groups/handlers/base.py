@@ -56,12 +56,18 @@ class ChannelHandler:
     #: dense): the search multiplies its input by the indicators.
     mixes_channels = False
 
+    #: Surgery rebuilds the layer even where it keeps every channel (for
+    #: handlers that replace a layer by built-in ones).
+    always_rebuild = False
+
     def propagate(self, call, ctx):
         """Returns the channel ids of each output of `call`."""
         return [ctx.ids(call.inputs[0])] * len(call.outputs)
 
     def rebuild(self, layer, keep):
-        """Returns a new, unbuilt layer for the kept channels."""
+        """Returns a new, unbuilt layer for the kept channels (or any callable
+        that maps the call's new inputs to its outputs with Keras layers and
+        operations)."""
         return type(layer).from_config(layer.get_config())
 
     def new_weights(self, layer, keep):

@@ -292,19 +292,26 @@ class ChannelPaddingHandler(ChannelHandler):
         self.before_key = before_key
         self.after_key = after_key
 
+    def paddings(self, layer):
+        """`(before, after)`: the constant channels `layer` adds."""
+        return getattr(layer, self.before_key), getattr(layer, self.after_key)
+
+    def kept_paddings(self, layer, keep):
+        """`(before, after)` after pruning: the padding channels kept."""
+        before, after = self.paddings(layer)
+        out = keep.output
+        return int(out[:before].sum()), int(out[out.size - after :].sum()) if after else 0
+
     def propagate(self, call, ctx):
         layer = call.layer
-        before = ctx.fresh(layer, getattr(layer, self.before_key), key="before")
-        after = ctx.fresh(layer, getattr(layer, self.after_key), key="after")
+        before, after = self.paddings(layer)
+        before = ctx.fresh(layer, before, key="before")
+        after = ctx.fresh(layer, after, key="after")
         return [np.concatenate([before, ctx.ids(call.inputs[0]), after])]
 
     def rebuild(self, layer, keep):
         config = layer.get_config()
-        before = getattr(layer, self.before_key)
-        after = getattr(layer, self.after_key)
-        out = keep.output
-        config[self.before_key] = int(out[:before].sum())
-        config[self.after_key] = int(out[out.size - after :].sum()) if after else 0
+        config[self.before_key], config[self.after_key] = self.kept_paddings(layer, keep)
         return type(layer).from_config(config)
 
 

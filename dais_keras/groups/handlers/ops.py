@@ -14,6 +14,7 @@ from keras.src.ops import numpy as ops_np
 from dais_keras.groups.handlers.base import ChannelHandler
 from dais_keras.groups.handlers.base import register_handler
 from dais_keras.groups.handlers.layers import AxisNormalizationHandler
+from dais_keras.groups.handlers.layers import ChannelPaddingHandler
 
 
 def _is_constant(value):
@@ -67,6 +68,30 @@ class ElementwiseOpHandler(ChannelHandler):
         )
 
 
+class PadOpHandler(ChannelPaddingHandler):
+    """`keras.ops.pad`: padding other axes passes the channels through;
+    constant padding of the channel axis adds constant channels, as
+    `ChannelPaddingHandler` says (other modes copy channels: frozen)."""
+
+    def paddings(self, layer):
+        width = tuple(layer.pad_width[-1])
+        return width if len(width) == 2 else width * 2
+
+    def propagate(self, call, ctx):
+        layer = call.layer
+        if any(self.paddings(layer)):
+            if len(layer.pad_width) == 1:
+                return ctx.opaque(call, "pads every axis alike, channels too")
+            if layer.mode != "constant":
+                return ctx.opaque(call, f"pads the channel axis in mode '{layer.mode}'")
+        return super().propagate(call, ctx)
+
+    def rebuild(self, layer, keep):
+        width = [tuple(w) for w in layer.pad_width]
+        width[-1] = self.kept_paddings(layer, keep)
+        return type(layer)(width, mode=layer.mode, name=layer.name)
+
+
 #: The element-wise operations of `keras.ops`, by module.
 ELEMENTWISE_OPS = {
     ops_np: ("Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum",
@@ -89,3 +114,4 @@ for _name, _what in (("Softmax", "softmax"), ("LogSoftmax", "log-softmax"),
         register_handler(
             getattr(ops_nn, _name), AxisNormalizationHandler(f"is a {_what} over channels")
         )
+register_handler(ops_np.Pad, PadOpHandler())
