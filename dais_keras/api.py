@@ -307,7 +307,7 @@ def prune(
     from dais_keras.cost.macs import count_macs
     from dais_keras.cost.macs import count_params
     from dais_keras.finetune.distill import Distiller
-    from dais_keras.indicators.attach import attach_indicators
+    from dais_keras.search.attach import attach_indicators
 
     spec = parse_budget(budget)
     epochs = _check_int("epochs", epochs, 1)

@@ -53,7 +53,7 @@ import numpy as np
 
 import keras
 
-from dais_keras.cost.macs import ChannelCounts
+from dais_keras.cost.model import ChannelCounts
 
 FORMAT = "dais_keras.latency/1"
 RUNTIMES = ("tflite", "onnxruntime")

@@ -165,7 +165,7 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
     >>> print(report)
     >>> pruned = dais_keras.surgery.apply(search_model)
     """
-    from dais_keras.indicators.attach import binarize
+    from dais_keras.indicators.state import binarize
 
     spec = parse_budget(budget)
     if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 < band < 1:
