@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-import keras
+from dais_keras.utils.checks import check_number
 
 DEFAULT_BAND = 0.05
 BUDGET_KINDS = ("macs", "latency", "latency_ms")
@@ -66,10 +66,16 @@ class Budget:
         return f"{self.value:g} ms latency"
 
 
-def parse_budget(budget, argument="budget"):
+def parse_budget(budget, argument="budget", kinds=BUDGET_KINDS):
     """Parses a budget: `0.5` (MACs fraction), `{"macs": 0.5}`,
     `{"latency": 0.5}` (fraction of the unpruned latency) or
     `{"latency_ms": 3.0}`.
+
+    Args:
+        budget: The budget.
+        argument: The argument's name, for messages.
+        kinds: The kinds accepted (e.g. `("macs",)` where only a MACs
+            fraction makes sense).
 
     Returns:
         A `Budget`.
@@ -77,15 +83,21 @@ def parse_budget(budget, argument="budget"):
     Raises:
         ValueError: For anything else, saying what was expected.
     """
-    if isinstance(budget, Budget):
+    if isinstance(budget, Budget) and budget.kind in kinds:
         return budget
-    hint = (
-        f"`{argument}` must be a MACs fraction in (0, 1) such as 0.5, or a dict "
-        "with one key: {'macs': fraction}, {'latency': fraction} or "
-        "{'latency_ms': milliseconds}"
-    )
+    if tuple(kinds) == ("macs",):  # a plain fraction is the only form
+        hint = (
+            f"`{argument}` must be a number in (0, 1): the pruned model's MACs as a "
+            "fraction of the unpruned model's (e.g. 0.5)"
+        )
+    else:
+        hint = (
+            f"`{argument}` must be a MACs fraction in (0, 1) such as 0.5, or a dict "
+            "with one key: {'macs': fraction}, {'latency': fraction} or "
+            "{'latency_ms': milliseconds}"
+        )
     if isinstance(budget, dict):
-        if len(budget) != 1 or next(iter(budget)) not in BUDGET_KINDS:
+        if len(budget) != 1 or next(iter(budget)) not in kinds:
             raise ValueError(f"{hint}; received {budget!r}.")
         kind, value = next(iter(budget.items()))
     else:
@@ -116,6 +128,12 @@ def check_min_width(min_width):
         "`min_width` must be an int >= 1 (channels per group) or a float in "
         f"(0, 1] (fraction of each group); received {min_width!r}."
     )
+
+
+def check_band(band):
+    """Validates `band`, the accepted shortfall below a budget: a number in
+    (0, 1)."""
+    return check_number("band", band, low=0, high=1, low_open=True, high_open=True)
 
 
 def check_round_to(round_to):
@@ -223,13 +241,27 @@ class BudgetReport:
         return "\n".join(lines)
 
     def __str__(self):
-        lines = [self.summary(), ""]
-        width = max([len(g["name"]) for g in self.groups] + [5])
-        lines.append(f"  {'group':<{width}}  {'size':>6}  {'alpha>0':>7}  {'kept':>6}")
-        for g in self.groups:
-            lines.append(
-                f"  {g['name']:<{width}}  {g['size']:>6}  {g['before']:>7}  {g['after']:>6}"
-            )
-        return "\n".join(lines)
+        columns = (("size", "size"), ("alpha>0", "before"), ("kept", "after"))
+        return f"{self.summary()}\n\n{group_table(self.groups, columns)}"
+
+
+def group_table(groups, columns):
+    """A text table of per-group widths, one line per group.
+
+    Args:
+        groups: Dicts with a `"name"` and the keys of `columns`.
+        columns: `(title, key)` pairs, shown after the group's name.
+
+    Returns:
+        The table's lines, joined.
+    """
+    width = max([len(g["name"]) for g in groups] + [5])
+    sizes = [max(len(title), 6) for title, _ in columns]
+    lines = ["  " + f"{'group':<{width}}" + "".join(
+        f"  {title:>{size}}" for (title, _), size in zip(columns, sizes))]
+    for g in groups:
+        lines.append("  " + f"{g['name']:<{width}}" + "".join(
+            f"  {g[key]:>{size}}" for (_, key), size in zip(columns, sizes)))
+    return "\n".join(lines)
 
 
