@@ -147,8 +147,36 @@ def check_round_to(round_to):
     )
 
 
+@dataclasses.dataclass(kw_only=True)
+class BandVerdict:
+    """Whether a choice of channels met its budget band (the base of
+    `BudgetReport` and the baselines' report).
+
+    Attributes:
+        feasible: Whether the cost lies in the band `[(1 - band) F, F]`.
+        message: Why not, and by how much (empty when feasible).
+        met: Whether the cost is at most the target `F` (never `False`
+            unless `best_effort` allowed it).
+        best_effort: Whether the caller accepted a model above the budget
+            when none meets it.
+    """
+
+    feasible: bool
+    message: str = ""
+    met: bool = True
+    best_effort: bool = False
+
+    def warning_lines(self):
+        """The warning when the band was missed, saying so when
+        `best_effort` kept the model above the budget."""
+        if self.feasible:
+            return []
+        over = "" if self.met else " (best effort, above the budget)"
+        return [f"  WARNING{over}: {self.message}"]
+
+
 @dataclasses.dataclass
-class BudgetReport:
+class BudgetReport(BandVerdict):
     """What `repair` did.
 
     The MACs figures are always given; a latency budget adds the predicted
@@ -166,12 +194,12 @@ class BudgetReport:
         channels_dropped: Channels with `alpha > 0` that the repair removed.
         channels_regrown: Channels with `alpha <= 0` that the repair kept.
         groups: Per group: `name`, `size`, `before`, `after` widths.
-        feasible: Whether the repaired cost lies in the band.
-        message: Why not, and by how much (empty when feasible).
         round_to: The width alignment used (or `None`).
         latency: For latency budgets, the predicted latencies in ms:
             `total_ms`, `target_ms`, `lower_ms`, `before_ms`, `after_ms`,
             and the table's `runtime`.
+        feasible, message, met, best_effort: See `BandVerdict` (for a
+            latency budget they refer to the latencies).
     """
 
     budget: object
@@ -184,8 +212,6 @@ class BudgetReport:
     channels_dropped: int
     channels_regrown: int
     groups: list
-    feasible: bool
-    message: str = ""
     round_to: int = None
     latency: dict = None
 
@@ -236,9 +262,7 @@ class BudgetReport:
                 f"  after repair:           {self.macs_after:,} MACs "
                 f"({self.ratio_after:.1%}); {changed}",
             ]
-        if not self.feasible:
-            lines.append(f"  WARNING: {self.message}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.warning_lines())
 
     def __str__(self):
         columns = (("size", "size"), ("alpha>0", "before"), ("kept", "after"))

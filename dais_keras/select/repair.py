@@ -17,11 +17,17 @@ steers it there); `repair` then makes the guarantee exact:
   (almost) nothing: a runtime's channel blocks make the measured latency
   flat between block edges.
 
+The guarantee: the result is never above the target. When no allowed
+widths meet it (frozen groups, minimum widths or `round_to` cost more),
+`repair` raises a `ValueError` that says which and by how much, before it
+changes anything; with `best_effort=True` it keeps the smallest model
+instead, warns (`warnings.warn`) and says so in the report (`met=False`).
+
 The result is written back into `alpha` (removed channels negative, kept
 ones positive, order kept) and the indicators are switched to hard mode, so
 `dais_keras.surgery.apply(model)` builds exactly the repaired architecture.
-When minimum widths or `round_to` make the band unreachable, the report
-says so and by how much.
+When `round_to` makes the band unreachable from below, the report says
+so and by how much.
 
 The cost is the exact MACs for a MACs budget (`budget=0.5`), or the
 latency predicted by a measured table (`dais_keras.latency.LatencyModel`)
@@ -73,7 +79,7 @@ def _cost_of(spec, structure, cost):
 
 
 def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structure=None,
-           cost=None):
+           cost=None, best_effort=False):
     """Binarises `model`'s indicators so that its exact cost meets `budget`.
 
     Keeps a channel iff `alpha > 0`, then repairs exactly (see the module
@@ -93,13 +99,18 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
             of `model` (its `search_structure()`).
         cost: The `dais_keras.latency.LatencyModel` of a latency budget
             (default for MACs budgets: the exact MACs).
+        best_effort: When no allowed widths meet the budget, keep the
+            smallest model with a warning (and `met=False` in the report)
+            instead of raising.
 
     Returns:
         A `BudgetReport`.
 
     Raises:
-        ValueError: For arguments out of range, or a latency budget without
-            a latency model.
+        ValueError: For arguments out of range, a latency budget without a
+            latency model, or (unless `best_effort`) a budget that frozen
+            groups, `min_width` or `round_to` make impossible; the message
+            names the cause and by how much.
 
     Example:
 
@@ -137,7 +148,9 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
     after = search.mask(widths) > 0
     message = ""
     if current > target:
-        message = guarantee.above_target(current, target, min_width, round_to, cost)
+        message = guarantee.over_budget(
+            structure, cost, target, current, min_width, round_to, best_effort
+        )
     elif current < lower:
         message = guarantee.below_band(current, target, band, round_to, selection.exhausted, cost)
     # Write the choice back into alpha, keeping the order information.
@@ -184,4 +197,6 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         message=message,
         round_to=round_to,
         latency=latency,
+        met=bool(current <= target),
+        best_effort=bool(best_effort),
     )

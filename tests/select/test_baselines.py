@@ -234,7 +234,7 @@ def test_deterministic_methods_ignore_the_seed(tiny):
         assert baselines.select(tiny, method, 0.5, seed=0)[0] == baselines.select(tiny, method, 0.5, seed=5)[0]
 
 
-def test_round_to_that_cannot_meet_the_band_is_reported():
+def test_round_to_that_cannot_meet_the_band_is_reported(strict_then_best_effort):
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 3))
     x = L.ReLU()(L.Conv2D(8, 3, padding="same", name="a")(inp))
@@ -249,7 +249,9 @@ def test_round_to_that_cannot_meet_the_band_is_reported():
     assert dk.count_macs(pruned) <= 0.7 * dk.count_macs(model)
     assert "WARNING" in report.summary()
     # Above the target: the minimum widths alone are too many MACs.
-    _, report = baselines.prune(model, "uniform", 0.2, round_to=8)
+    _, report = strict_then_best_effort(
+        baselines.prune, "round_to=8 keeps at least", model, "uniform", 0.2, round_to=8
+    )
     assert not report.feasible and "above the target" in report.message
 
 
@@ -324,3 +326,30 @@ def test_allowed_widths():
     np.testing.assert_array_equal(baselines.allowed_widths(20, 1, 8), [8, 16, 20])
     np.testing.assert_array_equal(baselines.allowed_widths(6, 1, 8), [6])
     np.testing.assert_array_equal(baselines.allowed_widths(32, 10, 8), [16, 24, 32])
+
+
+# ------------------------------------------------ never above the budget
+
+
+def test_one_small_group_stays_under_the_budget():
+    inp = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.Conv2D(3, 3, padding="same", name="a")(inp))
+    model = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+    for method in baselines.available():
+        _, report = baselines.select(model, method, 0.6)
+        assert report.met and report.macs <= 0.6 * report.total_macs, method
+        assert not report.feasible and "none of the 3 combinations" in report.message
+
+
+def test_tiny_budget_raises_naming_the_frozen_groups(tiny):
+    with pytest.raises(ValueError, match=r"frozen groups alone cost [\d,]+ MACs \(4\.0%\)"):
+        baselines.select(tiny, "l1-global", 0.01, frozen_layers=["stem"])
+    with pytest.raises(ValueError, match=r"minimum widths \(min_width=0.5\)"):
+        baselines.select(tiny, "l1-global", 0.2, min_width=0.5)
+
+
+def test_coarse_round_to_raises_or_warns_with_best_effort(tiny, strict_then_best_effort):
+    pruned, report = strict_then_best_effort(
+        baselines.prune, "round_to=64 keeps at least", tiny, "uniform", 0.5, round_to=64
+    )
+    assert report.macs == report.total_macs == dk.count_macs(pruned)

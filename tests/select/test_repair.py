@@ -7,6 +7,7 @@ import keras
 
 import dais_keras as dk
 from dais_keras.select import repair as repair_lib
+from dais_keras.select.guarantee import check_reachable
 from dais_keras import surgery
 
 # One toy model and its indicator model for the whole module: the repair
@@ -103,19 +104,19 @@ def test_round_to_aligns_every_pruned_group(shared):
         assert g["after"] == g["size"] or g["after"] % 4 == 0
 
 
-def test_impossible_round_to_says_so_and_by_how_much(shared):
+def test_impossible_round_to_says_so_and_by_how_much(shared, strict_then_best_effort):
     # Groups of 8 and 16 channels cannot be pruned to a multiple of 16.
     model = _model(shared, [lambda n: np.ones(n)] * 3)
-    report = repair_lib.repair(model, 0.5, round_to=16)
+    report = strict_then_best_effort(repair_lib.repair, "round_to=16", model, 0.5, round_to=16)
     assert not report.feasible
     assert "round_to=16" in report.message and "100.0% above the target" in report.message
     assert report.macs_after == report.total_macs
     assert "WARNING" in report.summary()
 
 
-def test_impossible_min_width_says_so(shared):
+def test_impossible_min_width_says_so(shared, strict_then_best_effort):
     model = _model(shared, [lambda n: np.ones(n)] * 3)
-    report = repair_lib.repair(model, 0.3, min_width=1.0)
+    report = strict_then_best_effort(repair_lib.repair, "min_width=1.0", model, 0.3, min_width=1.0)
     assert not report.feasible
     assert "above the target" in report.message
     assert report.macs_after == report.total_macs
@@ -146,3 +147,66 @@ def test_bad_arguments_name_themselves(shared, kwargs, name):
     model = _model(shared, [lambda n: np.ones(n)] * 3)
     with pytest.raises(ValueError, match=f"`{name}`"):
         repair_lib.repair(model, **kwargs)
+
+
+# ------------------------------------------------ never above the budget
+
+
+def test_one_small_group_stays_under_the_budget():
+    # One 3-channel group: widths 1, 2, 3 cost 1/3, 2/3, 1 of the MACs, so
+    # no width lies in the band [0.57, 0.6]; the repair keeps 1 channel
+    # (under the budget) rather than 2 (11 % above it).
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.ReLU()(keras.layers.Conv2D(3, 3, padding="same", name="a")(inp))
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    search = dk.attach_indicators(model)
+    report = repair_lib.repair(search, 0.6)
+    assert report.met and report.macs_after <= 0.6 * report.total_macs
+    assert dk.count_macs(surgery.apply(search)) == report.macs_after
+    assert not report.feasible and "below the target" in report.message
+
+
+def test_residual_model_ends_at_or_below_the_target(shared):
+    # The stage and block groups (16 channels) step by 8: the band at 0.5
+    # cannot be reached, and the closest choice above it (56.5 %) is not
+    # taken: widths 8/8/8 (39 %) are.
+    model = _model(shared, [lambda n: np.linspace(-1, 1, n)] * 3)
+    report = repair_lib.repair(model, 0.5, round_to=8)
+    assert report.met and report.macs_after <= 0.5 * report.total_macs
+    assert dk.count_macs(surgery.apply(model)) == report.macs_after
+    assert [g["after"] for g in report.groups] == [8, 8, 8]
+
+
+def test_tiny_budget_raises_naming_the_minimum_widths(shared):
+    model = _model(shared, [lambda n: np.ones(n)] * 3)
+    with pytest.raises(ValueError, match=r"minimum widths \(min_width=1\) keep [\d,]+ MACs \(2\.0%\)"):
+        repair_lib.repair(model, 0.01)
+    # Nothing was changed.
+    assert not any(l.hard for l in dk.indicator_layers(model))
+    assert all((keras.ops.convert_to_numpy(l.alpha) > 0).all() for l in dk.indicator_layers(model))
+
+
+def test_tiny_budget_raises_naming_the_frozen_groups(toy, strict_then_best_effort):
+    # conv1 (reading the image) frozen: it alone costs 13 % of the MACs.
+    search = dk.attach_indicators(toy.model(), frozen_layers=["conv1"])
+    report = strict_then_best_effort(
+        repair_lib.repair, r"frozen groups alone cost [\d,]+ MACs \(13\.0%\)", search, 0.05
+    )
+    assert report.macs_after > 0.05 * report.total_macs
+
+
+def test_coarse_round_to_raises_naming_round_to(shared, strict_then_best_effort):
+    model = _model(shared, [lambda n: np.ones(n)] * 3)
+    report = strict_then_best_effort(
+        repair_lib.repair, "round_to=64 keeps at least 424,000 MACs", model, 0.5, round_to=64
+    )
+    assert report.macs_after == report.total_macs
+
+
+def test_reachability_is_checked_before_a_search(shared):
+    structure = shared["search"].search_structure()
+    assert check_reachable(structure, 0.5) == ""
+    with pytest.raises(ValueError, match="round_to=64"):
+        check_reachable(structure, 0.5, round_to=64)
+    with pytest.warns(UserWarning, match="minimum widths"):
+        assert "minimum widths" in check_reachable(structure, 0.01, best_effort=True)

@@ -2,11 +2,12 @@
 
 import dataclasses
 
+from dais_keras.cost.budget import BandVerdict
 from dais_keras.cost.budget import group_table
 
 
 @dataclasses.dataclass
-class BaselineReport:
+class BaselineReport(BandVerdict):
     """What a baseline chose and whether it met the budget.
 
     Attributes:
@@ -24,8 +25,8 @@ class BaselineReport:
         params_after: Parameters of the pruned model (`None` before surgery).
         groups: Per prunable group: `id`, `name`, `size`, `kept` (width).
         keep: Group id -> sorted kept channel indices (the surgery input).
-        feasible: Whether `macs` lies in the band.
-        message: Why not, and by how much (empty when feasible).
+        feasible, message, met, best_effort: See
+            `dais_keras.cost.budget.BandVerdict`.
     """
 
     method: str
@@ -42,8 +43,6 @@ class BaselineReport:
     params_after: int
     groups: list
     keep: dict
-    feasible: bool
-    message: str = ""
 
     @property
     def ratio(self):
@@ -71,9 +70,7 @@ class BaselineReport:
                 else ""
             ),
         ]
-        if not self.feasible:
-            lines.append(f"  WARNING: {self.message}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.warning_lines())
 
     def __str__(self):
         columns = (("size", "size"), ("kept", "kept"))

@@ -21,7 +21,7 @@ from dais_keras.utils.checks import check_seed
 
 
 def select(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_width=1,
-           frozen_layers=None):
+           frozen_layers=None, best_effort=False):
     """Chooses the channels a baseline keeps, without building the model.
 
     Args: as for `prune`.
@@ -58,7 +58,9 @@ def select(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_
     target, cost = problem.target, problem.cost
     message = ""
     if macs > target:
-        message = guarantee.above_target(macs, target, min_width, round_to, cost)
+        message = guarantee.over_budget(
+            problem, cost, target, macs, min_width, round_to, best_effort
+        )
     elif macs < problem.lower:
         message = guarantee.below_band(macs, target, band, round_to, selection.exhausted, cost)
     report = BaselineReport(
@@ -78,12 +80,14 @@ def select(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_
         keep=keep,
         feasible=bool(problem.lower <= macs <= target),
         message=message,
+        met=bool(macs <= target),
+        best_effort=bool(best_effort),
     )
     return keep, report
 
 
 def prune(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_width=1,
-          frozen_layers=None, name=None):
+          frozen_layers=None, name=None, best_effort=False):
     """Prunes `model` to `budget` with a baseline method and exact surgery.
 
     Args:
@@ -99,16 +103,22 @@ def prune(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_w
             (0, 1] as a fraction of each group.
         frozen_layers: Names of layers whose channels must not be pruned.
         name: Name of the pruned model (default: the model's).
+        best_effort: When no allowed widths meet the budget (frozen groups,
+            `min_width`, `round_to`), keep the smallest model with a
+            warning (`report.met` is then `False`) instead of raising.
 
     Returns:
         `(pruned_model, report)`: the plain Keras model built by
         `dais_keras.surgery.prune(model, report.keep)` and a
         `BaselineReport` (`report.feasible` says whether the band was met,
-        `report.message` why not).
+        `report.message` why not). The pruned MACs are never above the
+        budget unless `best_effort` allowed it.
 
     Raises:
-        ValueError: For an unknown `method`, or a `budget`, `band`, `seed`,
-            `round_to` or `min_width` out of range.
+        ValueError: For an unknown `method`; a `budget`, `band`, `seed`,
+            `round_to` or `min_width` out of range; or (unless
+            `best_effort`) a budget that frozen groups, `min_width` or
+            `round_to` make impossible, naming the cause and by how much.
 
     Example:
 
@@ -122,7 +132,7 @@ def prune(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_w
 
     keep, report = select(
         model, method, budget, seed=seed, round_to=round_to, band=band,
-        min_width=min_width, frozen_layers=frozen_layers,
+        min_width=min_width, frozen_layers=frozen_layers, best_effort=best_effort,
     )
     pruned = surgery.prune(model, keep, frozen_layers=frozen_layers, name=name)
     macs = count_macs(pruned)
