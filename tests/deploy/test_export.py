@@ -10,7 +10,8 @@ import pytest
 import keras
 
 from dais_keras.deploy import export
-REPO = pathlib.Path(__file__).resolve().parents[1]
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA_DIR = pathlib.Path(os.environ.get("DAIS_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
@@ -147,14 +148,12 @@ def test_dynamic_range_reports_error_and_agreement(trained_cnn, exact_test, tmp_
     assert "top-1" not in result.criterion  # Reported, not enforced, by default.
 
 
-def test_int8_top1_agreement_on_exact_subset_resnet20(exact_test, tmp_path):
+def test_int8_top1_agreement_on_exact_subset_resnet20(exact_test, tmp_path, resnet20):
     """Full-integer ResNet-20 (pretrained port) vs Keras on the 1,017 exact images.
 
     Measured: 99.1 % agreement (calibrated on 200 training images).
     """
-    from dais_keras import models
-
-    net = models.pretrained("resnet20")
+    net = resnet20
     x_train, _ = exact_cifar("train_batch1_first1102.npz")
     x, _ = exact_test
     result = export.tflite(
@@ -211,13 +210,23 @@ def test_int8_needs_representative_data(model, tmp_path):
 # ---------------------------------------------------------------- failure
 
 
-def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, monkeypatch):
+EXPORTERS = ((export.tflite, "tflite"), (export.onnx, "onnx"))
+
+
+@pytest.fixture
+def break_parity(monkeypatch):
+    """A function that shifts Keras' reference outputs by 1 from then on,
+    so that every parity check fails."""
     real = export._keras_outputs
-    monkeypatch.setattr(export, "_keras_outputs", lambda m, x: real(m, x) + 1.0)
-    for fn, name in ((export.tflite, "bad.tflite"), (export.onnx, "bad.onnx")):
+    return lambda: monkeypatch.setattr(export, "_keras_outputs", lambda m, x: real(m, x) + 1.0)
+
+
+def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, break_parity):
+    break_parity()
+    for fn, suffix in EXPORTERS:
         with pytest.raises(export.ExportParityError, match="was written to .* but failed the parity check") as info:
-            fn(model, tmp_path / name)
-        assert (tmp_path / name).is_file()
+            fn(model, tmp_path / f"bad.{suffix}")
+        assert (tmp_path / f"bad.{suffix}").is_file()
         assert info.value.result.passed is False and info.value.result.max_abs_error > 0.5
         assert "FAILED" in str(info.value)
 
