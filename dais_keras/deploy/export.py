@@ -19,6 +19,7 @@ the size and the errors. A file that fails the check stays on disk, and an
 
 Without a `sample`, float and dynamic checks use 8 random inputs: uniform
 pixels in [0, 255] for image models, standard normal values otherwise.
+A `.keras` file given as `model` is loaded with safe mode pinned on.
 """
 
 import os
@@ -42,6 +43,7 @@ from dais_keras.runtime.interpreters import litert_interpreter
 from dais_keras.runtime.interpreters import onnx_session
 from dais_keras.runtime.interpreters import run_onnx
 from dais_keras.runtime.interpreters import run_tflite
+from dais_keras.utils.saving import load_model_safely
 
 __all__ = [
     "DEFAULT_INT8_TOP1", "DEFAULT_RTOL", "QUANTIZE_MODES", "ExportParityError",
@@ -55,7 +57,7 @@ _MAX_CHECK_FROM_CALIBRATION = 256
 
 def _as_model(model):
     if isinstance(model, (str, os.PathLike)):
-        return keras.saving.load_model(model, compile=False, safe_mode=True)
+        return load_model_safely(model)
     if not isinstance(model, keras.Model):
         raise TypeError(
             "Expected `model` to be a keras.Model or the path of a .keras "
@@ -120,7 +122,7 @@ def tflite(
 
     Args:
         model: A `keras.Model` (TensorFlow backend), or the path of a
-            `.keras` file (loaded with `safe_mode=True`).
+            `.keras` file (loaded with safe mode pinned on).
         path: Output path, ending in `.tflite`.
         quantize: `None` (float32), `"dynamic"` (dynamic-range: int8
             weights, float activations) or `"int8"` (full-integer: int8
@@ -247,7 +249,7 @@ def onnx(
 
     Args:
         model: A `keras.Model`, or the path of a `.keras` file (loaded with
-            `safe_mode=True`).
+            safe mode pinned on).
         path: Output path, ending in `.onnx`.
         opset: ONNX opset version, or `None` for the converter's default.
         check: Whether to run the written file and raise on a mismatch.

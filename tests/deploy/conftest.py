@@ -7,6 +7,9 @@ import threading
 
 import pytest
 
+import keras
+from keras.src.saving import serialization_lib
+
 
 @pytest.fixture
 def zoo_dir(tmp_path, monkeypatch):
@@ -39,6 +42,15 @@ def http_root(tmp_path):
         server.server_close()
         thread.join(timeout=5)
         assert not thread.is_alive()
+
+
+@pytest.fixture
+def unsafe_deserialization():
+    """`keras.config.enable_unsafe_deserialization()` called by someone
+    else in the process (restored afterwards)."""
+    with serialization_lib.SafeModeScope(serialization_lib.in_safe_mode()):
+        keras.config.enable_unsafe_deserialization()
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Helpers of the deploy tests: a tiny model, its publish arguments, reading and
-writing a zoo's raw index, flipping a byte, moving an entry behind a URL."""
+writing a zoo's raw index, flipping a byte, moving an entry behind a URL, a
+planted Lambda layer."""
 
 import hashlib
 import json
@@ -69,6 +70,16 @@ def as_url_entry(zoo_dir, key, served_dir, base_url):
     record["url"] = f"{base_url}/{target.name}"
     write_raw(zoo_dir, raw)
     return target
+
+
+def planted_lambda(path, marker):
+    """Saves a model whose Lambda layer writes `marker` when it is built."""
+    name = str(marker)  # A closure: Keras serialises its cells with the code.
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Lambda(lambda t: (open(name, "w").close(), t)[1])(inputs)
+    marker.unlink()  # Building it here wrote the marker once.
+    keras.Model(inputs, outputs).save(path)
+    return path
 
 
 def plant(zoo_dir, key, path):

@@ -9,6 +9,8 @@ import pytest
 
 import keras
 
+from deploy_helpers import planted_lambda
+
 from dais_keras.deploy import export
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -229,6 +231,17 @@ def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, br
         assert (tmp_path / f"bad.{suffix}").is_file()
         assert info.value.result.passed is False and info.value.result.max_abs_error > 0.5
         assert "FAILED" in str(info.value)
+
+
+def test_exporting_a_keras_file_never_runs_its_code(tmp_path, unsafe_deserialization):
+    """Issue 12 #6: a `.keras` input is loaded with safe mode pinned on."""
+    marker = tmp_path / "pwned"
+    marker.touch()
+    path = planted_lambda(tmp_path / "evil.keras", marker)
+    for fn, suffix in EXPORTERS:
+        with pytest.raises(ValueError, match="(?i)lambda"):
+            fn(path, tmp_path / f"e.{suffix}")
+        assert not marker.exists() and not (tmp_path / f"e.{suffix}").exists()
 
 
 def test_check_false_skips_the_runtime(model, tmp_path):

@@ -19,9 +19,9 @@ argument, else `cache_dir("zoo")` of `dais_keras.utils.paths`:
 `$DAIS_KERAS_CACHE/zoo`, `$DAIS_CACHE_DIR/zoo`, `~/.cache/dais_keras/zoo`).
 
 Loading checks the size and sha256 of the weights before anything else reads
-them and loads with `keras.saving.load_model(..., safe_mode=True)`, so no
-code from a zoo file ever runs. The index schema is documented in
-`zoo/README.md`.
+them and loads with safe mode pinned on, so no code from a zoo file ever
+runs, even after `keras.config.enable_unsafe_deserialization()`. The index
+schema is documented in `zoo/README.md`.
 
 Example:
 

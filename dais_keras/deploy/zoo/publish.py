@@ -1,6 +1,6 @@
 """Publishing a model into the zoo as `name@version`.
 
-`publish` saves the model, reloads it with `safe_mode=True` (and refuses
+`publish` saves the model, reloads it with safe mode pinned on (and refuses
 it if that fails or the outputs change), re-saves it without optimizer
 state, hashes it, writes the card, and replaces `index.json` atomically, all
 under a lock on the zoo directory.
@@ -35,6 +35,7 @@ from dais_keras.deploy.zoo.index import resolve_zoo_dir
 from dais_keras.deploy.zoo.index import write_index
 from dais_keras.deploy.zoo.store import file_digest
 from dais_keras.utils import io
+from dais_keras.utils.saving import load_model_safely
 
 def _library_version():
     # The package `__init__` is loaded before any of its modules: read its
@@ -66,7 +67,7 @@ def _roundtrip(model, directory, key):
     first = directory / "first.keras"
     model.save(first)
     try:
-        reloaded = keras.saving.load_model(first, compile=False, safe_mode=True)
+        reloaded = load_model_safely(first)
     except Exception as e:
         raise ValueError(
             f"Cannot publish '{key}': the model does not load back with "

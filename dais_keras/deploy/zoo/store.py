@@ -2,9 +2,9 @@
 the cache, and the safe load.
 
 Loading checks the size and sha256 of the weights before anything else
-reads them and loads exactly the verified bytes with
-`keras.saving.load_model(..., safe_mode=True)`, so no code from a zoo file
-runs.
+reads them and loads exactly the verified bytes with safe mode pinned on
+(`dais_keras.utils.saving.load_model_safely`), so no code from a zoo file
+runs, whatever `keras.config.enable_unsafe_deserialization()` said.
 """
 
 import contextlib
@@ -16,8 +16,6 @@ import urllib.parse
 import urllib.request
 import warnings
 
-import keras
-
 from dais_keras.deploy import export as export_lib
 from dais_keras.deploy.zoo.entry import URL_SCHEMES
 from dais_keras.deploy.zoo.entry import ZooEntry
@@ -25,6 +23,7 @@ from dais_keras.deploy.zoo.errors import ZooIntegrityError
 from dais_keras.deploy.zoo.index import get
 from dais_keras.deploy.zoo.index import resolve_cache_dir
 from dais_keras.utils import io
+from dais_keras.utils.saving import load_model_safely
 
 DOWNLOAD_TIMEOUT = 60.0
 _CHUNK = 1 << 20
@@ -163,9 +162,10 @@ def load(name, version=None, *, zoo_dir=None, cache_dir=None, compile=False, cus
     """Loads a zoo model after checking its checksum.
 
     The weights are read once, their size and sha256 compared with the
-    index, and only these verified bytes are loaded, with
-    `keras.saving.load_model(..., safe_mode=True)`: no code from the file
-    runs. URL entries are downloaded into the cache first (see `fetch`).
+    index, and only these verified bytes are loaded, with safe mode pinned
+    on: no code from the file runs, even after
+    `keras.config.enable_unsafe_deserialization()`. URL entries are
+    downloaded into the cache first (see `fetch`).
 
     Args:
         name: Entry name (latest version) or key `"name@version"`.
@@ -202,9 +202,7 @@ def load(name, version=None, *, zoo_dir=None, cache_dir=None, compile=False, cus
     with tempfile.TemporaryDirectory(prefix="dais-zoo-") as tmp:
         path = pathlib.Path(tmp) / f"{entry.key}.keras"
         path.write_bytes(payload)
-        return keras.saving.load_model(
-            path, custom_objects=custom_objects, compile=compile, safe_mode=True
-        )
+        return load_model_safely(path, custom_objects=custom_objects, compile=compile)
 
 
 def export(name, path, format=None, *, version=None, zoo_dir=None, cache_dir=None, **kwargs):
