@@ -2,6 +2,8 @@
 number JSON cannot hold, recovers from a crashed publish, and says what is
 wrong in plain words."""
 
+import json
+
 import pytest
 
 import keras
@@ -45,3 +47,44 @@ def test_publish_still_refuses_lambda_models_after_unsafe_deserialization(
     with pytest.raises(ValueError, match="safe_mode=True"):
         zoo.publish(model, "lambda-net", zoo_dir=zoo_dir, **PUBLISH_ARGS)
     assert not (zoo_dir / "index.json").exists()
+
+
+# --------------------------------------------------- #7 names and numbers
+
+
+@pytest.mark.parametrize("name", ["x\n", "tiny-cnn\n", "a\nb"])
+def test_names_must_match_in_full(zoo_dir, tiny, name):
+    with pytest.raises(ValueError, match="Invalid zoo name"):
+        zoo.publish(tiny, name, zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    assert not (zoo_dir / "weights").exists() or not list((zoo_dir / "weights").iterdir())
+    record = dict(
+        name=name, version=1, base="b", dataset="d", dataset_variant="d", budget=0.5,
+        macs=1, params=1, accuracy={"x": 0.5}, file="weights/m@1.keras", sha256="0" * 64,
+        size=1, licence="MIT", date="2025-01-01", library_version="0", command="c",
+        card="cards/m@1.md",
+    )
+    with pytest.raises(zoo.ZooSchemaError, match="'name'"):
+        zoo.validate_index({"schema_version": 1, "entries": {f"{name}@1": record}})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [1.0, float("-inf")]])
+def test_extra_must_be_strict_json(zoo_dir, tiny, value):
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        zoo.publish(tiny, "tiny-cnn", extra={"a": value}, zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    assert not (zoo_dir / "index.json").exists()
+
+
+def test_index_with_nan_is_refused(zoo_dir, tiny):
+    zoo.publish(tiny, "tiny-cnn", extra={"a": 1.0}, zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    path = zoo_dir / "index.json"
+    path.write_text(path.read_text().replace('"a": 1.0', '"a": NaN'))
+    with pytest.raises(zoo.ZooSchemaError, match="index.json.*NaN"):
+        zoo.list(zoo_dir=zoo_dir)
+
+
+def test_strict_json_round_trip_of_extra(zoo_dir, tiny):
+    entry = zoo.publish(tiny, "tiny-cnn", extra={"a": [1, 2.5, None, "x"]}, zoo_dir=zoo_dir,
+                        **PUBLISH_ARGS)
+    assert json.loads((zoo_dir / "index.json").read_text())["entries"][entry.key]["extra"] == {
+        "a": [1, 2.5, None, "x"]
+    }

@@ -21,7 +21,8 @@ argument, else `cache_dir("zoo")` of `dais_keras.utils.paths`:
 Loading checks the size and sha256 of the weights before anything else reads
 them and loads with safe mode pinned on, so no code from a zoo file ever
 runs, even after `keras.config.enable_unsafe_deserialization()`. The index
-schema is documented in `zoo/README.md`.
+is strict JSON (no NaN or infinity). The schema is documented in
+`zoo/README.md`.
 
 Example:
 

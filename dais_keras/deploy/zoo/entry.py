@@ -13,13 +13,14 @@ import re
 import urllib.parse
 
 from dais_keras.deploy.zoo.errors import ZooSchemaError
+from dais_keras.utils import io
 
 SCHEMA_VERSION = 1
 URL_SCHEMES = ("http", "https", "file")
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_SHA_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_SHA_PATTERN = re.compile(r"[0-9a-f]{64}")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # field -> (python types, required, description). The order is the order of
 # `ZooEntry`'s fields and of the JSON written by `publish`.
@@ -44,7 +45,7 @@ FIELDS = {
     "card": (str, True, "model card path relative to the zoo directory"),
     "description": (str, False, "one-paragraph description"),
     "input_shape": (list, False, "input shape without the batch axis"),
-    "extra": (dict, False, "free-form metadata (JSON)"),
+    "extra": (dict, False, "free-form metadata (strict JSON: no NaN or infinity)"),
 }
 REQUIRED_FIELDS = tuple(k for k, (_, required, _) in FIELDS.items() if required)
 
@@ -117,13 +118,21 @@ class ZooEntry:
 
 
 def valid_name(name):
-    """Whether `name` is a valid entry name."""
-    return isinstance(name, str) and NAME_PATTERN.match(name) is not None
+    """Whether `name` is a valid entry name (the whole string matches)."""
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 def _relative_inside(value):
     path = pathlib.PurePosixPath(value)
     return not (path.is_absolute() or ".." in path.parts or "\\" in value)
+
+
+def _extra_problem(extra):
+    try:
+        io.check_finite(extra, "'extra'")
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def _accuracy_problem(accuracy):
@@ -137,7 +146,7 @@ def _accuracy_problem(accuracy):
 # returns the problem in words, or None.
 _RULES = (
     lambda d, key: None if valid_name(d["name"]) else (
-        f"'name' {d['name']!r} must match {NAME_PATTERN.pattern}"),
+        f"'name' {d['name']!r} must match {NAME_PATTERN.pattern} (the whole name)"),
     lambda d, key: None if d["version"] >= 1 else f"'version' must be >= 1, got {d['version']}",
     lambda d, key: None if key == f"{d['name']}@{d['version']}" else (
         f"the key must be 'name@version' = '{d['name']}@{d['version']}'"),
@@ -147,9 +156,9 @@ _RULES = (
     lambda d, key: None if d["size"] > 0 else f"'size' must be > 0, got {d['size']}",
     lambda d, key: None if d["accuracy"] else "'accuracy' is empty; record at least one evaluation set",
     lambda d, key: _accuracy_problem(d["accuracy"]),
-    lambda d, key: None if _SHA_PATTERN.match(d["sha256"]) else (
+    lambda d, key: None if _SHA_PATTERN.fullmatch(d["sha256"]) else (
         f"'sha256' must be 64 lowercase hex digits, got {d['sha256']!r}"),
-    lambda d, key: None if DATE_PATTERN.match(d["date"]) else (
+    lambda d, key: None if DATE_PATTERN.fullmatch(d["date"]) else (
         f"'date' must be YYYY-MM-DD, got {d['date']!r}"),
     lambda d, key: None if ("file" in d) != ("url" in d) else (
         "exactly one of 'file' and 'url' must be given"),
@@ -158,6 +167,7 @@ _RULES = (
         for f in ("file", "card") if f in d and not _relative_inside(d[f])), None),
     lambda d, key: None if "url" not in d or urllib.parse.urlparse(d["url"]).scheme in URL_SCHEMES
     else f"'url' must use one of {', '.join(URL_SCHEMES)}, got {d['url']!r}",
+    lambda d, key: _extra_problem(d["extra"]) if "extra" in d else None,
 )
 
 

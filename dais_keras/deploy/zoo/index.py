@@ -45,6 +45,10 @@ def resolve_cache_dir(cache_dir=None):
     return paths.cache_dir("zoo", override=cache_dir).expanduser().resolve()
 
 
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON number (the index is strict JSON)")
+
+
 def read_index(zoo_dir=None):
     """Reads and validates `index.json` of a zoo directory.
 
@@ -56,7 +60,7 @@ def read_index(zoo_dir=None):
 
     Raises:
         FileNotFoundError: If the directory has no `index.json`.
-        ZooSchemaError: If the index is not valid JSON or does not follow
+        ZooSchemaError: If the index is not strict JSON or does not follow
             the schema.
     """
     zoo_dir = resolve_zoo_dir(zoo_dir)
@@ -67,8 +71,8 @@ def read_index(zoo_dir=None):
             "to a zoo directory; `publish()` creates the index in a new one."
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except ValueError as e:  # json.JSONDecodeError, or NaN / Infinity.
         raise ZooSchemaError(f"Zoo index '{path}' is not valid JSON: {e}") from None
     entries = validate_index(data, source=f"'{path}'")
     return {k: dataclasses.replace(e, zoo_dir=zoo_dir) for k, e in entries.items()}

@@ -204,10 +204,11 @@ def publish(
     if command is None:
         command = shlex.join([os.path.basename(sys.argv[0] or "python")] + sys.argv[1:])
     date = date or datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    if not isinstance(date, str) or not DATE_PATTERN.match(date):
+    if not isinstance(date, str) or not DATE_PATTERN.fullmatch(date):
         raise ValueError(f"Expected `date` as 'YYYY-MM-DD'. Received: date={date!r}")
     if extra is not None:
         json.dumps(extra)  # Raises TypeError early for non-JSON metadata.
+        io.check_finite(extra, "`extra`")
     try:
         macs, params = int(count_macs(model)), int(count_params(model))
     except Exception as e:
