@@ -4,12 +4,14 @@ Both exporters convert with `dais_keras.runtime` (Keras' own
 `model.export()` for TFLite, a frozen graph and tf2onnx for ONNX on
 TensorFlow); quantized TFLite files pass the converter options
 (`optimizations`, `representative_dataset`, `target_spec`) to
-`tf.lite.TFLiteConverter`. After writing, each exporter runs the file in its
-runtime (the LiteRT interpreter, or ONNX Runtime) next to the Keras model on
-a batch of inputs, and at batch size 1, and returns an `ExportResult` with
-the size and the errors. A file that fails the check stays on disk, and an
-`ExportParityError` says so. The criteria are those of
-`dais_keras.deploy.parity`:
+`tf.lite.TFLiteConverter`. The file is written beside its destination under
+a temporary name, run in its runtime (the LiteRT interpreter, or ONNX
+Runtime) next to the Keras model on a batch of inputs and at batch size 1,
+and moved into place only if the check passes: a failed export never
+replaces a good file. A file that fails is kept as `<name>.failed<suffix>`
+(e.g. `model.failed.tflite`) for inspection, and an `ExportParityError`
+says where. Each exporter returns an `ExportResult` with the size and the
+errors; the criteria are those of `dais_keras.deploy.parity`:
 
 - float TFLite and ONNX: `max_rel_error <= rtol` (default `1e-4`);
 - dynamic-range TFLite: errors and top-1 agreement are reported; pass
@@ -75,7 +77,8 @@ def _check(result, model, sample, run, batch_size, rtol, min_top1):
 
 
 def _write_checked(path, result, write, check_file):
-    """Writes the file beside `path` and moves it into place; then checks it.
+    """Writes the file beside `path`, checks it, and moves it into place
+    only if the check passed; a failed file goes to `<stem>.failed<suffix>`.
 
     Args:
         path: The destination (a `pathlib.Path`).
@@ -88,18 +91,21 @@ def _write_checked(path, result, write, check_file):
         `result`.
 
     Raises:
-        ExportParityError: If the check failed (the file stays in place).
+        ExportParityError: If the check failed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp") as tmp:
         staged = pathlib.Path(tmp) / path.name
         write(staged)
-        os.replace(staged, path)
-    result.size_bytes = path.stat().st_size
-    if check_file is not None:
-        check_file(path, result)
+        result.size_bytes = staged.stat().st_size
+        if check_file is not None:
+            check_file(staged, result)
         if result.passed is False:
-            raise parity.parity_error(result)
+            failed = path.with_name(f"{path.stem}.failed{path.suffix}")
+            os.replace(staged, failed)
+            result.path = str(failed)
+            raise parity.parity_error(result, path, replaced_nothing=not path.exists())
+        os.replace(staged, path)
     return result
 
 
@@ -132,8 +138,8 @@ def tflite(
             `(N,) + input_shape`, a `tf.data.Dataset`, or an iterable (or a
             function returning one) of batches or `(x, y)` tuples. Every
             example is used; a few hundred are plenty.
-        check: Whether to run the written file against Keras and raise on a
-            mismatch.
+        check: Whether to run the file against Keras before moving it into
+            place, and raise on a mismatch.
         sample: Inputs for the check, shape `(N,) + input_shape`. Defaults
             to the first 256 representative examples for int8, else to 8
             random inputs (pixels in [0, 255] for image models).
@@ -157,7 +163,8 @@ def tflite(
     Raises:
         ValueError: On a bad argument, a missing `representative_data` for
             int8, or a backend other than TensorFlow.
-        ExportParityError: If the written file fails the check.
+        ExportParityError: If the file fails the check (`path` is then
+            left as it was).
 
     Example:
 
@@ -245,14 +252,15 @@ def onnx(
     with tf2onnx (see `dais_keras.runtime.convert.write_onnx` for why not
     through `model.export`); on JAX, Keras' `model.export(format="onnx")`
     (jax2onnx) is used. The file is validated with `onnx.checker`, then ONNX
-    Runtime's outputs are compared with Keras'.
+    Runtime's outputs are compared with Keras' before the file is moved
+    into place.
 
     Args:
         model: A `keras.Model`, or the path of a `.keras` file (loaded with
             safe mode pinned on).
         path: Output path, ending in `.onnx`.
         opset: ONNX opset version, or `None` for the converter's default.
-        check: Whether to run the written file and raise on a mismatch.
+        check: Whether to run the file and raise on a mismatch.
         sample: Inputs for the check, shape `(N,) + input_shape`. Defaults to
             8 random inputs (pixels in [0, 255] for image models).
         rtol: Largest accepted relative error (relative to the largest
@@ -266,7 +274,8 @@ def onnx(
     Raises:
         ImportError: If the `onnx` extra (tf2onnx, onnx, onnxruntime) is
             missing; the message says what to install.
-        ExportParityError: If the written file fails the check.
+        ExportParityError: If the file fails the check (`path` is then
+            left as it was).
 
     Example:
 

@@ -28,7 +28,10 @@ _RANDOM_SAMPLE_SIZE = 8
 
 
 class ExportParityError(RuntimeError):
-    """The exported file was written but its outputs differ from Keras'.
+    """The exported file's outputs differ from Keras'.
+
+    The file that failed is kept for inspection (its path is
+    `error.result.path`); the destination was not replaced.
 
     Attributes:
         result: The `ExportResult` of the failed check.
@@ -44,7 +47,8 @@ class ExportResult:
     """What an exporter wrote and how closely the file matches Keras.
 
     Attributes:
-        path: Path of the written file.
+        path: Path of the written file (of the failed file, after a failed
+            check).
         format: `"tflite"` or `"onnx"`.
         quantize: `None`, `"dynamic"` or `"int8"`.
         size_bytes: File size in bytes.
@@ -236,14 +240,19 @@ def compare(result, reference, outputs, rtol, min_top1):
     return result
 
 
-def parity_error(result):
-    """The `ExportParityError` of a failed `result` (its file left in place)."""
+def parity_error(result, destination, replaced_nothing):
+    """The `ExportParityError` of a failed `result` (its file kept aside)."""
+    kept = (
+        "nothing was written there" if replaced_nothing
+        else "it still holds the previous file"
+    )
     return ExportParityError(
         f"The {result.format} file was written to '{result.path}' but "
-        f"failed the parity check against Keras: {result}. The file is "
-        "left in place for inspection; do not ship it. Check the model "
-        "for ops the converter handles differently, or relax the "
-        "criterion (`rtol=` / `min_top1_agreement=`) or pass check=False "
-        "if this difference is acceptable.",
+        f"failed the parity check against Keras: {result}. '{destination}' "
+        f"was not replaced ({kept}); the failed file is kept for "
+        "inspection, do not ship it. Check the model for ops the converter "
+        "handles differently, or relax the criterion (`rtol=` / "
+        "`min_top1_agreement=`) or pass check=False if this difference is "
+        "acceptable.",
         result,
     )

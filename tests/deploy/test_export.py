@@ -228,9 +228,27 @@ def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, br
     for fn, suffix in EXPORTERS:
         with pytest.raises(export.ExportParityError, match="was written to .* but failed the parity check") as info:
             fn(model, tmp_path / f"bad.{suffix}")
-        assert (tmp_path / f"bad.{suffix}").is_file()
+        # Issue 12 #8: the failed file is kept aside, never at the destination.
+        failed = tmp_path / f"bad.failed.{suffix}"
+        assert failed.is_file() and not (tmp_path / f"bad.{suffix}").exists()
+        assert info.value.result.path == str(failed) and "nothing was written there" in str(info.value)
         assert info.value.result.passed is False and info.value.result.max_abs_error > 0.5
         assert "FAILED" in str(info.value)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # No temp left.
+
+
+def test_a_failing_re_export_keeps_the_good_file(model, tmp_path, break_parity):
+    """Issue 12 #8: `path` is replaced only after the new file passed."""
+    good = {suffix: fn(model, tmp_path / f"ship.{suffix}") for fn, suffix in EXPORTERS}
+    before = {suffix: (tmp_path / f"ship.{suffix}").read_bytes() for suffix in good}
+    break_parity()
+    for fn, suffix in EXPORTERS:
+        with pytest.raises(export.ExportParityError, match="still holds the previous file") as info:
+            fn(model, tmp_path / f"ship.{suffix}")
+        failed = tmp_path / f"ship.failed.{suffix}"
+        assert str(failed) in str(info.value) and failed.is_file()
+        assert (tmp_path / f"ship.{suffix}").read_bytes() == before[suffix]
+        assert good[suffix].passed and good[suffix].path == str(tmp_path / f"ship.{suffix}")
 
 
 def test_exporting_a_keras_file_never_runs_its_code(tmp_path, unsafe_deserialization):
