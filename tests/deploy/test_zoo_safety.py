@@ -82,6 +82,55 @@ def test_index_with_nan_is_refused(zoo_dir, tiny):
         zoo.list(zoo_dir=zoo_dir)
 
 
+# ---------------------------------------------- #9 a publish that crashed
+
+
+def test_a_crashed_publish_is_listed_cleaned_and_does_not_wedge_the_name(zoo_dir, tiny):
+    zoo.publish(tiny, "keep", zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    # What a publish of "m" killed after moving its weights leaves behind.
+    (zoo_dir / "weights" / "m@1.keras").write_bytes(b"half a publish")
+    (zoo_dir / "weights" / ".publish-abc123").mkdir()
+    (zoo_dir / "weights" / ".publish-abc123" / "first.keras").write_bytes(b"x")
+    (zoo_dir / ".index.json.k2j3.tmp").write_text("{")
+    (zoo_dir / "cards" / ".m@1.md.x1.tmp").write_text("#")
+    license_file = zoo_dir / "weights" / "LICENSE-weights"
+    license_file.write_text("not a leftover")
+    with pytest.raises(ValueError, match="already exists although the index.*clean"):
+        zoo.publish(tiny, "m", zoo_dir=zoo_dir, **PUBLISH_ARGS)
+
+    report = zoo.verify(zoo_dir, strict=False)
+    assert not report.ok
+    assert {c.key: c.status for c in report.failures} == {
+        ".index.json.k2j3.tmp": "leftover",
+        "weights/.publish-abc123": "leftover",
+        "weights/m@1.keras": "orphan",
+        "cards/.m@1.md.x1.tmp": "leftover",
+    }
+    assert "clean()" in str(report)
+    with pytest.raises(zoo.ZooIntegrityError, match="4 of 5"):
+        zoo.verify(zoo_dir)
+
+    listed = zoo.clean(zoo_dir, dry_run=True)
+    assert len(listed) == 4 and (zoo_dir / "weights" / "m@1.keras").exists()
+    removed = zoo.clean(zoo_dir)
+    assert sorted(c.key for c in removed) == sorted(c.key for c in listed)
+    assert zoo.verify(zoo_dir).ok
+    assert license_file.read_text() == "not a leftover"
+    assert sorted(p.name for p in (zoo_dir / "weights").iterdir()) == [
+        "LICENSE-weights", "keep@1.keras"
+    ]
+    assert zoo.publish(tiny, "m", zoo_dir=zoo_dir, **PUBLISH_ARGS).key == "m@1"
+    assert zoo.verify(zoo_dir).ok and zoo.clean(zoo_dir) == []
+
+
+def test_clean_needs_an_index(tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "m@1.keras").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match="removes nothing"):
+        zoo.clean(tmp_path)
+    assert (tmp_path / "weights" / "m@1.keras").exists()
+
+
 def test_strict_json_round_trip_of_extra(zoo_dir, tiny):
     entry = zoo.publish(tiny, "tiny-cnn", extra={"a": [1, 2.5, None, "x"]}, zoo_dir=zoo_dir,
                         **PUBLISH_ARGS)

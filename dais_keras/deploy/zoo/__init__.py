@@ -9,7 +9,7 @@ integers and immutable: publishing never overwrites one.
     index    the zoo directory, reading / writing `index.json`, the lock
     store    checksums, downloads into the cache, the safe load, export
     publish  adding an entry; card: its model card
-    verify   checking every entry's weights and card
+    verify   checking every entry and the files no entry owns; `clean`
 
 The zoo directory is, in order of precedence: the `zoo_dir` argument, the
 `DAIS_ZOO_DIR` environment variable, or the repository's `zoo/` directory.
@@ -34,7 +34,8 @@ for entry in dk.zoo.list():
 model = dk.zoo.load("resnet56-cifar10-dais50")      # latest version
 model = dk.zoo.load("resnet56-cifar10-dais50@1")    # a fixed version
 dk.zoo.export("resnet56-cifar10-dais50@1", "m.tflite")
-dk.zoo.verify()                                     # sizes and sha256 of every file
+dk.zoo.verify()                                     # checksums, leftovers
+dk.zoo.clean()                                      # remove leftovers
 ```
 """
 
@@ -65,12 +66,13 @@ from dais_keras.deploy.zoo.store import file_digest
 from dais_keras.deploy.zoo.store import load
 from dais_keras.deploy.zoo.verify import EntryCheck
 from dais_keras.deploy.zoo.verify import VerifyReport
+from dais_keras.deploy.zoo.verify import clean
 from dais_keras.deploy.zoo.verify import verify
 
 __all__ = [
     "CACHE_DIR_ENV", "DOWNLOAD_TIMEOUT", "FIELDS", "INDEX_FILE", "REQUIRED_FIELDS",
     "SCHEMA_VERSION", "URL_SCHEMES", "ZOO_DIR_ENV", "EntryCheck", "VerifyReport",
-    "ZooEntry", "ZooIntegrityError", "ZooSchemaError",
+    "ZooEntry", "ZooIntegrityError", "ZooSchemaError", "clean",
     "default_zoo_dir", "export", "fetch", "file_digest", "get", "list", "list_entries",
     "load", "model_card", "parse_key", "publish", "read_index", "resolve_cache_dir",
     "resolve_zoo_dir", "validate_index", "verify",

@@ -3,7 +3,9 @@
 `publish` saves the model, reloads it with safe mode pinned on (and refuses
 it if that fails or the outputs change), re-saves it without optimizer
 state, hashes it, writes the card, and replaces `index.json` atomically, all
-under a lock on the zoo directory.
+under a lock on the zoo directory. A publish that crashes half-way (the
+process killed) can leave the entry's weights or card without an index
+entry, or temporary files: `verify()` lists them and `clean()` removes them.
 """
 
 import contextlib
@@ -280,7 +282,9 @@ def _free_key(entries, zoo_dir, name, version):
         if (zoo_dir / rel).exists():
             raise ValueError(
                 f"Cannot publish '{key}': '{zoo_dir / rel}' already exists "
-                "although the index has no such entry (a leftover?). Move "
-                "it away, or publish another version."
+                "although the index has no such entry (a leftover of a "
+                "publish that crashed?). `dais_keras.zoo.verify()` lists "
+                "leftovers and `dais_keras.zoo.clean()` (`dais zoo clean`) "
+                "removes them; or publish another version."
             )
     return key
