@@ -39,6 +39,7 @@ from dais_keras.deploy.parity import keras_outputs as _keras_outputs
 from dais_keras.runtime import convert
 from dais_keras.runtime import extras
 from dais_keras.runtime.convert import QUANTIZE_MODES
+from dais_keras.runtime.convert import TFLiteConversionError
 from dais_keras.runtime.convert import frozen_function
 from dais_keras.runtime.interpreters import interpreter_class
 from dais_keras.runtime.interpreters import litert_interpreter
@@ -49,7 +50,7 @@ from dais_keras.utils.saving import load_model_safely
 
 __all__ = [
     "DEFAULT_INT8_TOP1", "DEFAULT_RTOL", "QUANTIZE_MODES", "ExportParityError",
-    "ExportResult", "export", "frozen_function",
+    "ExportResult", "TFLiteConversionError", "export", "frozen_function",
     "interpreter_class", "litert_interpreter", "onnx", "onnx_session", "run_onnx",
     "run_tflite", "tflite",
 ]
@@ -163,6 +164,8 @@ def tflite(
     Raises:
         ValueError: On a bad argument, a missing `representative_data` for
             int8, or a backend other than TensorFlow.
+        TFLiteConversionError: If the converter refuses the model (the
+            message names the ops without a TFLite kernel and their layers).
         ExportParityError: If the file fails the check (`path` is then
             left as it was).
 

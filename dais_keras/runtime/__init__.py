@@ -10,6 +10,7 @@ latency tables (`dais_keras.latency`) are built on these functions.
 """
 
 from dais_keras.runtime.convert import QUANTIZE_MODES
+from dais_keras.runtime.convert import TFLiteConversionError
 from dais_keras.runtime.convert import frozen_function
 from dais_keras.runtime.convert import onnx_bytes
 from dais_keras.runtime.convert import tflite_bytes

@@ -6,14 +6,36 @@ the converter options (`optimizations`, `representative_dataset`,
 frozen inference function in memory (for timing). ONNX goes through a frozen
 graph and tf2onnx on the TensorFlow backend (see `write_onnx`) and through
 Keras' `model.export(format="onnx")` on JAX.
+
+A TFLite conversion that fails raises `TFLiteConversionError`: one line that
+names the TensorFlow ops without a TFLite kernel and the layers they come
+from, instead of the converter's MLIR dump.
 """
 
+import contextlib
 import pathlib
+import re
 import tempfile
 
 import keras
 
 QUANTIZE_MODES = (None, "dynamic", "int8")
+
+
+class TFLiteConversionError(ValueError):
+    """The TFLite converter refused the model.
+
+    Attributes:
+        ops: The TensorFlow ops that have no TFLite kernel (may be empty).
+        layers: The layers those ops come from, where they could be told.
+        converter_message: The converter's full message.
+    """
+
+    def __init__(self, message, ops=(), layers=(), converter_message=""):
+        super().__init__(message)
+        self.ops = tuple(ops)
+        self.layers = tuple(layers)
+        self.converter_message = converter_message
 
 
 def single_io_shape(model):
@@ -143,21 +165,89 @@ def write_tflite(model, path, batch_size=None, verbose=False, **options):
         verbose: Print the converter's messages.
         **options: Converter options (see `tflite_options`).
 
+    Raises:
+        TFLiteConversionError: If the converter refuses the model.
     """
-    model.export(
-        str(path), format="litert", input_signature=input_signature(model, batch_size),
-        verbose=verbose, **options,
-    )
+    with _converter_errors(model):
+        model.export(
+            str(path), format="litert", input_signature=input_signature(model, batch_size),
+            verbose=verbose, **options,
+        )
 
 
 def tflite_bytes(model, batch_size=None):
-    """The float TFLite flatbuffer of `model`'s frozen inference function."""
+    """The float TFLite flatbuffer of `model`'s frozen inference function.
+
+    Raises:
+        TFLiteConversionError: If the converter refuses the model.
+    """
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [frozen_function(model, batch_size)]
-    )
-    return converter.convert()
+    with _converter_errors(model):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [frozen_function(model, batch_size)]
+        )
+        return converter.convert()
+
+
+@contextlib.contextmanager
+def _converter_errors(model):
+    """Turns the converter's `ConverterError` into a `TFLiteConversionError`."""
+    try:
+        yield
+    except Exception as e:
+        if type(e).__name__ != "ConverterError":
+            raise
+        raise conversion_error(model, str(e)) from None
+
+
+_UNSUPPORTED_OP = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_SELECT_OPS = re.compile(r"TF Select ops: ([\w, ]+)")
+_LOCATION = re.compile(r'fused\["(\w+):", "([^"@]+)@')
+
+
+def conversion_error(model, text):
+    """The `TFLiteConversionError` of a converter message `text`: one line
+    naming the ops without a TFLite kernel and their layers."""
+    ops = list(dict.fromkeys(_UNSUPPORTED_OP.findall(text)))
+    if not ops:
+        found = _SELECT_OPS.search(text)
+        ops = [o.strip() for o in found.group(1).split(",")] if found else []
+    layers = _layers_of(model, text, ops)
+    name = getattr(model, "name", "?")
+    if ops:
+        where = f" (layer {', '.join(repr(n) for n in layers)})" if layers else ""
+        verb = "has" if len(ops) == 1 else "have"
+        message = (
+            f"TFLite conversion of model '{name}' failed: TensorFlow op "
+            f"{', '.join(ops)}{where} {verb} no TFLite builtin kernel. Replace "
+            "the layer with ops LiteRT supports, or export with "
+            "allow_flex_ops=True (the file then needs LiteRT's Flex delegate)."
+        )
+    else:
+        errors = [line.split("error:", 1)[1].strip() for line in text.splitlines() if "error:" in line]
+        first = re.sub(r"^loc\(.*\)\s*:\s*", "", errors[0]) if errors else text.strip()
+        message = f"TFLite conversion of model '{name}' failed: {first.splitlines()[0]}"
+    return TFLiteConversionError(message, ops, layers, text)
+
+
+def _layers_of(model, text, ops):
+    """Names of the model's layers in the converter's op locations."""
+    names = set()
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        names = {layer.name for layer in flatten(include_self=False, recursive=True)}
+    found = []
+    for op, scope in _LOCATION.findall(text):
+        if op not in ops:
+            continue
+        for part in reversed(scope.split("/")[:-1]):
+            base = re.sub(r"_\d+$", "", part)
+            match = part if part in names else base if base in names else None
+            if match:
+                found.append(match)
+                break
+    return list(dict.fromkeys(found))
 
 
 # ------------------------------------------------------------------ ONNX

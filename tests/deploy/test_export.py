@@ -251,6 +251,33 @@ def test_a_failing_re_export_keeps_the_good_file(model, tmp_path, break_parity):
         assert good[suffix].passed and good[suffix].path == str(tmp_path / f"ship.{suffix}")
 
 
+class Determinant(keras.layers.Layer):
+    """A layer whose op (MatrixDeterminant) has no TFLite builtin kernel."""
+
+    def call(self, x):
+        return keras.ops.expand_dims(keras.ops.linalg.det(keras.ops.reshape(x, (-1, 4, 4))), -1)
+
+
+def test_tflite_conversion_failure_is_one_line_naming_the_op_and_layer(tmp_path):
+    """Issue 12 #11: not a raw ConverterError with an MLIR dump."""
+    from dais_keras import runtime
+
+    x = keras.Input((16,))
+    net = keras.Model(x, keras.layers.Dense(2)(Determinant(name="determinant")(x)), name="detnet")
+    with pytest.raises(export.TFLiteConversionError) as info:
+        export.tflite(net, tmp_path / "d.tflite")
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message
+    for text in ("'detnet'", "MatrixDeterminant", "'determinant'", "allow_flex_ops=True"):
+        assert text in message
+    assert info.value.ops == ("MatrixDeterminant",) and info.value.layers == ("determinant",)
+    assert info.value.__cause__ is None and "MLIR" in info.value.converter_message
+    assert isinstance(info.value, ValueError)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(runtime.TFLiteConversionError, match="MatrixDeterminant"):
+        runtime.tflite_bytes(net)  # The latency tables' path says the same.
+
+
 def test_exporting_a_keras_file_never_runs_its_code(tmp_path, unsafe_deserialization):
     """Issue 12 #6: a `.keras` input is loaded with safe mode pinned on."""
     marker = tmp_path / "pwned"

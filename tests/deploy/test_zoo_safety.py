@@ -2,16 +2,21 @@
 number JSON cannot hold, recovers from a crashed publish, and says what is
 wrong in plain words."""
 
+import hashlib
 import json
 
+import numpy as np
 import pytest
 
 import keras
 from keras.src.saving import serialization_lib
 
 from dais_keras.deploy import zoo
+from dais_keras.deploy.zoo import store as zoo_store
 
 from deploy_helpers import PUBLISH_ARGS
+from deploy_helpers import as_url_entry
+from deploy_helpers import cache_files
 from deploy_helpers import plant
 from deploy_helpers import planted_lambda
 from deploy_helpers import tiny_model
@@ -129,6 +134,53 @@ def test_clean_needs_an_index(tmp_path):
     with pytest.raises(FileNotFoundError, match="removes nothing"):
         zoo.clean(tmp_path)
     assert (tmp_path / "weights" / "m@1.keras").exists()
+
+
+# ------------------------------------------------- #11 errors that say it
+
+
+def test_missing_url_names_the_entry(zoo_dir, tiny, http_root):
+    zoo.publish(tiny, "tiny-cnn", zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    served, base = http_root
+    as_url_entry(zoo_dir, "tiny-cnn@1", served, base).unlink()
+    with pytest.raises(zoo.ZooDownloadError, match=r"'tiny-cnn@1'.*tiny-cnn@1\.keras.*HTTP 404") as info:
+        zoo.load("tiny-cnn@1", zoo_dir=zoo_dir)
+    assert isinstance(info.value, OSError) and info.value.key == "tiny-cnn@1"
+    assert cache_files(zoo_dir) == []
+    check = zoo.verify(zoo_dir, strict=False, download=True).checks[0]
+    assert check.status == "download failed" and "'tiny-cnn@1'" in check.detail
+
+
+def test_too_large_download_does_not_report_a_made_up_sha(zoo_dir, tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(zoo_store, "_CHUNK", 64)  # Many chunks, stop in the middle.
+    entry = zoo.publish(tiny, "tiny-cnn", zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    served = tmp_path / "mirror"
+    served.mkdir()
+    target = as_url_entry(zoo_dir, "tiny-cnn@1", served, served.as_uri())
+    target.write_bytes(target.read_bytes() + b"extra bytes")
+    with pytest.raises(zoo.ZooIntegrityError, match="larger than the recorded") as info:
+        zoo.load("tiny-cnn@1", zoo_dir=zoo_dir)
+    assert info.value.actual is None and info.value.expected == entry.sha256
+    assert hashlib.sha256(b"").hexdigest() not in str(info.value)
+    assert cache_files(zoo_dir) == []
+
+
+def test_random_bytes_in_the_index_name_the_file(zoo_dir, tiny):
+    zoo.publish(tiny, "tiny-cnn", zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    path = zoo_dir / "index.json"
+    path.write_bytes(np.random.default_rng(0).bytes(256))
+    for call in (lambda: zoo.list(zoo_dir=zoo_dir), lambda: zoo.load("tiny-cnn", zoo_dir=zoo_dir)):
+        with pytest.raises(zoo.ZooSchemaError, match=f"'{path}' is not UTF-8"):
+            call()
+
+
+@pytest.mark.parametrize("key", ["tiny-cnn@²", "tiny-cnn@١", "tiny-cnn@-1", "tiny-cnn@1.0"])
+def test_versions_are_ascii_integers(zoo_dir, tiny, key):
+    zoo.publish(tiny, "tiny-cnn", zoo_dir=zoo_dir, **PUBLISH_ARGS)
+    with pytest.raises(ValueError, match="version .* must be a positive integer"):
+        zoo.load(key, zoo_dir=zoo_dir)
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        zoo.get("tiny-cnn", "²", zoo_dir=zoo_dir)
 
 
 def test_strict_json_round_trip_of_extra(zoo_dir, tiny):

@@ -47,6 +47,7 @@ from dais_keras.deploy.zoo.entry import URL_SCHEMES
 from dais_keras.deploy.zoo.entry import ZooEntry
 from dais_keras.deploy.zoo.entry import parse_key
 from dais_keras.deploy.zoo.entry import validate_index
+from dais_keras.deploy.zoo.errors import ZooDownloadError
 from dais_keras.deploy.zoo.errors import ZooIntegrityError
 from dais_keras.deploy.zoo.errors import ZooSchemaError
 from dais_keras.deploy.zoo.index import CACHE_DIR_ENV
@@ -72,7 +73,7 @@ from dais_keras.deploy.zoo.verify import verify
 __all__ = [
     "CACHE_DIR_ENV", "DOWNLOAD_TIMEOUT", "FIELDS", "INDEX_FILE", "REQUIRED_FIELDS",
     "SCHEMA_VERSION", "URL_SCHEMES", "ZOO_DIR_ENV", "EntryCheck", "VerifyReport",
-    "ZooEntry", "ZooIntegrityError", "ZooSchemaError", "clean",
+    "ZooDownloadError", "ZooEntry", "ZooIntegrityError", "ZooSchemaError", "clean",
     "default_zoo_dir", "export", "fetch", "file_digest", "get", "list", "list_entries",
     "load", "model_card", "parse_key", "publish", "read_index", "resolve_cache_dir",
     "resolve_zoo_dir", "validate_index", "verify",

@@ -21,6 +21,7 @@ URL_SCHEMES = ("http", "https", "file")
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _SHA_PATTERN = re.compile(r"[0-9a-f]{64}")
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_VERSION_PATTERN = re.compile(r"[0-9]+")
 
 # field -> (python types, required, description). The order is the order of
 # `ZooEntry`'s fields and of the JSON written by `publish`.
@@ -247,6 +248,16 @@ def validate_index(data, source="index"):
     return {key: ZooEntry.from_dict(key, rec, source=source) for key, rec in data["entries"].items()}
 
 
+def _version_number(text, where):
+    if not _VERSION_PATTERN.fullmatch(text):
+        raise ValueError(
+            f"Invalid zoo version {text!r} in {where}: the version must be a "
+            "positive integer written with the digits 0-9, e.g. "
+            "'resnet56-cifar10-dais50@1'."
+        )
+    return int(text)
+
+
 def parse_key(name, version=None):
     """Splits `"name@version"` (or `name` and `version`) into `(name, version)`.
 
@@ -259,29 +270,26 @@ def parse_key(name, version=None):
 
     Raises:
         TypeError: If `name` is not a string.
-        ValueError: For a version that is not a positive integer, or two
-            different versions.
+        ValueError: For a version that is not a positive integer written
+            in the digits 0-9, or two different versions.
     """
     if not isinstance(name, str):
         raise TypeError(f"Expected `name` to be a str. Received: name={name!r}")
+    if isinstance(version, str):
+        version = _version_number(version, "`version`")
     if "@" in name:
         name, _, text = name.partition("@")
-        if not text.isdigit():
-            raise ValueError(
-                f"Invalid zoo key '{name}@{text}': the version after '@' must be "
-                "a positive integer, e.g. 'resnet56-cifar10-dais50@1'."
-            )
-        if version is not None and int(version) != int(text):
+        number = _version_number(text, f"the zoo key '{name}@{text}'")
+        if version is not None and version != number:
             raise ValueError(
                 f"Conflicting versions: key '{name}@{text}' and version={version!r}. "
                 "Give the version once."
             )
-        version = int(text)
-    if version is not None:
-        if isinstance(version, str) and version.isdigit():
-            version = int(version)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError(f"Expected `version` to be a positive int. Received: version={version!r}")
+        version = number
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise ValueError(f"Expected `version` to be a positive int. Received: version={version!r}")
     return name, version
 
 

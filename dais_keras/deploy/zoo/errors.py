@@ -1,5 +1,5 @@
 """The errors of the zoo: a file that is not what the index says, an index
-that does not follow the schema."""
+that does not follow the schema, a download that did not arrive."""
 
 
 class ZooIntegrityError(ValueError):
@@ -8,7 +8,8 @@ class ZooIntegrityError(ValueError):
     Attributes:
         key: The entry's `name@version` (`None` for a report of many).
         expected: The recorded sha256.
-        actual: The sha256 of the file found (`None` if there is no file).
+        actual: The sha256 of the file found (`None` if there is no file,
+            or if a download was stopped for being larger than recorded).
         path: The file that was checked.
         report: The `VerifyReport`, when raised by `verify()`.
     """
@@ -25,3 +26,16 @@ class ZooIntegrityError(ValueError):
 class ZooSchemaError(ValueError):
     """The zoo index does not follow the schema this library reads."""
 
+
+class ZooDownloadError(OSError):
+    """The weights of a URL entry could not be downloaded.
+
+    Attributes:
+        key: The entry's `name@version`.
+        url: The URL that failed.
+    """
+
+    def __init__(self, message, key=None, url=None):
+        super().__init__(message)
+        self.key = key
+        self.url = url

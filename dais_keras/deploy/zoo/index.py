@@ -60,8 +60,8 @@ def read_index(zoo_dir=None):
 
     Raises:
         FileNotFoundError: If the directory has no `index.json`.
-        ZooSchemaError: If the index is not strict JSON or does not follow
-            the schema.
+        ZooSchemaError: If the index is not UTF-8 strict JSON or does not
+            follow the schema.
     """
     zoo_dir = resolve_zoo_dir(zoo_dir)
     path = zoo_dir / INDEX_FILE
@@ -72,6 +72,12 @@ def read_index(zoo_dir=None):
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        raise ZooSchemaError(
+            f"Zoo index '{path}' is not UTF-8 text (byte {e.start}: "
+            f"{e.object[e.start:e.start + 1]!r}); it is damaged or not an index. "
+            "Restore it (e.g. from git)."
+        ) from None
     except ValueError as e:  # json.JSONDecodeError, or NaN / Infinity.
         raise ZooSchemaError(f"Zoo index '{path}' is not valid JSON: {e}") from None
     entries = validate_index(data, source=f"'{path}'")

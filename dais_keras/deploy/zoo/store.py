@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import pathlib
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
@@ -19,6 +20,7 @@ import warnings
 from dais_keras.deploy import export as export_lib
 from dais_keras.deploy.zoo.entry import URL_SCHEMES
 from dais_keras.deploy.zoo.entry import ZooEntry
+from dais_keras.deploy.zoo.errors import ZooDownloadError
 from dais_keras.deploy.zoo.errors import ZooIntegrityError
 from dais_keras.deploy.zoo.index import get
 from dais_keras.deploy.zoo.index import resolve_cache_dir
@@ -61,11 +63,22 @@ def cache_path(entry, cache_dir=None):
     return resolve_cache_dir(cache_dir) / f"{entry.key}-{entry.sha256[:16]}.keras"
 
 
+def _too_large(entry, read):
+    return ZooIntegrityError(
+        f"Zoo entry '{entry.key}': the download of '{entry.url}' is larger "
+        f"than the recorded {entry.size} bytes (stopped after {read} bytes); "
+        f"expected sha256 {entry.sha256}. The file at the URL is not the "
+        "published one; nothing was cached.",
+        key=entry.key, expected=entry.sha256, actual=None, path=entry.url,
+    )
+
+
 def download(entry, dest, timeout=None):
     """Downloads `entry.url` to `dest`, atomically, only if it verifies.
 
     Raises:
-        OSError: If the URL cannot be read.
+        ZooDownloadError: If the URL cannot be read (an `OSError` naming
+            the entry).
         ZooIntegrityError: If the download is not the recorded file.
     """
     scheme = urllib.parse.urlparse(entry.url).scheme
@@ -76,15 +89,26 @@ def download(entry, dest, timeout=None):
         )
     with io.atomic_path(dest) as tmp:
         digest, size = hashlib.sha256(), 0
-        with open(tmp, "wb") as out, urllib.request.urlopen(
-            entry.url, timeout=timeout or DOWNLOAD_TIMEOUT
-        ) as response:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                size += len(chunk)
-                if size > entry.size:
-                    break  # Larger than recorded: corrupt, stop reading.
-                digest.update(chunk)
-                out.write(chunk)
+        try:
+            with open(tmp, "wb") as out, urllib.request.urlopen(
+                entry.url, timeout=timeout or DOWNLOAD_TIMEOUT
+            ) as response:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    size += len(chunk)
+                    if size > entry.size:
+                        raise _too_large(entry, size)
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", None) or e
+            if getattr(e, "code", None):
+                reason = f"HTTP {e.code}: {reason}"
+            raise ZooDownloadError(
+                f"Zoo entry '{entry.key}': downloading its weights from "
+                f"'{entry.url}' failed ({reason}). Check "
+                "the URL and the network, or publish the entry with a local file.",
+                key=entry.key, url=entry.url,
+            ) from e
         if size != entry.size or digest.hexdigest() != entry.sha256:
             raise integrity_error(entry, entry.url, digest.hexdigest(), size, "the download of")
 
@@ -135,7 +159,7 @@ def fetch(name, version=None, zoo_dir=None, cache_dir=None):
 
     Raises:
         ZooIntegrityError: If the file is missing or does not match.
-        OSError: If a URL entry cannot be downloaded.
+        ZooDownloadError: If a URL entry cannot be downloaded.
     """
     entry = name if isinstance(name, ZooEntry) else get(name, version, zoo_dir)
     path = local_weights(entry, cache_dir)
@@ -187,7 +211,7 @@ def load(name, version=None, *, zoo_dir=None, cache_dir=None, compile=False, cus
             exists), or a file that needs code to load (a `Lambda` layer).
         ZooIntegrityError: If the weights are missing, corrupt or tampered
             with.
-        OSError: If a URL entry cannot be downloaded.
+        ZooDownloadError: If a URL entry cannot be downloaded.
 
     Example:
 

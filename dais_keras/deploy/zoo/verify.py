@@ -14,6 +14,7 @@ import re
 import shutil
 
 from dais_keras.deploy.zoo.entry import NAME_PATTERN
+from dais_keras.deploy.zoo.errors import ZooDownloadError
 from dais_keras.deploy.zoo.errors import ZooIntegrityError
 from dais_keras.deploy.zoo.index import INDEX_FILE
 from dais_keras.deploy.zoo.index import list_entries
@@ -94,7 +95,7 @@ def _check_entry(entry, cache_dir, fetch_missing):
                 return EntryCheck(entry.key, "not downloaded", entry.url)
             try:
                 download(entry, path)
-            except (OSError, ZooIntegrityError, ValueError) as e:
+            except (ZooDownloadError, ZooIntegrityError, OSError, ValueError) as e:
                 return EntryCheck(entry.key, "download failed", entry.url, str(e))
     if not path.is_file():
         return EntryCheck(entry.key, "missing", str(path), f"expected {entry.size} bytes")
