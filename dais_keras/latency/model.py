@@ -46,6 +46,7 @@ from dais_keras.latency.table import hat
 from dais_keras.runtime.runner import DEFAULT_RUNTIME
 from dais_keras.runtime.runner import check_runtime as _check_runtime  # search.callback
 from dais_keras.surgery.rebuild import prune
+from dais_keras.utils.progress import Progress
 
 __all__ = ["LatencyModel", "LatencyTable", "efficient_points", "latency_model"]
 
@@ -320,7 +321,7 @@ def _calibration_models(model, graph, slots, fraction=0.5, granularity=4):
 
 
 def latency_model(model, table=None, runtime=DEFAULT_RUNTIME, slots=None, calibrate=True,
-                  cache_dir=None, verbose=0):
+                  cache_dir=None, verbose="auto"):
     """The calibrated `LatencyModel` of `model` (plain or `DAISModel`).
 
     Args:
@@ -334,7 +335,9 @@ def latency_model(model, table=None, runtime=DEFAULT_RUNTIME, slots=None, calibr
             at half width, and fit the overhead to them; or a list of
             `(mask, measured_ms)` to fit it to; `False` leaves it at zero.
         cache_dir: As for `build_latency_table`.
-        verbose: As for `build_latency_table`.
+        verbose: As for `build_latency_table`; the calibration (two models
+            timed in turns) prints its result when verbose, or in `"auto"`
+            mode when it took over 10 seconds.
 
     Returns:
         A `LatencyModel`.
@@ -366,16 +369,14 @@ def latency_model(model, table=None, runtime=DEFAULT_RUNTIME, slots=None, calibr
     num_channels = int(sum(sizes))
     result = LatencyModel(sizes, calls, table, _volume(graph, index_of, num_channels))
     if calibrate is True:
+        progress = Progress("latency calibration", 2, verbose)
         pairs = _calibration_models(model, graph, slots)
         measured = measure_latency([p for p, _ in pairs], runtime)
         result.calibrate([(m, ms) for (_, m), ms in zip(pairs, measured)])
-        if verbose:
-            print(
-                "[latency] calibration: "
-                + ", ".join(f"{c['measured_ms']:.3f} ms measured / {c['predicted_ms']:.3f} predicted"
-                            for c in result.calibration),
-                flush=True,
-            )
+        progress.done(", ".join(
+            f"{c['measured_ms']:.3f} ms measured / {c['predicted_ms']:.3f} predicted"
+            for c in result.calibration
+        ))
     elif calibrate:
         result.calibrate(list(calibrate))
     return result

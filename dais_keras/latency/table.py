@@ -12,7 +12,6 @@ counts is the bilinear interpolation of its grid (`hat`).
 
 import json
 import os
-import time
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from dais_keras.utils import io
 from dais_keras.utils import paths
 from dais_keras.utils.machine import machine_id
 from dais_keras.utils.machine import machine_info
+from dais_keras.utils.progress import Progress
 from dais_keras.utils.timing import time_ms
 
 FORMAT = "dais_keras.latency/1"
@@ -196,7 +196,7 @@ def build_latency_table(
     rounds=2,
     use_cache=True,
     timer=None,
-    verbose=0,
+    verbose="auto",
 ):
     """Measures (or reads from the cache) the latency table of `model`.
 
@@ -227,7 +227,9 @@ def build_latency_table(
             the runtime measurement (e.g. timing on a device); its figures
             are stored under `runtime`'s cache file, so give it its own
             `cache_dir`.
-        verbose: 1 prints one line per measured layer configuration.
+        verbose: `"auto"` (default) prints a progress line at most every
+            10 seconds and the build's time when it took longer; 1 prints
+            one line per measured layer configuration; 0 nothing.
 
     Returns:
         A `LatencyTable` holding (at least) the model's entries.
@@ -248,17 +250,14 @@ def build_latency_table(
     graph = channel_groups(model)
     probes = probes_lib.distinct(probes_lib.call_probes(graph, granularity, max_points))
     missing = [p for p in probes if p.measurable and p.key not in table]
+    progress = Progress(f"latency table {table.runtime}", len(missing), verbose)
     for i, probe in enumerate(missing):
-        t0 = time.perf_counter()
         entry = _measure(probe, runtime, runs, rounds, timer, table.invoke_ms)
         table.entries[probe.key] = entry
-        if verbose:
-            print(
-                f"[latency {i + 1}/{len(missing)}] {probe.description}: "
-                f"{np.size(entry['ms'])} points, {np.min(entry['ms']):.4f}-"
-                f"{np.max(entry['ms']):.4f} ms ({time.perf_counter() - t0:.1f} s)",
-                flush=True,
-            )
         if use_cache:
             table.save(path)
+        low, high = np.min(entry["ms"]), np.max(entry["ms"])
+        progress.step(i + 1, f"{probe.description}: {np.size(entry['ms'])} points, "
+                      f"{low:.4f}-{high:.4f} ms")
+    progress.done(f"measured {len(missing)} layer configurations of '{model.name}'")
     return table

@@ -514,3 +514,41 @@ def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(
     else:
         assert re.search(r"\d+\.\d% (above|below) the target", cb.report.message)
 
+
+def test_long_phases_report_progress(tmp_path, monkeypatch, capsys):
+    """Issue 12 #14: a build over ~10 s is never silent; a quick one is."""
+    from dais_keras.latency import model as model_lib
+    from dais_keras.utils import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+
+    def slow(one):  # Every grid point takes half a (fake) second.
+        clock[0] += 0.5
+        return 1.0
+
+    model = tiny_model()
+    table = L.build_latency_table(model, cache_dir=str(tmp_path), timer=slow, max_points=(4, 5))
+    lines = capsys.readouterr().out.splitlines()
+    # c1: 6 points (3 s), c2: 32 points (16 s), logits: 3 points (1.5 s).
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"\[latency table .*\] 2/3 Conv2D 'c2' 12->16 at 8x8: 32 points, "
+                        r".* ms \(19 s, about 10 s left\)", lines[0])
+    assert re.fullmatch(r"\[latency table .*\] done in 20\.5 s: measured 3 layer "
+                        r"configurations of 'tiny'", lines[1])
+
+    L.build_latency_table(model, cache_dir=str(tmp_path / "quiet"), timer=slow, max_points=(4, 5),
+                          verbose=0)
+    L.build_latency_table(model, cache_dir=str(tmp_path / "fast"), timer=lambda one: 1.0,
+                          max_points=(4, 5))
+    assert capsys.readouterr().out == ""
+
+    def slow_measure(models, runtime):
+        clock[0] += 12.0
+        return [1.0, 0.6]
+
+    monkeypatch.setattr(model_lib, "measure_latency", slow_measure)
+    L.latency_model(model, table=table)
+    [line] = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\[latency calibration\] done in 12\.0 s: 1\.000 ms measured / "
+                        r".* predicted, 0\.600 ms measured / .* predicted", line)
