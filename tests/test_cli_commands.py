@@ -368,7 +368,9 @@ def test_infeasible_round_to_is_a_warning_not_a_failure(setup, capsys, tmp_path)
 
 
 def test_bench_compare_runs_the_script_or_says_it_is_missing(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_repository_root", lambda: tmp_path)
+    from dais_keras.experiments.commands import bench
+
+    monkeypatch.setattr(bench, "repo_root", lambda: tmp_path)
     code, out = _run(["bench", "compare", "--config", "x.yaml"], capsys)
     assert code == 1
     assert "compare.py, which does not exist (yet)" in out.err

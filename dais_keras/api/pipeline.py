@@ -9,7 +9,7 @@ it, with a pruner (`dais_keras.api.pruners`) and a fine-tune recipe
 import dataclasses
 import time
 
-from dais_keras.finetune.accuracy import accuracy
+from dais_keras.finetune.accuracy import evaluate as evaluate_sets
 from dais_keras.finetune.inputs import steps_per_epoch
 
 STAGES = ("unpruned", "pruned", "finetuned")
@@ -78,10 +78,8 @@ def run_pipeline(model, pruner, *, recipe=None, finetune_data=None, teacher=None
         if not eval_data or stage not in eval_stages:
             return
         t0 = time.perf_counter()
-        scores = result.accuracy[stage] = {}
-        for name, data in eval_data.items():
-            scores[name] = accuracy(candidate, data, eval_batch_size, eval_verbose, name=name)
-            say(f"top-1 {stage} on {name}: {scores[name]:.2%}")
+        result.accuracy[stage] = evaluate_sets(candidate, eval_data, batch_size=eval_batch_size,
+                                               verbose=eval_verbose, label=stage, log=log)
         result.seconds["evaluate"] += time.perf_counter() - t0
 
     def reached(stage):

@@ -57,3 +57,25 @@ def accuracy(model, data, batch_size=256, verbose=0, name="eval_data"):
     """
     predicted, labels = predict_classes(model, data, batch_size, verbose, name)
     return float(np.mean(predicted == labels)) if len(labels) else 0.0
+
+
+def evaluate(model, sets, *, batch_size=256, verbose=0, label=None, log=None):
+    """Top-1 accuracy of `model` on several named evaluation sets.
+
+    Args:
+        model: A Keras classifier.
+        sets: `{name: data}` (forms of `accuracy`).
+        batch_size: Batch size for arrays.
+        verbose: `predict`'s progress bar.
+        label: What `model` is (e.g. `"pruned"`), for the log lines.
+        log: `log(text)`, called once per set: `top-1 <label> on <name>: 91.23%`.
+
+    Returns:
+        `{name: accuracy}`.
+    """
+    results = {}
+    for name, data in sets.items():
+        results[name] = accuracy(model, data, batch_size, verbose, name=name)
+        if log is not None:
+            log(f"top-1 {label + ' ' if label else ''}on {name}: {results[name]:.2%}")
+    return results
