@@ -14,33 +14,12 @@ from dais_keras.utils.losses import classification_loss
 EVAL_SET = "eval_data"
 
 
-def prune(
-    model,
-    budget,
-    train_data,
-    search_data=None,
-    *,
-    epochs=5,
-    finetune_epochs=5,
-    distill=False,
-    round_to=None,
-    eval_data=None,
-    batch_size=64,
-    optimizer=None,
-    finetune_optimizer=None,
-    loss=None,
-    metrics=("accuracy",),
-    steps_per_epoch=None,
-    search_fraction=inputs.DEFAULT_SEARCH_FRACTION,
-    seed=0,
-    frozen_layers=None,
-    distill_temperature=4.0,
-    distill_weight=0.7,
-    best_effort=False,
-    callbacks=None,
-    verbose=1,
-    **search_kwargs,
-):
+def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epochs=5,
+          distill=False, round_to=None, eval_data=None, batch_size=64, optimizer=None,
+          finetune_optimizer=None, loss=None, metrics=("accuracy",), steps_per_epoch=None,
+          search_fraction=inputs.DEFAULT_SEARCH_FRACTION, seed=0, frozen_layers=None,
+          distill_temperature=4.0, distill_weight=0.7, best_effort=False, callbacks=None,
+          verbose=1, **search_kwargs):
     """Prunes `model` to a MACs or latency budget with DAIS and fine-tunes it.
 
     Attaches channel indicators, runs the DAIS search for `epochs` with a

@@ -32,10 +32,10 @@ class PruneReport:
     macs_after: int
     params_before: int
     params_after: int
+    evaluations: dict = dataclasses.field(default_factory=dict)
     accuracy_before: float = None
     accuracy_after: float = None
     accuracy_after_search: float = None
-    evaluations: dict = dataclasses.field(default_factory=dict)
     groups: list = dataclasses.field(default_factory=list)
     budget_report: object = None
     search_history: dict = dataclasses.field(default_factory=dict)
@@ -43,13 +43,10 @@ class PruneReport:
     seconds: dict = dataclasses.field(default_factory=dict)
     distill: bool = False
 
-    @property
-    def macs_ratio(self):
-        return self.macs_after / self.macs_before
-
-    @property
-    def params_ratio(self):
-        return self.params_after / self.params_before
+    macs_ratio = property(lambda self: self.macs_after / self.macs_before,
+                          doc="`macs_after / macs_before`.")
+    params_ratio = property(lambda self: self.params_after / self.params_before,
+                            doc="`params_after / params_before`.")
 
     def as_dict(self):
         out = {
