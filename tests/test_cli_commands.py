@@ -220,6 +220,17 @@ def test_search_runs_dais_and_meets_the_band(setup, capsys):
     assert dk.count_macs(pruned) == metrics["macs"]["pruned"]
 
 
+@pytest.mark.parametrize("method, message", [
+    ("bogus", "Config key 'method' must be one of ['dais', 'uniform', "),
+    ("uniform", "`dais search` runs DAIS, but the overrides ask for method 'uniform'"),
+])
+def test_search_rejects_another_method(setup, capsys, tmp_path, method, message):
+    """Issue 12 #11: `dais search --set method=bogus` was silently ignored."""
+    code, out = _run(["search", "--config", str(setup.config), "--set", f"method={method}",
+                      "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    assert code == 1 and message in out.err
+
+
 # --------------------------------------------------------------- finetune
 
 
