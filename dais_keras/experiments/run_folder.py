@@ -12,6 +12,7 @@ import pathlib
 import yaml
 
 from dais_keras.experiments.schema import budget_label
+from dais_keras.utils.io import atomic_write
 
 CONFIG_FILE = "config.yaml"
 
@@ -85,7 +86,7 @@ def write(config, run_dir, command=None, overrides=(), sources=()):
         header.append(f"# from: {os.fspath(source)}")
     for text in overrides:
         header.append(f"# override: {text}")
-    path.write_text("\n".join(header) + "\n" + dump(config), encoding="utf-8")
+    atomic_write(path, "\n".join(header) + "\n" + dump(config))
     return path
 
 
