@@ -95,7 +95,7 @@ def run_pipeline(model, pruner, *, recipe=None, finetune_data=None, teacher=None
     evaluate("pruned", result.model)
     if recipe is not None:
         t0 = time.perf_counter()
-        teacher = (teacher or model) if recipe.distill else None
+        teacher = (model if teacher is None else teacher) if recipe.distill else None
         steps = fit_kwargs.get("steps_per_epoch") or steps_per_epoch(
             finetune_data, fit_kwargs.get("batch_size", 64))
         say(recipe.describe(steps, teacher))

@@ -156,7 +156,9 @@ class FinetuneRecipe:
         loss = loss or classification_loss(model)
         check_from_logits(model, loss)
         trainee = model
-        flags = [(layer, layer.trainable) for layer in _sublayers(teacher)] if teacher else []
+        flags = []
+        if teacher is not None:
+            flags = [(layer, layer.trainable) for layer in _sublayers(teacher)]
         try:
             if self.distill:
                 trainee = Distiller(

@@ -67,7 +67,6 @@ def check_from_logits(model, loss, where="loss"):
         "model does not learn (the loss stays near log(classes)). Build the model "
         "without the final softmax (e.g. keras.applications: "
         "classifier_activation=None) or use from_logits=False.",
-        UserWarning,
-        stacklevel=3,
+        UserWarning,  # issued here: Python shows it once, however many callers check
     )
     return True
