@@ -158,6 +158,7 @@ def test_distiller_trains_the_student_toward_the_teacher(toy):
         ({"budget": 0.5, "epochs": 0}, "epochs"),
         ({"budget": 0.5, "finetune_epochs": -1}, "finetune_epochs"),
         ({"budget": 0.5, "search_fraction": 1.0}, "search_fraction"),
+        ({"budget": 0.5, "seed": -1}, "seed"),
     ],
 )
 def test_bad_arguments_name_themselves(toy, shared_toy_model, kwargs, name):

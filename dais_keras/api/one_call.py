@@ -8,6 +8,7 @@ from dais_keras.api.report import PruneReport
 from dais_keras.finetune import inputs
 from dais_keras.finetune.recipe import FinetuneRecipe
 from dais_keras.utils.checks import check_int
+from dais_keras.utils.checks import check_seed
 from dais_keras.utils.losses import check_from_logits
 from dais_keras.utils.losses import classification_loss
 
@@ -102,6 +103,7 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
     epochs = check_int("epochs", epochs, low=1)
     finetune_epochs = check_int("finetune_epochs", finetune_epochs, low=0)
     batch_size = check_int("batch_size", batch_size, low=1)
+    seed = check_seed(seed)
     train_data = inputs.check_data("train_data", train_data)
     if search_data is None:
         train_data, search_data = inputs.split_search(train_data, search_fraction, seed)
