@@ -41,12 +41,14 @@ class ImagePyDataset(keras.utils.PyDataset):
     `cifar10_augmentation`), drawn afresh in every pass.
 
     Passes: `epoch` counts them. `on_epoch_end` moves to the next pass (it is
-    what `fit` calls after every epoch); an `on_epoch_end` right after another,
-    with no batch fetched and no `on_epoch_begin` in between, counts once.
-    Keras' `fit` calls `on_epoch_end` once before its first epoch, so the
-    epochs of a first `fit` use passes 1, 2, ... and a second `fit` goes on
-    with the next pass. Set `epoch` to replay a pass: the next `fit` then
-    starts at pass `epoch + 1`.
+    what `fit` calls after every epoch). Once `on_epoch_begin` has been called
+    (by `fit`), only an `on_epoch_end` that follows an `on_epoch_begin` counts:
+    `fit` calls `on_epoch_end` once more before its first epoch (after looking
+    at a batch or two). So the epochs of a first `fit` use passes 1, 2, ...,
+    whether or not the model was built, and a second `fit` goes on with the
+    next pass: `fit(epochs=2)` twice sees the batches of `fit(epochs=4)`.
+    Setting `epoch = k` starts afresh: a following `fit` uses passes
+    `k + 1`, `k + 2`, ...
 
     `fit`'s own `shuffle=True` (its default) only reorders whole batches with
     Python's global `random`; the examples are already shuffled here, so pass
@@ -120,7 +122,7 @@ class ImagePyDataset(keras.utils.PyDataset):
     @epoch.setter
     def epoch(self, value):
         self._epoch = checks.check_int("epoch", value, low=0)
-        self._ended = False
+        self._begun = None  # None: no on_epoch_begin yet, every end counts
 
     def __len__(self):
         rounding = math.floor if self.drop_remainder else math.ceil
@@ -135,7 +137,6 @@ class ImagePyDataset(keras.utils.PyDataset):
                 f"Batch index {index!r} is out of range: this dataset has "
                 f"{len(self)} batches (0 to {len(self) - 1})."
             )
-        self._ended = False
         epoch = self._epoch
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
         if self.shuffle:
@@ -147,13 +148,14 @@ class ImagePyDataset(keras.utils.PyDataset):
         return images.astype(np.float32), labels
 
     def on_epoch_begin(self):
-        self._ended = False
+        self._begun = True
 
     def on_epoch_end(self):
         """Moves to the next pass (reshuffles and redraws the augmentation)."""
-        if not self._ended:
+        if self._begun is not False:
             self._epoch += 1
-            self._ended = True
+        if self._begun:
+            self._begun = False
 
     def _permutation(self, epoch):
         cached_epoch, permutation = self._order  # one read: safe across threads
