@@ -171,15 +171,18 @@ def endless_batches(data, skip=0):
 
     For a `keras.utils.PyDataset`, every pass is bracketed by its
     `on_epoch_begin` / `on_epoch_end` (as `fit` does), so an `ImagePyDataset`
-    reshuffles and redraws its augmentation, and the stream is a pure
-    function of the dataset's arguments: skipping `k` batches resumes it
-    exactly. Any other `data` must be re-iterable (a list of batches, or an
-    object whose `iter()` starts a new pass).
+    reshuffles and redraws its augmentation at every pass, and the stream is
+    a pure function of the dataset's arguments and of the pass it starts
+    from: a new stream from the same pass that skips `k` batches resumes the
+    first one exactly (for an `ImagePyDataset`, set `epoch` back to the
+    first pass before restarting: the passes the stream goes through are
+    counted on the dataset). Any other `data` must be re-iterable (a list of
+    batches, or an object whose `iter()` starts a new pass).
 
     Args:
         data: A `keras.utils.PyDataset`, or a re-iterable of batches.
         skip: Number of batches to skip first (e.g. those already used
-            before a restart).
+            before a restart), from the dataset's current pass.
 
     Yields:
         The batches of `data`, as `data` returns them.

@@ -273,6 +273,9 @@ def test_endless_batches_of_a_pydataset_resume_exactly():
     assert _same(seven, expected[:7])
     resumed = data.endless_batches(_dataset(shuffle=True, augment=True, seed=5), skip=4)
     assert _same([next(resumed) for _ in range(3)], seven[4:])
+    ds.epoch = 0  # a restart of the first stream, on the same dataset
+    restarted = data.endless_batches(ds, skip=5)
+    assert _same([next(restarted) for _ in range(2)], seven[5:])
 
 
 def test_endless_batches_of_iterables():
