@@ -148,6 +148,7 @@ class ImagePyDataset(keras.utils.PyDataset):
         return images.astype(np.float32), labels
 
     def on_epoch_begin(self):
+        """Marks the start of a pass (`fit` calls it before every epoch)."""
         self._begun = True
 
     def on_epoch_end(self):
