@@ -1,7 +1,10 @@
 """CIFAR-10 for training, searching and evaluating pruned models.
 
-`cifar10(split, ...)` returns a batched `tf.data.Dataset` of `(images, labels)`;
-`cifar10_numpy(split, ...)` returns the same examples as numpy arrays.
+`cifar10(split, ...)` returns batches of `(images, labels)` for `fit`: a
+`tf.data.Dataset` (`format="tf"`, the default) or, without TensorFlow, a
+`keras.utils.PyDataset` (`format="pydataset"`: an `ImagePyDataset`, numpy
+batches for every backend); `cifar10_numpy(split, ...)` returns the same
+examples as numpy arrays.
 Images are **raw pixels**: `uint8` values 0-255 in NHWC from `cifar10_numpy`,
 the same values cast to `float32` (no scaling) from `cifar10`. Every model of
 this library normalises inside itself. Labels are `int32` class ids in the
@@ -10,8 +13,11 @@ standard order of `CLASS_NAMES`. Splits: `"train"`, `"weight"`, `"search"`,
 
 Also here: `cifar10_exact_subset` / `cifar10_original_labels` (the exact-pixel
 subset shipped in the shared data and the original test labels),
-`split_indices` (the stratified weight/search split of any labels) and
-`cifar10_augmentation` (pad-4 random crop and horizontal flip).
+`split_indices` (the stratified weight/search split of any labels),
+`cifar10_augmentation` (pad-4 random crop and horizontal flip of one image, in
+`tf.data`) and `random_crop_flip` (the same for a numpy batch),
+`ImagePyDataset` (any image arrays as a shuffled, augmented `PyDataset`) and
+`endless_batches` (a dataset as an endless stream, e.g. for the search).
 
 Where the data comes from (`cifar10_source` says which was used):
 
@@ -48,25 +54,30 @@ else `$DAIS_CACHE_DIR` (the older name), else `~/.cache/dais_keras`. Cache
 files are written atomically (temporary file, then `os.replace`), so a crash
 or a corrupt archive never leaves a partial file.
 
-TensorFlow is imported only by `cifar10` (the `tf.data` pipeline), the tfds
-fallback, and JPEG decoding when TensorFlow is already imported:
-`cifar10_numpy` on the pickles, the binary records or a cached copy, and the
-JPEG archive with Pillow installed, run without it.
+TensorFlow is imported only by `cifar10(format="tf")` (the `tf.data`
+pipeline), the tfds fallback, and JPEG decoding when TensorFlow is already
+imported: `cifar10(format="pydataset")` and `cifar10_numpy` on the pickles,
+the binary records or a cached copy, and the JPEG archive with Pillow
+installed, run without it. Keras is imported by `ImagePyDataset` and
+`endless_batches` (loaded on first use), not by `import dais_keras.data`.
 
 Errors: missing data raises `DataNotFoundError` (a `FileNotFoundError`) whose
 message lists every place searched and the files expected there; an unreadable
 archive raises `CorruptDataError` (a `ValueError`) naming the file; bad
 arguments raise `ValueError` naming the argument and its valid values.
 
-Modules: `cifar` (the splits as datasets and arrays), `source` (finding the
+Modules: `cifar` (the splits as datasets and arrays), `tfdata` and
+`pydataset` (arrays as a `tf.data.Dataset` / `PyDataset`), `source` (finding the
 data), `formats` (what it looks like on disk), `decode` and `jpeg` (decoding),
 `order` (the JPEG copy's order), `cache`, `exact` (the exact subset), `split`
 (the weight/search split), `augment`, `errors`.
 """
 
 from dais_keras.data.augment import cifar10_augmentation
+from dais_keras.data.augment import random_crop_flip
 from dais_keras.data.cache import CACHE_DIR_ENV
 from dais_keras.data.cache import cache_path
+from dais_keras.data.cifar import DATASET_FORMATS
 from dais_keras.data.cifar import SPLITS
 from dais_keras.data.cifar import cifar10
 from dais_keras.data.cifar import cifar10_numpy
@@ -87,6 +98,7 @@ from dais_keras.data.split import split_indices
 __all__ = [
     "CACHE_DIR_ENV",
     "CLASS_NAMES",
+    "DATASET_FORMATS",
     "DATA_DIR_ENV",
     "DEFAULT_SEARCH_FRACTION",
     "IMAGE_SHAPE",
@@ -96,6 +108,7 @@ __all__ = [
     "CifarSource",
     "CorruptDataError",
     "DataNotFoundError",
+    "ImagePyDataset",
     "cache_path",
     "cifar10",
     "cifar10_augmentation",
@@ -103,5 +116,23 @@ __all__ = [
     "cifar10_numpy",
     "cifar10_original_labels",
     "cifar10_source",
+    "endless_batches",
+    "random_crop_flip",
     "split_indices",
 ]
+
+# Defined on a `keras.utils.PyDataset`: imported (with Keras) on first use.
+_KERAS_EXPORTS = {
+    "ImagePyDataset": "dais_keras.data.pydataset",
+    "endless_batches": "dais_keras.data.pydataset",
+}
+
+
+def __getattr__(name):
+    if name not in _KERAS_EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_KERAS_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -1,5 +1,5 @@
-"""CIFAR-10 splits as a `tf.data.Dataset` (`cifar10`) or numpy arrays
-(`cifar10_numpy`).
+"""CIFAR-10 splits as batches for `fit` (`cifar10`: a `tf.data.Dataset` or a
+`keras.utils.PyDataset`) or as numpy arrays (`cifar10_numpy`).
 
 Splits:
 
@@ -29,6 +29,10 @@ from dais_keras.utils import checks
 
 SPLITS = ("train", "weight", "search", "test")
 
+_FORMAT_HINT = (
+    "'tf' returns a tf.data.Dataset (needs TensorFlow); 'pydataset' a "
+    "keras.utils.PyDataset (numpy batches, every backend, no TensorFlow)."
+)
 _SPLIT_HINT = (
     "The splits: 'train' (all training images, or the weight part when "
     "search_fraction is given), 'weight'/'search' (the two parts of the "
@@ -41,29 +45,49 @@ def cifar10(
     batch_size=128,
     augment=None,
     *,
+    format="tf",
     shuffle=None,
     search_fraction=None,
     seed=0,
     limit=None,
     drop_remainder=False,
+    workers=None,
+    use_multiprocessing=None,
+    max_queue_size=None,
     data_dir=None,
     cache_dir=None,
     variant=None,
     download=True,
 ):
-    """Returns CIFAR-10 as a batched `tf.data.Dataset` of `(images, labels)`.
+    """Returns CIFAR-10 as batches of `(images, labels)` for `fit`.
 
     Images are `float32` raw pixel values in [0, 255], shape
     `(batch, 32, 32, 3)`; labels are `int32` class ids, shape `(batch,)`.
+    Two formats hold the same batches (as with
+    `keras.utils.image_dataset_from_directory`'s `format`):
+
+    * `"tf"`: a `tf.data.Dataset` (imports TensorFlow). Usable by every
+      backend where TensorFlow is installed.
+    * `"pydataset"`: a `keras.utils.PyDataset` (`ImagePyDataset`): numpy
+      batches, shuffled and augmented in numpy, no TensorFlow. Usable by every
+      backend, also where TensorFlow is not installed (e.g. JAX or torch on a
+      GPU machine). Its batches are reproducible: a pure function of the
+      arguments and of the pass over the data (see `ImagePyDataset`).
+
+    The augmentation has the same distribution in both (zero padding of 4,
+    a 32x32 crop at one of the 81 offsets, uniformly, and a horizontal flip
+    with probability 1/2), but not the same random draws.
 
     Args:
         split: One of `"train"`, `"weight"`, `"search"`, `"test"` (see the
             module docstring).
         batch_size: Positive integer.
         augment: Whether to apply the standard CIFAR augmentation
-            (`cifar10_augmentation`: pad 4, random 32x32 crop, random
-            horizontal flip). Defaults to `True` for `"train"` and `"weight"`,
-            `False` for `"search"` and `"test"`.
+            (`cifar10_augmentation` / `random_crop_flip`: pad 4, random 32x32
+            crop, random horizontal flip). Defaults to `True` for `"train"`
+            and `"weight"`, `False` for `"search"` and `"test"`.
+        format: `"tf"` (a `tf.data.Dataset`, the default) or `"pydataset"`
+            (a `keras.utils.PyDataset`).
         shuffle: Whether to shuffle (reshuffled every epoch, seeded by
             `seed`). Defaults to `True` except for `"test"`.
         search_fraction: Fraction of the training set held out as the search
@@ -76,6 +100,12 @@ def cifar10(
             taken after the seeded shuffle when `shuffle` is on (so a fixed,
             random subset), else in the documented order.
         drop_remainder: Whether to drop the last, smaller batch.
+        workers: `format="pydataset"` only: number of threads (or processes)
+            `fit` fetches batches with; `None` means Keras' default (1).
+        use_multiprocessing: `format="pydataset"` only: whether `workers`
+            are processes; `None` means `False`.
+        max_queue_size: `format="pydataset"` only: batches `fit` keeps ready;
+            `None` means Keras' default (10).
         data_dir: Directory (or archive) to read; see the `dais_keras.data`
             docstring.
         cache_dir: Where decoded arrays are cached.
@@ -84,11 +114,13 @@ def cifar10(
             downloads) when no local copy is found.
 
     Returns:
-        A `tf.data.Dataset` yielding `(images, labels)` batches.
+        A `tf.data.Dataset` (`format="tf"`) or an `ImagePyDataset`
+        (`format="pydataset"`) yielding `(images, labels)` batches.
 
     Raises:
-        ValueError: On an unknown split, a bad batch size, search fraction,
-            seed, limit or variant.
+        ValueError: On an unknown split or format, a bad batch size, search
+            fraction, seed, limit or variant, or `workers`,
+            `use_multiprocessing` or `max_queue_size` with `format="tf"`.
         DataNotFoundError: If no copy of CIFAR-10 can be found.
         CorruptDataError: If the copy found cannot be read.
 
@@ -100,14 +132,32 @@ def cifar10(
     test = dais_keras.data.cifar10("test", batch_size=500)
     images, labels = next(iter(test))  # (500, 32, 32, 3) float32 in [0, 255]
     name = dais_keras.data.cifar10_source().name  # "cifar10-original"/"-jpeg"
+
+    # Without TensorFlow (e.g. KERAS_BACKEND=jax or torch):
+    train = dais_keras.data.cifar10("weight", format="pydataset", workers=2)
+    model.fit(train, epochs=10, shuffle=False)
     ```
     """
-    import tensorflow as tf
-
-    from dais_keras.data.augment import cifar10_augmentation
-
     _check_split(split)
+    checks.explain(checks.check_choice, "format", format, DATASET_FORMATS,
+                   hint=_FORMAT_HINT)
     batch_size = checks.check_int("batch_size", batch_size, low=1)
+    pydataset_options = {
+        name: value
+        for name, value in (
+            ("workers", workers),
+            ("use_multiprocessing", use_multiprocessing),
+            ("max_queue_size", max_queue_size),
+        )
+        if value is not None
+    }
+    if pydataset_options and format != "pydataset":
+        raise ValueError(
+            f"{', '.join(f'`{name}`' for name in pydataset_options)}: options "
+            f"of format='pydataset' only; received format={format!r}. A "
+            "tf.data.Dataset fetches in parallel by itself: drop them, or pass "
+            "format='pydataset'."
+        )
     if shuffle is None:
         shuffle = split != "test"
     if augment is None:
@@ -123,32 +173,10 @@ def cifar10(
         variant=variant,
         download=download,
     )
-    if augment:
-        # Per example: RandomCrop draws one window per call.
-        augment_fn = cifar10_augmentation(seed=seed)
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        if shuffle:
-            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.map(
-            lambda image, label: (augment_fn(tf.cast(image, "float32")), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    else:
-        # Shuffle indices and gather whole batches: faster than slicing.
-        images, labels = tf.constant(x), tf.constant(y)
-        ds = tf.data.Dataset.range(len(x))
-        if shuffle:
-            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-        ds = ds.map(
-            lambda idx: (
-                tf.cast(tf.gather(images, idx), "float32"),
-                tf.gather(labels, idx),
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return _FORMATS[format](
+        x, y, batch_size, augment=augment, shuffle=shuffle, seed=seed,
+        drop_remainder=drop_remainder, **pydataset_options,
+    )
 
 
 def cifar10_numpy(
@@ -218,6 +246,23 @@ def cifar10_numpy(
     if limit is not None:
         x, y = x[:limit], y[:limit]
     return x, y
+
+
+def _tf_dataset(x, y, batch_size, **options):
+    from dais_keras.data.tfdata import tf_dataset
+
+    return tf_dataset(x, y, batch_size, **options)
+
+
+def _pydataset(x, y, batch_size, **options):
+    from dais_keras.data.pydataset import ImagePyDataset
+
+    return ImagePyDataset(x, y, batch_size, **options)
+
+
+# `cifar10`'s formats: name -> builder(x, y, batch_size, **options).
+_FORMATS = {"tf": _tf_dataset, "pydataset": _pydataset}
+DATASET_FORMATS = tuple(_FORMATS)
 
 
 def _check_split(split):

@@ -7,6 +7,7 @@ real 60,000-image JPEG tarball (decoded once per session into a temporary
 cache; the slow test of this file).
 """
 
+import importlib.util
 import io
 import os
 import pickle
@@ -298,19 +299,25 @@ print("imported:", sorted(m for m in ("tensorflow", "keras") if m in sys.modules
 """
 
 
+def _run_python(script, *args, **env):
+    """Runs `script` in a new Python with this `dais_keras`; returns the run."""
+    repository = Path(data.__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repository), **env)
+    run = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    return run
+
+
 def test_numpy_loading_does_not_import_tensorflow(tiny, tmp_path):
     # `import dais_keras.data` and `cifar10_numpy` (pickles, the JPEG archive
     # decoded by Pillow, the cache) run in a process without TensorFlow.
     write_python_dir(tmp_path / "python", tiny)
     write_jpeg_tar(tmp_path / "jpeg", jpeg_members(tiny))
     cache, out = tmp_path / "cache", tmp_path / "out.npz"
-    repository = Path(data.__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=str(repository))
-    run = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_TENSORFLOW, str(tmp_path), str(cache), str(out)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
+    run = _run_python(_WITHOUT_TENSORFLOW, tmp_path, cache, out)
     assert "imported: []" in run.stdout, run.stdout
     assert len(_files(cache)) == 2  # one per source; the second loads were cached
     with np.load(out) as arrays:
@@ -402,6 +409,106 @@ def test_augment_and_shuffle_defaults(py_dir, tiny):
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, tiny["y_train"])
     assert sorted(a) == sorted(tiny["y_train"])
+
+
+# --------------------------------------------------------------------------
+# format="pydataset": the same examples without tf.data
+# --------------------------------------------------------------------------
+
+
+def _pass(ds):
+    """`(images, labels)` of one pass over a PyDataset, concatenated."""
+    batches = [ds[i] for i in range(len(ds))]
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+def test_pydataset_format_serves_the_examples_of_the_tf_format(py_dir, tiny):
+    kw = dict(batch_size=8, data_dir=py_dir, format="pydataset")
+    ds = data.cifar10("test", **kw)
+    assert isinstance(ds, data.ImagePyDataset) and len(ds) == 3
+    x, y = _pass(ds)
+    assert x.dtype == np.float32 and y.dtype == np.int32
+    np.testing.assert_array_equal(x, tiny["x_test"].astype(np.float32))
+    np.testing.assert_array_equal(y, tiny["y_test"])
+    # "search": shuffled, not augmented, the examples of cifar10_numpy.
+    x_s, y_s = data.cifar10_numpy("search", data_dir=py_dir)
+    x, y = _pass(data.cifar10("search", **kw))
+    assert not np.array_equal(y, y_s)
+    got = {(int(l), img.tobytes()) for l, img in zip(y, x)}
+    assert got == {(int(l), img.astype(np.float32).tobytes()) for l, img in zip(y_s, x_s)}
+    # "weight": augmented by default; every image a pad-crop-flip of its own.
+    x_w, y_w = data.cifar10_numpy("weight", data_dir=py_dir)
+    x, y = _pass(data.cifar10("weight", shuffle=False, **kw))
+    np.testing.assert_array_equal(y, y_w)
+    assert not np.array_equal(x, x_w.astype(np.float32))
+    for a, original in zip(x, x_w):
+        assert _is_pad_crop_flip(a, original.astype(np.float32))
+    # Reproducible for a seed, different for another; limit as for "tf".
+    a = _pass(data.cifar10("weight", seed=3, **kw))
+    np.testing.assert_array_equal(_pass(data.cifar10("weight", seed=3, **kw))[0], a[0])
+    assert not np.array_equal(_pass(data.cifar10("weight", seed=4, **kw))[0], a[0])
+    kw.update(batch_size=4, limit=6)
+    assert len(_pass(data.cifar10("weight", **kw))[1]) == 6
+    assert len(data.cifar10("weight", drop_remainder=True, **kw)) == 1
+    ds = data.cifar10("train", workers=2, use_multiprocessing=True, max_queue_size=3, **kw)
+    assert (ds.workers, ds.use_multiprocessing, ds.max_queue_size) == (2, True, 3)
+
+
+_TENSORFLOW_BLOCKED = """
+import importlib.abc
+import importlib.machinery
+import sys
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # `import tensorflow` raises ImportError; `find_spec` finds no file.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            return importlib.machinery.ModuleSpec(name, self)  # origin None
+
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"TensorFlow is blocked: {spec.name}", name=spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+import keras
+import numpy as np
+
+import dais_keras.data as data
+
+root, cache = sys.argv[1:]
+kw = dict(data_dir=root, cache_dir=cache, format="pydataset", batch_size=8)
+train = data.cifar10("weight", seed=1, workers=2, **kw)
+for i in range(2):
+    x, y = train[i]
+    assert x.shape == (8, 32, 32, 3) and (x.dtype, y.dtype) == ("float32", "int32")
+x, y = next(data.endless_batches(data.cifar10("search", **kw)))
+assert x.shape == (8, 32, 32, 3)
+L = keras.layers
+model = keras.Sequential([
+    keras.Input((32, 32, 3)), L.Rescaling(1 / 255), L.Conv2D(4, 3, strides=4),
+    L.GlobalAveragePooling2D(), L.Dense(10),
+])
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+history = model.fit(train, epochs=1, shuffle=False, verbose=0)
+assert np.isfinite(history.history["loss"][0]) and train.epoch == 2
+print("backend:", keras.backend.backend())
+print("tensorflow imported:", any(m.split(".")[0] == "tensorflow" for m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_pydataset_trains_with_tensorflow_blocked(backend, py_dir, tmp_path):
+    # The loader, the search stream and `fit` on it, in a process where
+    # `import tensorflow` fails (as where TensorFlow is not installed).
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    run = _run_python(_TENSORFLOW_BLOCKED, py_dir, tmp_path / "cache", KERAS_BACKEND=backend)
+    assert f"backend: {backend}" in run.stdout, run.stdout
+    assert "tensorflow imported: False" in run.stdout, run.stdout
 
 
 # --------------------------------------------------------------------------
@@ -752,6 +859,8 @@ def test_interrupted_cache_write_leaves_nothing(py_dir, tmp_path, monkeypatch):
         (dict(split="train", limit=0), "limit"),
         (dict(split="train", seed=None), "seed"),
         (dict(split="train", variant="png"), "variant"),
+        (dict(split="train", format="grain"), "format"),
+        (dict(split="train", workers=2), "workers"),
     ],
 )
 def test_bad_arguments(kwargs, needle, py_dir):
@@ -763,6 +872,8 @@ def test_bad_arguments(kwargs, needle, py_dir):
             assert split in message
     if needle == "search_fraction":
         assert "between 0 and 1" in message
+    if needle == "format":
+        assert "'tf'" in message and "'pydataset'" in message
 
 
 # --------------------------------------------------------------------------
