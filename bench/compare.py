@@ -24,78 +24,66 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
 
-import numpy as np  # noqa: E402
+silence_tensorflow()
 
-import keras  # noqa: E402
-
-import dais_keras as dk  # noqa: E402
-from _common import machine  # noqa: E402
-from dais_keras import baselines  # noqa: E402
 from dais_keras import data  # noqa: E402
-from dais_keras import export  # noqa: E402
 from dais_keras import models  # noqa: E402
+from dais_keras.api.pipeline import run_pipeline  # noqa: E402
+from dais_keras.api.pruners import BaselinePruning  # noqa: E402
+from dais_keras.api.pruners import DAISSearch  # noqa: E402
+from dais_keras.api.pruners import Pruning  # noqa: E402
+from dais_keras.cost.macs import count_macs  # noqa: E402
+from dais_keras.cost.macs import count_params  # noqa: E402
+from dais_keras.deploy import export  # noqa: E402
+from dais_keras.finetune.accuracy import accuracy  # noqa: E402
+from dais_keras.finetune.recipe import FinetuneRecipe  # noqa: E402
+from dais_keras.select import baselines  # noqa: E402
+from dais_keras.utils import plotting  # noqa: E402
+from dais_keras.utils.io import atomic_write  # noqa: E402
+from dais_keras.utils.io import write_json  # noqa: E402
+from dais_keras.utils.losses import classification_loss  # noqa: E402
+from dais_keras.utils.machine import machine_info  # noqa: E402
+from dais_keras.utils.timing import time_ms  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def finetune(model, train, epochs, steps, seed):
-    """The fine-tuning protocol shared by every method."""
-    keras.utils.set_random_seed(seed)
-    lr = keras.optimizers.schedules.CosineDecay(0.01, decay_steps=max(1, epochs * steps))
-    model.compile(
-        optimizer=keras.optimizers.SGD(lr, momentum=0.9, nesterov=True),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    t0 = time.perf_counter()
-    history = model.fit(train, epochs=epochs, verbose=0)
-    return time.perf_counter() - t0, {k: [float(x) for x in v] for k, v in history.history.items()}
-
-
-def accuracy(model, x, y):
-    logits = model.predict(x, batch_size=500, verbose=0)
-    return float(np.mean(np.argmax(logits, -1) == np.asarray(y).ravel()))
-
-
-def latency_ms(run, x, runs=300, warmup=20):
-    for _ in range(warmup):
-        run(x)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - t0)
-    return 1000.0 * float(np.median(times))
-
-
-def measure_latency(model, sample, tmp):
-    """Batch-1, one-thread median latency in TFLite (XNNPack) and ONNX Runtime."""
+def measure_latency(model, sample, tmp, runs=300, warmup=20):
+    """Batch-1, one-thread median latency in TFLite (XNNPack) and ONNX Runtime,
+    after exporting (with the parity check) to both."""
     x = sample[:1].astype("float32")
     tfl = os.path.join(tmp, f"{model.name}.tflite")
     export.tflite(model, tfl, sample=sample)
     interpreter, _ = export.litert_interpreter(tfl, num_threads=1)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]["index"]
-    out = interpreter.get_output_details()[0]["index"]
     interpreter.resize_tensor_input(inp, x.shape)
     interpreter.allocate_tensors()
 
-    def run_tflite(v):
-        interpreter.set_tensor(inp, v)
+    def run_tflite():
+        interpreter.set_tensor(inp, x)
         interpreter.invoke()
-        return interpreter.get_tensor(out)
 
     onx = os.path.join(tmp, f"{model.name}.onnx")
     export.onnx(model, onx, sample=sample)
     session, _ = export.onnx_session(onx, num_threads=1)
-    name = session.get_inputs()[0].name
+    feed = {session.get_inputs()[0].name: x}
+    return (time_ms(run_tflite, runs=runs, warmup=warmup),
+            time_ms(lambda: session.run(None, feed), runs=runs, warmup=warmup))
 
-    def run_ort(v):
-        return session.run(None, {name: v})
 
-    return latency_ms(run_tflite, x), latency_ms(run_ort, x)
+def pruner(method, args, original, weight, search):
+    """The pruning step of `method`: DAIS, a baseline, or none (`unpruned`:
+    the reference, fine-tuned like the others)."""
+    if method == "unpruned":
+        return lambda model: Pruning(models.pretrained(f"resnet{args.depth}"), None)
+    if method == "dais":
+        return DAISSearch(args.budget, weight, search, epochs=args.search_epochs,
+                          loss=classification_loss(original), round_to=args.round_to,
+                          seed=args.seed, verbose=0)
+    return BaselinePruning(method, args.budget, seed=args.seed, round_to=args.round_to)
 
 
 def main(argv=None):
@@ -113,13 +101,14 @@ def main(argv=None):
     parser.add_argument("--save-dir", default=None,
                         help="also save every fine-tuned model as <dir>/<method>.keras")
     args = parser.parse_args(argv)
+    import keras
+
     keras.utils.set_random_seed(args.seed)
     t_start = time.perf_counter()
 
     base_name = f"resnet{args.depth}"
     train = data.cifar10("train", batch_size=args.batch_size, augment=True, limit=args.train_images,
                          seed=args.seed, drop_remainder=True)
-    steps = int(train.cardinality().numpy())
     weight = data.cifar10("weight", batch_size=args.batch_size, augment=True, search_fraction=0.2,
                           limit=int(args.train_images * 0.8), seed=args.seed, drop_remainder=True)
     search = data.cifar10("search", batch_size=args.batch_size, augment=False, search_fraction=0.2,
@@ -127,66 +116,55 @@ def main(argv=None):
     x_test, y_test = data.cifar10_numpy("test")
     x_exact, y_exact = data.cifar10_exact_subset()
     source = data.cifar10_source()
+    # The same fine-tuning protocol for every method, the reference included.
+    recipe = FinetuneRecipe(args.finetune_epochs, nesterov=True, seed=args.seed)
 
     original = models.pretrained(base_name)
-    base_macs = dk.count_macs(original)
+    base_macs = count_macs(original)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base_tfl, base_ort = measure_latency(original, x_exact[:64], tmp)
-        candidates = {}
-        for method in args.methods.split(","):
-            t0 = time.perf_counter()
-            if method == "dais":
-                pruned, report = dk.prune(
-                    original, args.budget, weight, search_data=search, epochs=args.search_epochs,
-                    finetune_epochs=0, round_to=args.round_to, seed=args.seed, verbose=0,
-                )
-                budget_report = report.budget_report
-                info = {
-                    "search_macs_ratio": budget_report.ratio_before,
-                    "repair_channels_changed": budget_report.channels_changed,
-                }
-            else:
-                pruned, report = baselines.prune(original, method, args.budget, seed=args.seed,
-                                                 round_to=args.round_to)
-                info = {}
-            candidates[method] = (pruned, time.perf_counter() - t0, info)
-            print(f"{method}: pruned to {dk.count_macs(pruned) / base_macs:.3f} of MACs", flush=True)
-        candidates["unpruned"] = (models.pretrained(base_name), 0.0, {})
-        for method, (model, t_prune, info) in candidates.items():
-            acc_before = accuracy(model, x_exact, y_exact)
-            t_ft, history = finetune(model, train, args.finetune_epochs, steps, args.seed)
+        for method in args.methods.split(",") + ["unpruned"]:
+            result = run_pipeline(
+                original, pruner(method, args, original, weight, search), recipe=recipe,
+                finetune_data=train, eval_data={"exact": (x_exact, y_exact)},
+                eval_stages=("pruned", "finetuned"), eval_batch_size=500,
+            )
+            model = result.model
+            macs = count_macs(model)
+            print(f"{method}: pruned to {macs / base_macs:.3f} of MACs", flush=True)
             tfl, ort = measure_latency(model, x_exact[:64], tmp)
             if args.save_dir:
                 os.makedirs(args.save_dir, exist_ok=True)
                 model.save(os.path.join(args.save_dir, f"{method}.keras"))
-            macs = dk.count_macs(model)
             row = {
                 "method": method,
                 "macs": macs,
-                "params": dk.count_params(model),
+                "params": count_params(model),
                 "macs_ratio": macs / base_macs,
-                "acc_jpeg_test": accuracy(model, x_test, y_test),
-                "acc_exact_subset": accuracy(model, x_exact, y_exact),
-                "acc_exact_subset_before_finetune": acc_before,
+                "acc_jpeg_test": accuracy(model, (x_test, y_test), batch_size=500),
+                "acc_exact_subset": result.accuracy["finetuned"]["exact"],
+                "acc_exact_subset_before_finetune": result.accuracy["pruned"]["exact"],
                 "tflite_ms": tfl,
                 "ort_ms": ort,
                 "tflite_speedup": base_tfl / tfl,
                 "ort_speedup": base_ort / ort,
                 "macs_reduction": base_macs / macs,
                 "round_to": args.round_to,
-                "prune_seconds": t_prune,
-                "finetune_seconds": t_ft,
-                "final_train_accuracy": history["accuracy"][-1],
+                "prune_seconds": result.seconds["prune"] if method != "unpruned" else 0.0,
+                "finetune_seconds": result.seconds["finetune"],
+                "final_train_accuracy": result.finetune_history["accuracy"][-1],
             }
-            row.update(info)
+            if method == "dais":
+                row["search_macs_ratio"] = result.pruning.report.ratio_before
+                row["repair_channels_changed"] = result.pruning.report.channels_changed
             rows.append(row)
             print(json.dumps(row), flush=True)
 
     suffix = "" if args.round_to is None else f"_r{args.round_to}"
     stem = os.path.join(RESULTS, f"compare_{base_name}_cifar10{suffix}")
     result = {
-        "machine": machine(),
+        "machine": machine_info(runtime=True),
         "epochs": {"search": args.search_epochs, "finetune": args.finetune_epochs},
         "train_images": args.train_images,
         "budget": args.budget,
@@ -197,8 +175,7 @@ def main(argv=None):
         "wall_seconds": time.perf_counter() - t_start,
         "rows": rows,
     }
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(stem + ".json", result, indent=1)
     write_markdown(result, stem + ".md")
     write_plot(result, stem + ".png")
 
@@ -221,19 +198,14 @@ def write_markdown(result, path):
             f"{100 * r['acc_exact_subset']:.2f} % | {r['tflite_ms']:.3f} ({r['tflite_speedup']:.2f}×) | "
             f"{r['ort_ms']:.3f} ({r['ort_speedup']:.2f}×) | {r['macs_reduction']:.2f}× |"
         )
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write(path, "\n".join(lines) + "\n")
 
 
 def write_plot(result, path):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if not plotting.can_plot():
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = plotting.figure((6, 4))
+    ax = fig.add_subplot()
     for r in result["rows"]:
         ax.scatter(r["macs"] / 1e6, 100 * r["acc_jpeg_test"])
         ax.annotate(r["method"], (r["macs"] / 1e6, 100 * r["acc_jpeg_test"]), fontsize=8)
@@ -242,7 +214,6 @@ def write_plot(result, path):
     ax.set_title(os.path.basename(path).replace(".png", ""))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -14,58 +14,24 @@ Usage: python bench/port_accuracy.py
 Writes bench/results/port_accuracy.json.
 """
 
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
+
+silence_tensorflow()
 
 import numpy as np  # noqa: E402
 
-import keras  # noqa: E402
-
-import dais_keras  # noqa: E402
 from dais_keras import models  # noqa: E402
+from dais_keras.cost.macs import count_macs  # noqa: E402
+from dais_keras.finetune.accuracy import predict_classes  # noqa: E402
+from dais_keras.utils.io import write_json  # noqa: E402
+from dais_keras.utils.machine import machine_info  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "port_accuracy.json"
 EXACT_SUBSET_NAME = "cifar10-exact-subset-1017"
 BATCH_SIZE = 500
-
-
-def machine():
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or platform.machine()
-    return {
-        "description": f"{os.cpu_count()} CPU cores ({cpu}), no GPU",
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-    }
-
-
-def exact_subset():
-    """(x, y) of the exact-pixel subset, via dais_keras.data if present."""
-    try:
-        from dais_keras.data.cifar10 import cifar10_exact_subset
-
-        return cifar10_exact_subset()
-    except ImportError:
-        path = (
-            Path(dais_keras.__file__).resolve().parents[1].parent
-            / "shared/data/cifar10-exact-subset/test_first1017.npz"
-        )
-        with np.load(path) as d:
-            return d["x"], d["y"]
 
 
 def full_test_set():
@@ -87,23 +53,10 @@ def full_test_set():
     return dataset, f"cifar10-{kind}-test-10000", source
 
 
-def accuracy_numpy(model, x, y):
-    logits = model.predict(x, batch_size=BATCH_SIZE, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=1) == y)), len(y)
-
-
-def predict_dataset(model, dataset):
-    """(predicted classes, labels) over a batched dataset, in its order."""
-    predictions, targets = [], []
-    for images, labels in dataset:
-        logits = model.predict_on_batch(images)
-        predictions.append(np.argmax(logits, axis=1))
-        targets.append(labels.numpy())
-    return np.concatenate(predictions), np.concatenate(targets)
-
-
 def main():
-    x, y = exact_subset()
+    from dais_keras.data import cifar10_exact_subset
+
+    x, y = cifar10_exact_subset()
     dataset, full_name, source = full_test_set()
     # The full test set in the original order starts with the exact subset's
     # images: its first 1,017 predictions isolate the effect of JPEG pixels.
@@ -122,20 +75,20 @@ def main():
             "trainable_params": sum(
                 int(np.prod(w.shape)) for w in model.trainable_weights
             ),
-            "macs": dais_keras.count_macs(model),
+            "macs": count_macs(model),
             "pytorch_reference_top1_exact_subset": spec[
                 "reference_top1_exact_subset"
             ],
             "load_seconds": round(load_s, 2),
         }
         start = time.perf_counter()
-        acc, n = accuracy_numpy(model, x, y)
-        row["top1_exact_subset"] = acc
-        row["n_exact_subset"] = n
+        predicted, labels = predict_classes(model, (x, y), batch_size=BATCH_SIZE)
+        row["top1_exact_subset"] = float(np.mean(predicted == labels))
+        row["n_exact_subset"] = len(labels)
         row["eval_seconds_exact_subset"] = round(time.perf_counter() - start, 2)
         if dataset is not None:
             start = time.perf_counter()
-            predicted, labels = predict_dataset(model, dataset)
+            predicted, labels = predict_classes(model, dataset)
             row["top1_full_test"] = float(np.mean(predicted == labels))
             row["n_full_test"] = len(labels)
             if same_images:
@@ -158,6 +111,7 @@ def main():
             ),
             flush=True,
         )
+    machine = machine_info(runtime=True)
     report = {
         "benchmark": "port_accuracy",
         "description": (
@@ -177,11 +131,10 @@ def main():
             if dataset is not None and "jpeg" in full_name
             else (full_name if dataset is None else "original pixels")
         ),
-        "machine": machine(),
+        "machine": dict(machine, description=f"{machine['cpu_count']} CPU cores ({machine['cpu']})"),
         "models": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(RESULTS, report)
     print(f"Wrote {RESULTS}")
 
 

@@ -27,18 +27,24 @@ import json
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
+
+silence_tensorflow()
 
 import numpy as np  # noqa: E402
 
 import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
+from dais_keras.finetune.accuracy import accuracy  # noqa: E402
+from dais_keras.finetune.recipe import sgd  # noqa: E402
 from dais_keras.search.callback import DAISCallback  # noqa: E402
+from dais_keras.select import baselines  # noqa: E402
+from dais_keras.utils.io import write_json  # noqa: E402
+from dais_keras.utils.losses import classification_loss  # noqa: E402
+from dais_keras.utils.machine import machine_info  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-from _common import machine  # noqa: E402
-
 
 
 class StepLog(keras.callbacks.Callback):
@@ -85,11 +91,7 @@ def toy_data(n, seed):
 
 
 def compile_model(model, lr):
-    model.compile(
-        optimizer=keras.optimizers.SGD(lr, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model.compile(optimizer=sgd(lr), loss=classification_loss(model), metrics=["accuracy"])
     return model
 
 
@@ -146,31 +148,9 @@ def tiny(out):
                 "max": float(ratios.max()),
                 "mean_channels_changed": float(np.mean([r["channels_changed"] for r in sel])),
             }
-    result = {"summary": summary, "runs": runs, "machine": machine()}
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
+    result = {"summary": summary, "runs": runs, "machine": machine_info(runtime=True)}
+    write_json(out, result, indent=1)
     print(json.dumps(summary, indent=2))
-
-
-def uniform_keep(model, budget):
-    """Keeps the same fraction of every prunable group (first channels) so
-    that the exact MACs are at most `budget`."""
-    graph = dk.channel_groups(model)
-    cost = graph.cost_model()
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        m = np.concatenate([np.arange(g.size) < max(1, round(mid * g.size)) for g in graph.prunable])
-        if cost.exact(m) <= budget * cost.total:
-            lo = mid
-        else:
-            hi = mid
-    return {g.id: np.arange(g.size) < max(1, round(lo * g.size)) for g in graph.prunable}
-
-
-def accuracy(model, x, y):
-    logits = model.predict(x, batch_size=256, verbose=0)
-    return float(np.mean(np.argmax(logits, -1) == y))
 
 
 def resnet20(out, steps, epochs, batch, budget, seed, callback_kwargs=None):
@@ -193,7 +173,7 @@ def resnet20(out, steps, epochs, batch, budget, seed, callback_kwargs=None):
     seconds = time.perf_counter() - t0
     report = cb.report
     pruned = dk.surgery.apply(search_model)
-    uniform = dk.surgery.prune(base, uniform_keep(base, budget))
+    uniform, _ = baselines.prune(base, "uniform", budget)
     result = {
         "model": "resnet20 (pretrained)",
         "callback_kwargs": callback_kwargs or {},
@@ -209,19 +189,18 @@ def resnet20(out, steps, epochs, batch, budget, seed, callback_kwargs=None):
         "search_seconds": seconds,
         "data_source": data.cifar10_source().name,
         "exact_subset_accuracy": {
-            "unpruned": accuracy(base, x_exact, y_exact),
-            "dais_before_finetune": accuracy(pruned, x_exact, y_exact),
-            "uniform_same_macs_no_finetune": accuracy(uniform, x_exact, y_exact),
+            "unpruned": accuracy(base, (x_exact, y_exact)),
+            "dais_before_finetune": accuracy(pruned, (x_exact, y_exact)),
+            "uniform_same_macs_no_finetune": accuracy(uniform, (x_exact, y_exact)),
         },
         "macs": {
             "unpruned": dk.count_macs(base),
             "dais": dk.count_macs(pruned),
             "uniform": dk.count_macs(uniform),
         },
-        "machine": machine(),
+        "machine": machine_info(runtime=True),
     }
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(out, result, indent=1)
     print(report)
     print(json.dumps(result["exact_subset_accuracy"], indent=2))
 

@@ -22,7 +22,9 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
+
+silence_tensorflow()
 
 import numpy as np  # noqa: E402
 
@@ -30,11 +32,13 @@ import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
 from dais_keras import models  # noqa: E402
+from dais_keras.finetune.recipe import sgd  # noqa: E402
 from dais_keras.search.callback import DAISCallback  # noqa: E402
+from dais_keras.utils.io import write_json  # noqa: E402
+from dais_keras.utils.losses import classification_loss  # noqa: E402
+from dais_keras.utils.machine import machine_info  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-from _common import machine  # noqa: E402
-
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -50,11 +54,7 @@ class StepTimer(keras.callbacks.Callback):
 
 
 def compile_model(model):
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model.compile(optimizer=sgd(0.01), loss=classification_loss(model), metrics=["accuracy"])
     return model
 
 
@@ -143,11 +143,9 @@ def main():
         "rounds": args.rounds,
         "steps_per_round": args.steps,
         "targets": {"bilevel_ratio": 2.1, "single_level_ratio": 1.2},
-        "machine": machine(),
+        "machine": machine_info(runtime=True),
     }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("bilevel_ratio", "single_level_ratio", "diagnostics", "median_step_s")}, indent=2))
 
 

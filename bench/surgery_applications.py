@@ -17,13 +17,16 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
+
+silence_tensorflow()
 
 import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
-from _common import machine  # noqa: E402
 from dais_keras import testing  # noqa: E402
+from dais_keras.utils.io import write_json  # noqa: E402
+from dais_keras.utils.machine import machine_info  # noqa: E402
 
 
 def speed():
@@ -56,9 +59,8 @@ def speed_only():
     best["runs"] = runs
     best["note"] = "best of 3 runs, measured separately from the per-model rows"
     result["speed"] = best
-    result["speed_machine"] = machine()
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+    result["speed_machine"] = machine_info(runtime=True)
+    write_json(path, result, indent=1)
     print(best)
 
 
@@ -86,13 +88,12 @@ def main(names):
         del model
         keras.backend.clear_session()
         gc.collect()
-    result = {"machine": machine(), "rows": rows}
+    result = {"machine": machine_info(runtime=True), "rows": rows}
     if not names:
         result["speed"] = speed()
         print(result["speed"])
-    path = os.path.join(os.path.dirname(__file__), "results", "surgery_applications.json")
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
+    write_json(os.path.join(os.path.dirname(__file__), "results", "surgery_applications.json"),
+               result, indent=1)
 
 
 if __name__ == "__main__":

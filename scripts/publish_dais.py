@@ -12,23 +12,20 @@ set and the 1,017 exact-pixel images, and publishes
 """
 
 import argparse
-import os
 import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
 
-import numpy as np  # noqa: E402
+silence_tensorflow()
 
-import dais_keras as dk  # noqa: E402
 from dais_keras import data  # noqa: E402
 from dais_keras import models  # noqa: E402
-from dais_keras import zoo  # noqa: E402
+from dais_keras.api.one_call import prune  # noqa: E402
+from dais_keras.deploy import zoo  # noqa: E402
 
-
-def accuracy(model, x, y):
-    logits = model.predict(x, batch_size=500, verbose=0)
-    return float(np.mean(np.argmax(logits, -1) == np.asarray(y).ravel()))
+TEST_SET = "cifar10-jpeg-test-10000"
+EXACT_SET = "cifar10-exact-subset-1017"
 
 
 def main(argv=None):
@@ -56,16 +53,14 @@ def main(argv=None):
     source = data.cifar10_source()
 
     model = models.pretrained(args.name)
-    pruned, report = dk.prune(
+    pruned, report = prune(
         model, args.budget, weight, search_data=search, epochs=args.search_epochs,
         finetune_epochs=args.finetune_epochs, distill=not args.no_distill,
         round_to=args.round_to, seed=args.seed, verbose=1,
+        eval_data={TEST_SET: (x_test, y_test), EXACT_SET: (x_exact, y_exact)},
     )
-    print(report)
-    metrics = {
-        "cifar10-jpeg-test-10000": accuracy(pruned, x_test, y_test),
-        "cifar10-exact-subset-1017": accuracy(pruned, x_exact, y_exact),
-    }
+    final = report.evaluations.get("finetuned") or report.evaluations["pruned"]
+    metrics = {TEST_SET: final[TEST_SET], EXACT_SET: final[EXACT_SET]}
     pct = int(round(100 * args.budget))
     entry = zoo.publish(
         pruned,

@@ -7,21 +7,16 @@ set and on the 1,017 exact-pixel test images.
 Usage: python scripts/publish_references.py [resnet20 resnet56 ...]
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from dais_keras.utils.tf_logging import silence_tensorflow
 
-import numpy as np  # noqa: E402
+silence_tensorflow()
 
 from dais_keras import data  # noqa: E402
 from dais_keras import models  # noqa: E402
-from dais_keras import zoo  # noqa: E402
-
-
-def accuracy(model, x, y, batch_size=250):
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y).ravel()))
+from dais_keras.deploy import zoo  # noqa: E402
+from dais_keras.finetune.accuracy import evaluate  # noqa: E402
 
 
 def main(names):
@@ -29,10 +24,10 @@ def main(names):
     x_exact, y_exact = data.cifar10_exact_subset()
     for name in names or ["resnet20", "resnet56"]:
         model = models.pretrained(name)
-        metrics = {
-            "cifar10-jpeg-test-10000": accuracy(model, x_jpeg, y_jpeg),
-            "cifar10-exact-subset-1017": accuracy(model, x_exact, y_exact),
-        }
+        metrics = evaluate(model, {
+            "cifar10-jpeg-test-10000": (x_jpeg, y_jpeg),
+            "cifar10-exact-subset-1017": (x_exact, y_exact),
+        }, batch_size=250)
         entry = zoo.publish(
             model,
             f"{name}-cifar10",

@@ -1,5 +1,9 @@
 """dais_keras.prune end to end, distillation, splits, errors."""
 
+import time
+import types
+import warnings
+
 import numpy as np
 import pytest
 
@@ -15,15 +19,44 @@ def _weights(model):
     return [np.array(w) for w in model.get_weights()]
 
 
-def test_prune_end_to_end_with_arrays(toy, tmp_path):
-    model = toy.model()
+class _SlowRows:
+    """An array-like whose conversion takes `seconds` (a slow input pipeline)."""
+
+    def __init__(self, array, seconds):
+        self.array, self.seconds = array, seconds
+
+    def __len__(self):
+        return len(self.array)
+
+    def __array__(self, dtype=None, copy=None):
+        time.sleep(self.seconds)
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def arrays_run():
+    """One `prune` of the toy model on arrays, shared by the checks below;
+    its training images take 1 s to convert."""
+    from conftest import toy_data
+    from conftest import toy_model
+
+    model = toy_model()
     before = _weights(model)
-    x, y = toy.data(320, seed=1)
-    xt, yt = toy.data(64, seed=3)
+    x, y = toy_data(320, seed=1)
+    xt, yt = toy_data(64, seed=3)
+    start = time.perf_counter()
     pruned, report = api.prune(
-        model, 0.5, (x, y), epochs=3, finetune_epochs=1, eval_data=(xt, yt),
+        model, 0.5, (_SlowRows(x, 1.0), y), epochs=3, finetune_epochs=1, eval_data=(xt, yt),
         batch_size=32, verbose=0,
     )
+    wall = time.perf_counter() - start
+    return types.SimpleNamespace(model=model, before=before, pruned=pruned, report=report,
+                                 wall=wall, xt=xt, yt=yt)
+
+
+def test_prune_end_to_end_with_arrays(arrays_run, tmp_path):
+    model, pruned, report = arrays_run.model, arrays_run.pruned, arrays_run.report
+    before, xt, yt = arrays_run.before, arrays_run.xt, arrays_run.yt
     assert not any(isinstance(l, ChannelIndicator) for l in pruned.layers)
     assert dk.count_macs(pruned) == report.macs_after
     assert 0.475 <= report.macs_ratio <= 0.5
@@ -43,6 +76,14 @@ def test_prune_end_to_end_with_arrays(toy, tmp_path):
     pruned.save(path)
     again = keras.saving.load_model(path)
     np.testing.assert_allclose(again.predict(xt, verbose=0), pruned.predict(xt, verbose=0), atol=1e-5)
+
+
+def test_total_seconds_is_the_wall_time_of_the_call(arrays_run):
+    """Issue 12 #14: the time spent on the input data (1 s here) counts."""
+    seconds = arrays_run.report.seconds
+    assert seconds["total"] <= arrays_run.wall
+    assert arrays_run.wall - seconds["total"] < 0.5, (arrays_run.wall, seconds)
+    assert seconds["total"] >= 1.0 + seconds["search"] + seconds["finetune"]
 
 
 def test_prune_dataset_split_distill_and_round_to(toy):
@@ -66,11 +107,11 @@ def test_distilled_prune_leaves_the_teachers_trainable_flags(toy):
     frozen = model.layers[2]
     frozen.trainable = False
     flags = [l.trainable for l in model.layers]
-    x, y = toy.data(128, seed=1)
+    x, y = toy.data(64, seed=1)
     for _ in range(2):
         pruned, report = api.prune(
             model, 0.5, (x, y), epochs=1, finetune_epochs=1, distill=True,
-            batch_size=32, verbose=0,
+            batch_size=32, single_level=True, verbose=0,
         )
         assert [l.trainable for l in model.layers] == flags
     assert model.trainable and not frozen.trainable
@@ -117,14 +158,100 @@ def test_distiller_trains_the_student_toward_the_teacher(toy):
         ({"budget": 0.5, "epochs": 0}, "epochs"),
         ({"budget": 0.5, "finetune_epochs": -1}, "finetune_epochs"),
         ({"budget": 0.5, "search_fraction": 1.0}, "search_fraction"),
+        ({"budget": 0.5, "seed": -1}, "seed"),
     ],
 )
-def test_bad_arguments_name_themselves(toy, kwargs, name):
+def test_bad_arguments_name_themselves(toy, shared_toy_model, kwargs, name):
     x, y = toy.data(64)
     with pytest.raises(ValueError, match=f"`{name}`"):
-        api.prune(toy.model(), train_data=(x, y), verbose=0, **kwargs)
+        api.prune(shared_toy_model, train_data=(x, y), verbose=0, **kwargs)
     with pytest.raises(ValueError, match="`train_data`"):
-        api.prune(toy.model(), 0.5, x, verbose=0)
+        api.prune(shared_toy_model, 0.5, x, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def shared_toy_model():
+    """A toy model for checks that never train it."""
+    from conftest import toy_model
+
+    return toy_model()
+
+
+def _two_input_model():
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    image = keras.Input((8, 8, 3), name="image")
+    extra = keras.Input((4,), name="extra")
+    x = L.GlobalAveragePooling2D()(L.ReLU()(L.Conv2D(8, 3, padding="same", name="conv")(image)))
+    x = L.Concatenate()([x, L.Dense(8, name="side")(extra)])
+    return keras.Model([image, extra], L.Dense(3, name="logits")(x), name="two_inputs")
+
+
+def test_prune_a_model_with_two_inputs_from_arrays():
+    """Issue 12 #11: x may hold one array per input (a tuple, list or dict)."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(64, 8, 8, 3)).astype("float32")
+    extra = rng.normal(size=(64, 4)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    named = {"image": image, "extra": extra}
+    model = _two_input_model()
+    pruned, report = api.prune(
+        model, 0.7, ((image, extra), y), epochs=2, finetune_epochs=1, eval_data=(named, y),
+        batch_size=32, single_level=True, learning_rate=0.01, verbose=0,
+    )
+    assert report.macs_after < report.macs_before
+    assert 0.0 <= report.accuracy_after <= 1.0
+    assert pruned.predict([image, extra], verbose=0).shape == (64, 3)
+    for x in ((image, extra), [image, extra], named):
+        (wx, _), (_, sy) = api.split_search((x, y), 0.25, seed=0)
+        rows = [len(a) for a in (wx.values() if isinstance(x, dict) else wx)]
+        assert type(wx) is type(x) and rows == [48, 48] and len(sy) == 16
+
+
+def test_prune_says_when_a_dataset_is_empty(toy, shared_toy_model):
+    """Issue 12 #11: an empty dataset of unknown length is named, not a
+    metric error from deep inside Keras."""
+    import tensorflow as tf
+
+    x, y = toy.data(32)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    empty = data.filter(lambda a, b: False)
+    with pytest.raises(ValueError, match="`train_data` is an empty dataset"):
+        api.prune(shared_toy_model, 0.5, empty, search_data=data, verbose=0)
+    with pytest.raises(ValueError, match="`search_data` is an empty dataset"):
+        api.prune(shared_toy_model, 0.5, data, search_data=empty, verbose=0)
+
+
+def test_prune_warns_when_a_softmax_model_gets_a_logits_loss(toy):
+    """Issue 12 #13: the README's MobileNetV2(classes=10) with from_logits=True
+    never learns; prune warns before it trains (here it then stops at a bad
+    `round_to`), and picks the probability loss by default."""
+    L = keras.layers
+    inp = keras.Input((16, 16, 3))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(8, 3, padding="same")(inp))
+    model = keras.Model(inp, L.Dense(4, activation="softmax")(x))
+    data = toy.data(32)
+    logits_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with pytest.warns(UserWarning, match="ends in a softmax"):
+        with pytest.raises(ValueError, match="`round_to`"):
+            api.prune(model, 0.5, data, loss=logits_loss, round_to=-1, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with pytest.raises(ValueError, match="`round_to`"):
+            api.prune(model, 0.5, data, round_to=-1, verbose=0)
+
+
+def test_best_effort_reaches_the_repair_only_when_asked():
+    from dais_keras.api.pruners import BaselinePruning
+    from dais_keras.api.pruners import DAISSearch
+
+    def search(**kwargs):
+        return DAISSearch(0.5, None, None, epochs=1, loss="mse", **kwargs).search_kwargs
+
+    assert search(best_effort=True)["best_effort"] is True
+    assert "best_effort" not in search()
+    assert BaselinePruning("uniform", 0.5, best_effort=True).settings == {"best_effort": True}
+    assert BaselinePruning("uniform", 0.5, seed=1).settings == {"seed": 1}
 
 
 @pytest.mark.slow

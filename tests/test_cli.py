@@ -1,6 +1,7 @@
 """Tests of the `dais` command line (dais_keras.cli.main)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -79,6 +80,45 @@ def test_module_entry_point_runs():
     )
     assert done.returncode == 0, done.stderr
     assert "usage: dais zoo" in done.stdout
+
+
+_HELP_IMPORTS = """
+import sys
+
+import dais_keras.cli as cli
+
+cli.build_parser()
+for argv in (["--help"], ["search", "--help"], ["finetune", "--help"], ["eval", "--help"],
+             ["export", "--help"], ["zoo", "list", "--help"], ["bench", "--help"], ["--version"]):
+    assert cli.main(argv) == 0, argv
+print("HEAVY", sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))
+"""
+
+
+def test_help_imports_neither_keras_nor_tensorflow():
+    """Issue 12 #14: `dais --help` took 19-28 s because it imported TensorFlow.
+    (`dais prune --help` lists the baselines from their registry, which
+    imports Keras.)"""
+    done = subprocess.run([sys.executable, "-c", _HELP_IMPORTS], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]
+
+
+def test_tensorflow_start_up_lines_are_silenced(tmp_path):
+    """Issue 12 #14: TensorFlow's start-up lines (twice, before absl logging
+    starts) are not shown, without TF_CPP_MIN_LOG_LEVEL in the environment."""
+    (tmp_path / "index.json").write_text('{"schema_version": 1, "entries": {}}')
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dais_keras.cli", "zoo", "list", "--zoo-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no entries" in done.stdout
+    for spam in ("absl::InitializeLog", "cudart_stub", "oneDNN custom operations",
+                 "cpu_feature_guard"):
+        assert spam not in done.stderr, done.stderr
 
 
 # ----------------------------------------------------------------- export

@@ -131,12 +131,23 @@ def test_bench_help_describes_compare(capsys):
 # ------------------------------------------------------------------ prune
 
 
-def test_prune_with_a_baseline_writes_the_run_folder(setup, capsys):
+@pytest.fixture(scope="module")
+def baseline_run(setup):
+    """One `dais prune` with a baseline, fine-tuned with distillation, shared
+    by the checks of the run folder and of `dais finetune --distill`."""
     out = setup.root / "run-prune"
-    code, printed = _run(["prune", "--config", str(setup.config), "--method", "cpmc",
-                          "--budget", "0.4", "--round-to", "8", "--seed", "2",
-                          "--set", "finetune.lr=0.02", "--out", str(out), "--quiet"], capsys)
-    assert code == 0, printed.err
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(data.CACHE_DIR_ENV, str(setup.root / "cache"))
+        code = cli.main(["prune", "--config", str(setup.config), "--method", "cpmc",
+                         "--budget", "0.4", "--round-to", "8", "--seed", "2",
+                         "--set", "finetune.lr=0.02", "--distill",
+                         "--set", "finetune.distill_weight=0.5", "--out", str(out), "--quiet"])
+    return code, out
+
+
+def test_prune_with_a_baseline_writes_the_run_folder(setup, baseline_run):
+    code, out = baseline_run
+    assert code == 0
     for name in ("config.yaml", "log.txt", "metrics.json", "pruned.keras", "finetuned.keras",
                  "widths.png", "finetune_history.csv", "finetune_history.png"):
         assert (out / name).is_file(), name
@@ -220,6 +231,17 @@ def test_search_runs_dais_and_meets_the_band(setup, capsys):
     assert dk.count_macs(pruned) == metrics["macs"]["pruned"]
 
 
+@pytest.mark.parametrize("method, message", [
+    ("bogus", "Config key 'method' must be one of ['dais', 'uniform', "),
+    ("uniform", "`dais search` runs DAIS, but the overrides ask for method 'uniform'"),
+])
+def test_search_rejects_another_method(setup, capsys, tmp_path, method, message):
+    """Issue 12 #11: `dais search --set method=bogus` was silently ignored."""
+    code, out = _run(["search", "--config", str(setup.config), "--set", f"method={method}",
+                      "--out", str(tmp_path / "r"), "--quiet"], capsys)
+    assert code == 1 and message in out.err
+
+
 # --------------------------------------------------------------- finetune
 
 
@@ -238,12 +260,10 @@ def test_finetune_a_model_file(setup, capsys):
     assert dk.count_macs(tuned) == dk.count_macs(keras.saving.load_model(setup.model))
 
 
-def test_finetune_with_distillation(setup, capsys):
+def test_finetune_with_distillation(setup, baseline_run, capsys):
     out = setup.root / "run-distill"
-    pruned = setup.root / "run-distill-src"
-    assert _run(["prune", "--config", str(setup.config), "--method", "uniform", "--budget", "0.5",
-                 "--distill", "--set", "finetune.distill_weight=0.5", "--no-eval",
-                 "--out", str(pruned), "--quiet"], capsys)[0] == 0
+    code, pruned = baseline_run
+    assert code == 0
     log = (pruned / "log.txt").read_text()
     assert "distilling from 'tiny_cnn' (T=4, weight 0.5)" in log
     assert (pruned / "finetuned.keras").is_file()
@@ -368,7 +388,9 @@ def test_infeasible_round_to_is_a_warning_not_a_failure(setup, capsys, tmp_path)
 
 
 def test_bench_compare_runs_the_script_or_says_it_is_missing(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_repository_root", lambda: tmp_path)
+    from dais_keras.experiments.commands import bench
+
+    monkeypatch.setattr(bench, "repo_root", lambda: tmp_path)
     code, out = _run(["bench", "compare", "--config", "x.yaml"], capsys)
     assert code == 1
     assert "compare.py, which does not exist (yet)" in out.err

@@ -1,6 +1,6 @@
 """The main job: prune the pretrained CIFAR-10 ResNet-20 to 50 % of its MACs.
 
-Run `python -m dais_keras.demo` (or `make demo`). It loads the exact port of
+Run `python -m dais_keras.experiments.demo` (or `make demo`). It loads the exact port of
 the pretrained ResNet-20 and CIFAR-10 (the shared copy, see
 `dais_keras.data`), runs `dais_keras.prune` with a short schedule (a DAIS
 search on the weight/search split of the training set, then fine-tuning
@@ -18,17 +18,13 @@ was sized to finish within 20 minutes on 2 CPU cores; `--search-steps` and
 """
 
 import argparse
-import json
 import os
-import platform
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _parse(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m dais_keras.demo",
+        prog="python -m dais_keras.experiments.demo",
         description="Prune the pretrained CIFAR-10 ResNet-20 to 50 % of its MACs with DAIS.",
     )
     parser.add_argument("--out", default=os.path.join("runs", "demo"), help="output directory")
@@ -48,12 +44,18 @@ def _parse(argv=None):
 def main(argv=None):
     args = _parse(argv)
     t_start = time.perf_counter()
-    import keras
-    import numpy as np
+    from dais_keras.utils.tf_logging import silence_tensorflow
 
-    from dais_keras import api
+    silence_tensorflow()
+    import keras
+
     from dais_keras import data
     from dais_keras import models
+    from dais_keras.api.one_call import prune
+    from dais_keras.api.report import format_table
+    from dais_keras.experiments.run import json_default
+    from dais_keras.utils.io import write_json
+    from dais_keras.utils.machine import machine_info
 
     if args.search_steps % args.steps_per_epoch or args.finetune_steps % args.steps_per_epoch:
         raise SystemExit("--search-steps and --finetune-steps must be multiples of --steps-per-epoch")
@@ -68,14 +70,9 @@ def main(argv=None):
     test = data.cifar10("test", batch_size=500, limit=args.limit_test)
     source = data.cifar10_source().name
     x_exact, y_exact = data.cifar10_exact_subset()
-    x_exact = x_exact.astype("float32")
     load_s = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    exact_before = api.accuracy(model, (x_exact, y_exact))
-    exact_s = time.perf_counter() - t0
-
-    pruned, report = api.prune(
+    pruned, report = prune(
         model,
         args.budget,
         train,
@@ -84,38 +81,30 @@ def main(argv=None):
         finetune_epochs=args.finetune_steps // args.steps_per_epoch,
         steps_per_epoch=args.steps_per_epoch,
         distill=not args.no_distill,
-        eval_data=test,
+        eval_data={"test": test, "exact": (x_exact.astype("float32"), y_exact)},
         seed=args.seed,
         plot_dir=args.out,
         verbose=2,
     )
-
-    t0 = time.perf_counter()
-    exact_after = api.accuracy(pruned, (x_exact, y_exact))
-    exact_s += time.perf_counter() - t0
+    exact_before = report.evaluations["unpruned"]["exact"]
+    exact_after = report.evaluations["finetuned"]["exact"]
     budget_tag = int(round(100 * args.budget))
     path = os.path.join(args.out, f"resnet20_dais{budget_tag}.keras")
     pruned.save(path)
     wall = time.perf_counter() - t_start
 
-    test_name = f"test set, {'first ' + str(args.limit_test) if args.limit_test else '10,000'} images ({source})"
-    rows = [
+    test_name = (f"test set, {'first ' + str(args.limit_test) if args.limit_test else '10,000'} "
+                 f"images ({source})")
+    table = format_table([
         ("", "ResNet-20", f"DAIS {budget_tag}%", "ratio"),
         ("MACs", f"{report.macs_before:,}", f"{report.macs_after:,}", f"{report.macs_ratio:.3f}"),
-        ("params", f"{report.params_before:,}", f"{report.params_after:,}", f"{report.params_ratio:.3f}"),
+        ("params", f"{report.params_before:,}", f"{report.params_after:,}",
+         f"{report.params_ratio:.3f}"),
         (f"accuracy, {test_name}", f"{100 * report.accuracy_before:.2f} %",
          f"{100 * report.accuracy_after:.2f} %", ""),
         ("accuracy, exact test subset (1,017 original images)", f"{100 * exact_before:.2f} %",
          f"{100 * exact_after:.2f} %", ""),
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = []
-    for k, r in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))))
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    table = "\n".join(lines)
+    ])
     print()
     print(table)
     print()
@@ -139,18 +128,12 @@ def main(argv=None):
         "finetune_steps": args.finetune_steps,
         "batch_size": args.batch_size,
         "distill": not args.no_distill,
-        "seconds": dict(report.seconds, load=load_s, exact_subset=exact_s, wall=wall),
+        "seconds": dict(report.seconds, load=load_s, wall=wall),
         "report": report.as_dict(),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "keras": keras.__version__,
-            "backend": keras.backend.backend(),
-        },
+        "machine": machine_info(runtime=True),
         "model_path": path,
     }
-    with open(os.path.join(args.out, "report.json"), "w") as f:
-        json.dump(result, f, indent=1, default=lambda o: np.asarray(o).tolist())
+    write_json(os.path.join(args.out, "report.json"), result, indent=1, default=json_default)
     return result
 
 

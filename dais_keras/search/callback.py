@@ -26,6 +26,7 @@ from dais_keras.search.objective import DEFAULT_BETA_1
 from dais_keras.search.objective import DEFAULT_LAMBDA_BUDGET
 from dais_keras.search.objective import DEFAULT_LR_POWER
 from dais_keras.search.objective import auto_learning_rate
+from dais_keras.select import guarantee
 from dais_keras.select import repair as repair_lib
 from dais_keras.utils import checks
 
@@ -34,8 +35,8 @@ _CONFIG = (
     "budget", "batch_size", "schedule", "learning_rate", "lr_power", "beta_1",
     "beta_2", "lambda_budget", "lambda_l1", "min_width", "lambda_min_width",
     "residual_prior", "band", "single_level", "train_weights", "warmup_epochs",
-    "round_to", "repair", "seed", "shuffle", "log_widths", "plot_dir",
-    "record_every", "verbose", "runtime", "latency_table",
+    "round_to", "repair", "best_effort", "seed", "shuffle", "log_widths",
+    "plot_dir", "record_every", "verbose", "runtime", "latency_table",
 )
 
 
@@ -113,6 +114,9 @@ class DAISCallback(keras.callbacks.Callback):
         round_to: Align every pruned group's width to a multiple of this
             (e.g. 8) when binarising.
         repair: Binarise to the budget when `fit` ends.
+        best_effort: When frozen groups, `min_width` or `round_to` make the
+            budget impossible, warn and keep the smallest model instead of
+            raising (checked when `fit` starts, and by the repair).
         seed: Seed of the search data's shuffle (array data).
         shuffle: Shuffle array search data.
         log_widths: Add per-group widths to the epoch logs.
@@ -132,9 +136,16 @@ class DAISCallback(keras.callbacks.Callback):
     Raises:
         ValueError: For an argument out of range (named in the message), or
             at the start of `fit` for search data that does not fit the
-            model, a model without indicators, or unknown steps per epoch.
-        FloatingPointError: During `fit`, when a loss or gradient is not
-            finite; the model keeps its state from before that step.
+            model, a model without indicators, unknown steps per epoch, or
+            a budget below the smallest cost the search can reach (unless
+            `best_effort`).
+        FloatingPointError: During `fit`, when a step is not finite; the
+            message names the quantity (task loss, training loss, budget
+            penalty or the indicators' gradients), the step and what to
+            change, and the model keeps its state from before that step.
+
+    A search of fewer steps than the annealing needs (about 18 with the
+    default schedule) still runs, with a warning.
 
     Example:
 
@@ -174,6 +185,7 @@ class DAISCallback(keras.callbacks.Callback):
         warmup_epochs=0,
         round_to=None,
         repair=True,
+        best_effort=False,
         seed=0,
         shuffle=True,
         log_widths=True,
@@ -226,6 +238,7 @@ class DAISCallback(keras.callbacks.Callback):
                 "combined with `single_level=True`."
             )
         self.repair = bool(repair)
+        self.best_effort = bool(best_effort)
         self.seed = None if seed is None else checks.check_int("seed", seed)
         self.shuffle = bool(shuffle)
         self.log_widths = bool(log_widths)
@@ -359,8 +372,12 @@ class DAISCallback(keras.callbacks.Callback):
         if self.budget_spec.is_latency:
             self.latency_model = self.cost
         self.target = self.budget_spec.target(self.cost.total)
-        target_lib.check_reachable(
-            model, self.budget_spec, self.cost, self.target, self.min_width
+        # Before the first step: a budget that frozen groups, minimum widths or
+        # `round_to` make impossible fails (or warns, with `best_effort`) now.
+        guarantee.check_reachable(
+            structure, self.budget_spec, self.min_width,
+            self.round_to if self.repair else None, cost=self.cost,
+            best_effort=self.best_effort,
         )
         self.min_widths = structure.min_widths(self.min_width)
         self.effective_learning_rate = self._learning_rate()
@@ -373,7 +390,7 @@ class DAISCallback(keras.callbacks.Callback):
         if any(layer.hard for layer in structure.layers):
             # A repaired (hard) model searched again: back to soft masks, and
             # `fit` needs a train function traced for them right away.
-            from dais_keras.indicators.attach import binarize
+            from dais_keras.indicators.state import binarize
 
             binarize(model, hard=False)
             model.make_train_function()
@@ -446,6 +463,7 @@ class DAISCallback(keras.callbacks.Callback):
                 min_width=self.min_width,
                 structure=self.structure,
                 cost=self.cost,
+                best_effort=self.best_effort,
             )
             if self.verbose:
                 print(self.report.summary())

@@ -36,11 +36,12 @@ import numpy as np
 
 import keras
 
-from dais_keras.indicators.attach import indicator_layers
+from dais_keras.indicators.state import indicator_layers
 from dais_keras.search import objective
 from dais_keras.search import schedules as schedules_lib
 from dais_keras.search import step as step_lib
-from dais_keras.select.problem import SearchStructure
+from dais_keras.select.problem import PruningProblem
+from dais_keras.select.problem import SearchStructure  # noqa: F401 (`dais_keras.search.SearchStructure`)
 
 MODES = (None, "bilevel", "single_level")
 
@@ -144,7 +145,8 @@ class DAISModel(keras.Model):
         return self.search_structure().cost
 
     def search_structure(self):
-        """The `SearchStructure` of this model (cached)."""
+        """The `dais_keras.select.problem.PruningProblem` of this model:
+        its indicators' channel groups and their cost (cached)."""
         if self._dais.structure_cache is None:
             if not self._dais.indicators:
                 raise ValueError(
@@ -152,7 +154,7 @@ class DAISModel(keras.Model):
                     "channel group is frozen), so there is nothing to search. "
                     "Check `dais_keras.channel_groups(model)` for the reasons."
                 )
-            self._dais.structure_cache = SearchStructure(self)
+            self._dais.structure_cache = PruningProblem(self)
         return self._dais.structure_cache
 
     def configure_search(

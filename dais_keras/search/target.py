@@ -4,15 +4,12 @@ The budget enters once, parsed by `DAISCallback.__init__`
 (`dais_keras.cost.budget.parse_budget`), and travels on as a `Budget`. A
 MACs budget is measured by the exact MACs of the model's indicator structure;
 a latency budget by a `dais_keras.latency.LatencyModel`, given or built when
-the search starts from a measured table. A budget below the smallest cost
-the search can reach is an error before the first step (`check_reachable`).
+the search starts from a measured table.
 """
 
 import os
 
-import numpy as np
-
-from dais_keras.utils import checks
+from dais_keras.runtime.runner import check_runtime
 
 
 def check_latency_arguments(budget, latency_model, runtime, latency_table):
@@ -22,7 +19,7 @@ def check_latency_arguments(budget, latency_model, runtime, latency_table):
         ValueError: Naming the argument, what was expected and what was
             received.
     """
-    from dais_keras.latency import model as latency_lib
+    from dais_keras.latency.table import LatencyTable
 
     if latency_model is not None and getattr(latency_model, "kind", None) != "latency":
         raise ValueError(
@@ -35,9 +32,9 @@ def check_latency_arguments(budget, latency_model, runtime, latency_table):
             f"`latency_model` is given but the budget ({value!r}) is a MACs "
             f"budget; use budget={{'latency': {value!r}}} to search under latency."
         )
-    checks.check_choice("runtime", runtime, latency_lib.RUNTIMES)
+    check_runtime(runtime)
     if latency_table is not None and not isinstance(
-        latency_table, (str, os.PathLike, latency_lib.LatencyTable)
+        latency_table, (str, os.PathLike, LatencyTable)
     ):
         raise ValueError(
             "`latency_table` must be a dais_keras.latency.LatencyTable or "
@@ -70,12 +67,13 @@ def budget_cost(model, budget, latency_model=None, latency_table=None,
     structure = model.search_structure()
     if not budget.is_latency:
         return structure.cost
-    from dais_keras.latency import model as latency_lib
+    from dais_keras.latency.model import latency_model as build_latency_model
+    from dais_keras.latency.table import LatencyTable
 
     if latency_model is None:
         if isinstance(latency_table, (str, os.PathLike)):
-            latency_table = latency_lib.LatencyTable.load(latency_table)
-        latency_model = latency_lib.latency_model(
+            latency_table = LatencyTable.load(latency_table)
+        latency_model = build_latency_model(
             model, table=latency_table, runtime=runtime, verbose=verbose
         )
     if latency_model.num_channels != structure.num_channels:
@@ -87,49 +85,3 @@ def budget_cost(model, budget, latency_model=None, latency_table=None,
         )
     return latency_model
 
-
-def smallest_cost(model, cost, min_width):
-    """The smallest cost a search of `model` can reach: every group at its
-    minimum width (the frozen layers, outside every group, kept whole)."""
-    structure = model.search_structure()
-    widths = structure.min_widths(min_width)
-    mask = np.concatenate(
-        [np.arange(size) < width for size, width in zip(structure.sizes, widths)]
-    )
-    return float(cost.exact(mask))
-
-
-def check_reachable(model, budget, cost, target, min_width):
-    """Raises when the smallest reachable cost exceeds the budget's target.
-
-    Args:
-        model: The `DAISModel` to search.
-        budget: Its `Budget`.
-        cost: The cost the budget is in (`budget_cost`).
-        target: The budget's target in that cost.
-        min_width: The search's minimum width per group.
-
-    Raises:
-        ValueError: Naming the budget, the target and the smallest reachable
-            cost, and what to change.
-    """
-    smallest = smallest_cost(model, cost, min_width)
-    if smallest <= target:
-        return
-    total = float(cost.total)
-    raise ValueError(
-        f"`budget={budget.to_config()!r}` cannot be met: its target is "
-        f"{_format(target, cost)} ({target / total:.3g} of {_format(total, cost)}), "
-        f"but the smallest reachable is {_format(smallest, cost)} "
-        f"({smallest / total:.3g}), with every channel group of model "
-        f"'{model.name}' at its minimum width (min_width={min_width!r}) and "
-        "the frozen layers kept whole. Raise the budget to at least "
-        f"{smallest / total:.3g} of the unpruned cost, lower `min_width`, or "
-        "freeze fewer layers."
-    )
-
-
-def _format(value, cost):
-    if cost.kind != "macs":
-        return f"{value:.4g} ms"
-    return f"{value:,.0f} MACs" if value >= 1 else f"{value:.3g} MACs"

@@ -8,7 +8,7 @@ import yaml
 
 from dais_keras.select import baselines
 from dais_keras.experiments import config as C
-CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = pathlib.Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS = sorted((CONFIGS / "cifar10").glob("*/*-*.yaml"))
 
 

@@ -1,0 +1,123 @@
+"""The pruning step of the pipeline: DAIS or a baseline, one interface.
+
+A pruner is a callable `pruner(model) -> Pruning`: it leaves `model` as it
+is and returns a smaller plain Keras model with the report of its selection.
+`DAISSearch` attaches indicators, runs the bi-level search and binarises to
+the budget; `BaselinePruning` runs one of `dais_keras.baselines`. Both end
+in the same exact surgery.
+"""
+
+import dataclasses
+
+from dais_keras.finetune import inputs
+from dais_keras.finetune.recipe import sgd
+
+
+@dataclasses.dataclass
+class Pruning:
+    """What a pruner returns.
+
+    Attributes:
+        model: The pruned plain Keras model.
+        report: The selection's report (`BudgetReport` for DAIS,
+            `BaselineReport` for a baseline): `feasible`, `summary()`,
+            `as_dict()`, `groups`.
+        history: Per-epoch logs of the search's `fit` (empty for baselines).
+    """
+
+    model: object
+    report: object
+    history: dict = dataclasses.field(default_factory=dict)
+
+
+class DAISSearch:
+    """Prunes with DAIS: indicators, bi-level search, binarisation, surgery.
+
+    Args:
+        budget: A MACs fraction or a latency budget (see `dais_keras.prune`).
+        train_data: The weights' data: `(x, y)` arrays or a dataset.
+        search_data: The indicators' data, same forms.
+        epochs: Search epochs.
+        batch_size: Batch size for arrays.
+        optimizer: Optimizer of the weights (default SGD, lr 0.01, momentum
+            0.9).
+        loss: Task loss.
+        metrics: Metrics of the search's `fit`.
+        steps_per_epoch: For datasets of unknown length.
+        round_to: Width alignment of the binarisation.
+        seed: Seed of the search data's shuffle.
+        frozen_layers: Layers whose channels must not be pruned.
+        callbacks: Extra callbacks of the search's `fit`.
+        verbose: Verbosity of `fit` and the callback.
+        best_effort: Where the budget cannot be met, warn and keep the
+            closest selection instead of raising.
+        **search_kwargs: Passed to `dais_keras.DAISCallback`.
+    """
+
+    def __init__(self, budget, train_data, search_data, *, epochs, batch_size=64,
+                 optimizer=None, loss, metrics=("accuracy",), steps_per_epoch=None,
+                 round_to=None, seed=0, frozen_layers=None, callbacks=None, verbose=1,
+                 best_effort=False, **search_kwargs):
+        self.budget = budget
+        self.train_data = train_data
+        self.search_data = search_data
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = list(metrics or [])
+        self.steps_per_epoch = steps_per_epoch
+        self.frozen_layers = frozen_layers
+        self.callbacks = list(callbacks or [])
+        self.verbose = verbose
+        self.search_kwargs = dict(search_kwargs, round_to=round_to, seed=seed)
+        if best_effort:  # passed only when asked, for repairs that predate it
+            self.search_kwargs["best_effort"] = True
+
+    def __call__(self, model):
+        from dais_keras import surgery
+        from dais_keras.cost.budget import parse_budget
+        from dais_keras.search.attach import attach_indicators
+        from dais_keras.search.callback import DAISCallback
+
+        search = attach_indicators(model, frozen_layers=self.frozen_layers)
+        search.compile(optimizer=self.optimizer or sgd(0.01), loss=self.loss,
+                       metrics=self.metrics)
+        callback = DAISCallback(
+            budget=self.budget, search_data=self.search_data,
+            batch_size=None if inputs.is_dataset(self.search_data) else self.batch_size,
+            verbose=self.verbose, **self.search_kwargs,
+        )
+        args, kwargs = inputs.fit_arguments(self.train_data, self.batch_size)
+        history = search.fit(
+            *args, epochs=self.epochs, steps_per_epoch=self.steps_per_epoch,
+            callbacks=[callback] + self.callbacks, verbose=self.verbose, **kwargs,
+        )
+        label = parse_budget(self.budget).label()
+        pruned = surgery.apply(search, name=f"{model.name}_dais{label}")
+        logs = {k: [float(v) for v in values] for k, values in history.history.items()}
+        return Pruning(pruned, callback.report, logs)
+
+
+class BaselinePruning:
+    """Prunes with a baseline of `dais_keras.baselines` (no training).
+
+    Args:
+        method: A name of `dais_keras.baselines.available()`.
+        budget: Target MACs as a fraction of the unpruned model's.
+        seed, round_to, band, min_width, frozen_layers: As for
+            `dais_keras.baselines.prune`.
+        best_effort: Where the budget cannot be met, warn and keep the
+            closest selection instead of raising.
+    """
+
+    def __init__(self, method, budget, *, best_effort=False, **settings):
+        self.method = method
+        self.budget = budget["macs"] if isinstance(budget, dict) else budget
+        self.settings = dict(settings, best_effort=True) if best_effort else settings
+
+    def __call__(self, model):
+        from dais_keras.select import baselines
+
+        pruned, report = baselines.prune(model, self.method, self.budget, **self.settings)
+        return Pruning(pruned, report)
