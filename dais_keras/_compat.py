@@ -20,7 +20,7 @@ OLD_MODULES = {
     "layers": ("dais_keras.indicators.layer",),
     "export": ("dais_keras.deploy.export",),
     "zoo": ("dais_keras.deploy.zoo",),
-    "callbacks": ("dais_keras.search.callback",),
+    "callbacks": ("dais_keras.search.callback", "dais_keras.search.objective", "dais_keras.search.feed"),
     "schedules": ("dais_keras.search.schedules",),
     "baselines": ("dais_keras.select.baselines",),
     "distill": ("dais_keras.finetune.distill",),
@@ -40,7 +40,7 @@ OLD_PACKAGES = {
         "dais_keras.search.attach",
     ),
     "latency": ("dais_keras.latency.model",),
-    "search": ("dais_keras.search.model",),
+    "search": ("dais_keras.search.model", "dais_keras.search.objective", "dais_keras.select.problem"),
 }
 
 
