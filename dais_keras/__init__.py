@@ -59,6 +59,8 @@ _EXPORTS = {
     "build_latency_table": "dais_keras.latency.model:build_latency_table",
     "latency_model": "dais_keras.latency.model:latency_model",
     "measure_latency": "dais_keras.latency.model:measure_latency",
+    # Fine-tuning.
+    "recalibrate_batchnorm": "dais_keras.finetune.batchnorm:recalibrate_batchnorm",
     # One call.
     "PruneReport": "dais_keras.api:PruneReport",
     "prune": "dais_keras.api:prune",

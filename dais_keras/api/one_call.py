@@ -20,7 +20,7 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
           finetune_optimizer=None, loss=None, metrics=("accuracy",), steps_per_epoch=None,
           search_fraction=inputs.DEFAULT_SEARCH_FRACTION, seed=0, frozen_layers=None,
           distill_temperature=4.0, distill_weight=0.7, best_effort=False, callbacks=None,
-          verbose=1, **search_kwargs):
+          recalibrate_batches=100, verbose=1, **search_kwargs):
     """Prunes `model` to a MACs or latency budget with DAIS and fine-tunes it.
 
     Attaches channel indicators, runs the DAIS search for `epochs` with a
@@ -71,6 +71,9 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
             `round_to`, minimum widths), warn and keep the closest
             selection, as the report then says, instead of raising.
         callbacks: Extra callbacks for the search's `fit`.
+        recalibrate_batches: Right after surgery, recompute the pruned
+            model's BatchNorm statistics from the forward passes of this
+            many training batches (no gradient step; 0: keep the search's).
         verbose: 0 silent, 1 progress and the report.
         **search_kwargs: Passed to `dais_keras.DAISCallback` (e.g.
             `schedule`, `learning_rate`, `min_width`, `single_level`).
@@ -113,18 +116,19 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
     check_from_logits(model, loss)
     fit = dict(batch_size=batch_size, loss=loss, metrics=metrics,
                steps_per_epoch=steps_per_epoch, verbose=verbose)
+    sets = eval_data if isinstance(eval_data, dict) else (
+        None if eval_data is None else {EVAL_SET: eval_data})
     pruner = DAISSearch(
         budget, train_data, search_data, epochs=epochs, optimizer=optimizer, round_to=round_to,
         seed=seed, frozen_layers=frozen_layers, callbacks=callbacks, best_effort=best_effort,
-        **fit, **search_kwargs,
+        eval_data=next(iter(sets.values())) if sets else None,
+        recalibrate_batches=recalibrate_batches, **fit, **search_kwargs,
     )
     recipe = None
     if finetune_epochs:
         recipe = FinetuneRecipe(finetune_epochs, distill=bool(distill),
                                 distill_temperature=distill_temperature,
                                 distill_weight=distill_weight)
-    sets = eval_data if isinstance(eval_data, dict) else (
-        None if eval_data is None else {EVAL_SET: eval_data})
     result = run_pipeline(model, pruner, recipe=recipe, finetune_data=train_data,
                           eval_data=sets, optimizer=finetune_optimizer, **fit)
     pruned, budget_report = result.model, result.pruning.report
@@ -139,6 +143,7 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
         accuracy_before=result.accuracy.get("unpruned", {}).get(first),
         accuracy_after=result.accuracy.get("finetuned", {}).get(first, after_search),
         accuracy_after_search=after_search,
+        convergence=result.pruning.convergence,
         evaluations=result.accuracy,
         groups=[{"name": g["name"], "size": g["size"], "kept": g["after"]}
                 for g in (budget_report.groups if budget_report else [])],

@@ -10,6 +10,8 @@ in the same exact surgery.
 import dataclasses
 
 from dais_keras.finetune import inputs
+from dais_keras.finetune.accuracy import accuracy
+from dais_keras.finetune.batchnorm import recalibrate_batchnorm
 from dais_keras.finetune.recipe import sgd
 
 
@@ -23,11 +25,16 @@ class Pruning:
             `BaselineReport` for a baseline): `feasible`, `summary()`,
             `as_dict()`, `groups`.
         history: Per-epoch logs of the search's `fit` (empty for baselines).
+        convergence: For DAIS, how the search converged (`DAISSearch`):
+            `binarized`, `search_ratio`, `repair_changed`, `repair_share`,
+            `recalibration_batches` and, with `eval_data`, `acc_soft`,
+            `acc_hard`, `acc_hard_recal`.
     """
 
     model: object
     report: object
     history: dict = dataclasses.field(default_factory=dict)
+    convergence: dict = dataclasses.field(default_factory=dict)
 
 
 class DAISSearch:
@@ -51,13 +58,21 @@ class DAISSearch:
         verbose: Verbosity of `fit` and the callback.
         best_effort: Where the budget cannot be met, warn and keep the
             closest selection instead of raising.
+        eval_data: Optional `(x, y)` or dataset: the accuracy of the soft
+            model at the end of the annealing and of the pruned model right
+            after surgery, before and after the BatchNorm recalibration.
+        recalibrate_batches: Training batches whose forward passes give the
+            pruned model fresh BatchNorm statistics (0: none).
         **search_kwargs: Passed to `dais_keras.DAISCallback`.
     """
 
     def __init__(self, budget, train_data, search_data, *, epochs, batch_size=64,
                  optimizer=None, loss, metrics=("accuracy",), steps_per_epoch=None,
                  round_to=None, seed=0, frozen_layers=None, callbacks=None, verbose=1,
-                 best_effort=False, **search_kwargs):
+                 best_effort=False, eval_data=None, recalibrate_batches=100,
+                 **search_kwargs):
+        self.eval_data = eval_data
+        self.recalibrate_batches = recalibrate_batches
         self.budget = budget
         self.train_data = train_data
         self.search_data = search_data
@@ -83,10 +98,11 @@ class DAISSearch:
         search = attach_indicators(model, frozen_layers=self.frozen_layers)
         search.compile(optimizer=self.optimizer or sgd(0.01), loss=self.loss,
                        metrics=self.metrics)
+        measure = (lambda m: accuracy(m, self.eval_data)) if self.eval_data is not None else None
         callback = DAISCallback(
             budget=self.budget, search_data=self.search_data,
             batch_size=None if inputs.is_dataset(self.search_data) else self.batch_size,
-            verbose=self.verbose, **self.search_kwargs,
+            verbose=self.verbose, on_annealed=measure, **self.search_kwargs,
         )
         args, kwargs = inputs.fit_arguments(self.train_data, self.batch_size)
         history = search.fit(
@@ -96,7 +112,31 @@ class DAISSearch:
         label = parse_budget(self.budget).label()
         pruned = surgery.apply(search, name=f"{model.name}_dais{label}")
         logs = {k: [float(v) for v in values] for k, values in history.history.items()}
-        return Pruning(pruned, callback.report, logs)
+        return Pruning(pruned, callback.report, logs, self._converge(pruned, callback))
+
+    def _converge(self, pruned, callback):
+        """How the search converged; recalibrates `pruned`'s BatchNorm."""
+        state = callback.search_state or {}
+        report = callback.report
+        kind = getattr(callback.cost, "kind", "macs")
+        out = {
+            "binarized": state.get("binarized"),
+            "search_ratio": state.get(f"hard_{kind}_ratio"),
+            "repair_changed": report.channels_changed if report else None,
+            "repair_share": (report.channels_changed / callback.structure.num_channels
+                             if report else None),
+            "acc_soft": state.get("annealed"),
+        }
+        if self.eval_data is not None:
+            out["acc_hard"] = accuracy(pruned, self.eval_data)
+        out["recalibration_batches"] = 0
+        if self.recalibrate_batches:
+            out["recalibration_batches"] = recalibrate_batchnorm(
+                pruned, self.train_data, batches=self.recalibrate_batches,
+                batch_size=self.batch_size)
+            if self.eval_data is not None:
+                out["acc_hard_recal"] = accuracy(pruned, self.eval_data)
+        return out
 
 
 class BaselinePruning:

@@ -16,7 +16,17 @@ class PruneReport:
         accuracy_before / accuracy_after: Top-1 accuracy on `eval_data`
             (`None` without it; its first set when it names several): the
             original model, and the pruned model after fine-tuning.
-        accuracy_after_search: The pruned model before fine-tuning.
+        accuracy_after_search: The pruned model before fine-tuning (after
+            the BatchNorm recalibration).
+        convergence: How the search converged: `binarized` (share of
+            binary masks at the end of the annealing), `search_ratio` (the
+            search's own hard cost over the target, before the repair),
+            `repair_changed` / `repair_share` (channels the repair changed,
+            count and share of the prunable ones), `acc_soft` (the soft model
+            at the end of the annealing), `acc_hard` / `acc_hard_recal` (the
+            pruned model right after surgery, before / after recalibrating
+            BatchNorm on `recalibration_batches` training batches), on the
+            first evaluation set.
         evaluations: Every accuracy measured: stage (`"unpruned"`,
             `"pruned"`, `"finetuned"`) -> evaluation set name -> accuracy.
         groups: Per channel group: `name`, `size`, `kept`.
@@ -36,6 +46,7 @@ class PruneReport:
     accuracy_before: float = None
     accuracy_after: float = None
     accuracy_after_search: float = None
+    convergence: dict = dataclasses.field(default_factory=dict)
     groups: list = dataclasses.field(default_factory=list)
     budget_report: object = None
     search_history: dict = dataclasses.field(default_factory=dict)
@@ -88,6 +99,8 @@ class PruneReport:
         if self.accuracy_after_search is not None:
             lines.append(f"accuracy right after the search (before fine-tuning): "
                          f"{100 * self.accuracy_after_search:.2f} %")
+        if self.convergence:
+            lines.append(convergence_text(self.convergence))
         if self.budget_report is not None:
             lines += ["", self.budget_report.summary()]
         if self.groups:
@@ -99,6 +112,20 @@ class PruneReport:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def convergence_text(c):
+    """One line on how the search converged (see `PruneReport.convergence`)."""
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.2f} %"
+
+    return (
+        f"search: {pct(c.get('binarized'))} binary masks, hard cost "
+        f"{c.get('search_ratio') or float('nan'):.3f} x target before the repair, "
+        f"{c.get('repair_changed')} channels changed by the repair; accuracy soft "
+        f"{pct(c.get('acc_soft'))}, pruned {pct(c.get('acc_hard'))}, after BatchNorm "
+        f"recalibration {pct(c.get('acc_hard_recal'))}"
+    )
 
 
 def format_table(rows):

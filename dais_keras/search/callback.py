@@ -23,6 +23,8 @@ from dais_keras.search import target as target_lib
 from dais_keras.search.feed import SearchFeed
 from dais_keras.search.record import SearchRecord
 from dais_keras.search.objective import DEFAULT_BETA_1
+from dais_keras.search.objective import DEFAULT_HARD_FINISH
+from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR
 from dais_keras.search.objective import DEFAULT_LAMBDA_BUDGET
 from dais_keras.search.objective import DEFAULT_LR_POWER
 from dais_keras.search.objective import auto_learning_rate
@@ -34,7 +36,7 @@ from dais_keras.utils import checks
 _CONFIG = (
     "budget", "batch_size", "schedule", "learning_rate", "lr_power", "beta_1",
     "beta_2", "lambda_budget", "lambda_l1", "min_width", "lambda_min_width",
-    "residual_prior", "band", "single_level", "train_weights", "warmup_epochs",
+    "residual_prior", "lambda_polar", "hard_finish", "band", "single_level", "train_weights", "warmup_epochs",
     "round_to", "repair", "best_effort", "seed", "shuffle", "log_widths",
     "plot_dir", "record_every", "verbose", "runtime", "latency_table",
 )
@@ -48,11 +50,19 @@ class DAISCallback(keras.callbacks.Callback):
     on a search batch (task loss + budget band + optional L1 + structural
     priors, with the search's own Adam), then the weights on the training
     batch (the compiled optimizer and loss). The temperature anneals from
-    `T0` to `T_min` over the search's steps (`epochs * steps_per_epoch`
-    minus the warm-up). When `fit` ends the indicators are binarised to the
-    budget (`repair=True`): their `alpha` holds the choice, they are in hard
-    mode, and `dais_keras.surgery.apply(model)` gives a model whose exact
-    MACs lie in `[(1 - band) * budget, budget]` of the original's.
+    `T0` to `T_min` over the first `1 - hard_finish` of the search's steps
+    (`epochs * steps_per_epoch` minus the warm-up), while a polarisation
+    term (`lambda_polar`) pushes undecided masks to 0 or 1. Then the
+    indicators are binarised to the budget (`repair=True`): their `alpha`
+    holds the choice and they switch to hard mode. The remaining
+    `hard_finish` share of the steps trains the weights (and BatchNorm
+    statistics) of exactly that architecture, so the network the search
+    hands over is the network it trained last. After `fit`,
+    `dais_keras.surgery.apply(model)` gives a model whose exact MACs lie in
+    `[(1 - band) * budget, budget]` of the original's, never above.
+    `callback.search_state` holds the search's own state at the end of the
+    annealing, before the repair (`binarized`, `macs_ratio`,
+    `hard_macs_ratio`), and `callback.report` what the repair changed.
 
     **Latency budgets.** `budget={"latency": 0.5}` (half the unpruned
     model's measured latency) or `{"latency_ms": 3.0}` search and binarise
@@ -103,6 +113,11 @@ class DAISCallback(keras.callbacks.Callback):
         lambda_min_width: Weight of the minimum-width prior.
         residual_prior: Weight of the residual prior (groups shared by a
             residual stage, weighted by fan-out).
+        lambda_polar: Weight of the polarisation term
+            `progress * mean(4 m (1 - m))` (0: none).
+        hard_finish: Share of the search's steps, at its end, that train the
+            repaired architecture with hard masks (0: binarise when `fit`
+            ends, as a plain annealing would). Needs `repair=True`.
         band: `eps` of the budget band: the target interval is
             `[(1 - band) * budget, budget]`.
         single_level: Update indicators and weights from one training batch
@@ -129,6 +144,10 @@ class DAISCallback(keras.callbacks.Callback):
             `DAISModel` to search (default: built when `fit` starts).
         runtime: For latency budgets without `latency_model`: `"tflite"`
             (LiteRT, XNNPack) or `"onnxruntime"`.
+        on_annealed: Optional function called with the model at the end of
+            the annealing, before the repair (soft masks at `T_min`); its
+            result is kept in `search_state["annealed"]` (e.g. the soft
+            model's accuracy). Not part of `get_config`.
         latency_table: For latency budgets without `latency_model`: a
             `LatencyTable` or the path of one saved with `save` (default:
             this machine's cache, measured where it lacks layers).
@@ -179,6 +198,8 @@ class DAISCallback(keras.callbacks.Callback):
         min_width=1,
         lambda_min_width=1.0,
         residual_prior=1.0,
+        lambda_polar=DEFAULT_LAMBDA_POLAR,
+        hard_finish=DEFAULT_HARD_FINISH,
         band=budget_lib.DEFAULT_BAND,
         single_level=False,
         train_weights=True,
@@ -195,8 +216,15 @@ class DAISCallback(keras.callbacks.Callback):
         latency_model=None,
         runtime="tflite",
         latency_table=None,
+        on_annealed=None,
     ):
         super().__init__()
+        if on_annealed is not None and not callable(on_annealed):
+            raise ValueError(
+                "`on_annealed` must be a function of the model (called at the end "
+                f"of the annealing, before the repair); received {on_annealed!r}."
+            )
+        self.on_annealed = on_annealed
         self.budget_spec = budget_lib.parse_budget(budget)
         self.budget = self.budget_spec.to_config()
         self.band = checks.check_number(
@@ -223,8 +251,10 @@ class DAISCallback(keras.callbacks.Callback):
             ("lambda_l1", lambda_l1),
             ("lambda_min_width", lambda_min_width),
             ("residual_prior", residual_prior),
+            ("lambda_polar", lambda_polar),
         ):
             setattr(self, name, checks.check_number(name, value, low=0.0))
+        self.hard_finish = checks.check_number("hard_finish", hard_finish, 0.0, 0.5)
         self.beta_1 = checks.check_number("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = checks.check_number("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.min_width = budget_lib.check_min_width(min_width)
@@ -312,6 +342,11 @@ class DAISCallback(keras.callbacks.Callback):
         self.steps_per_epoch = int(steps)
         self.epochs = int(epochs)
         self.total_steps = (self.epochs - self.warmup_epochs) * self.steps_per_epoch
+        # The hard finish: the last steps train the weights of the repaired
+        # architecture with hard masks; the annealing ends where it starts.
+        hard = int(round(self.hard_finish * self.total_steps)) if self.repair else 0
+        self.hard_steps = min(hard, self.total_steps - 1)
+        self.anneal_steps = self.total_steps - self.hard_steps
 
     def _learning_rate(self):
         """The indicators' learning rate: given, or `auto_learning_rate`."""
@@ -320,18 +355,18 @@ class DAISCallback(keras.callbacks.Callback):
         # From the indicators' initial value, not their current one, so that
         # a resumed search uses the rate of the interrupted one.
         scale = max(max(abs(l.alpha_init) for l in self.structure.layers), 0.5)
-        return auto_learning_rate(scale, self.schedule, self.total_steps, self.lr_power)
+        return auto_learning_rate(scale, self.schedule, self.anneal_steps, self.lr_power)
 
     def _warn_if_short(self):
         """Warns when the search has too few steps for the annealing."""
         needed = objective.min_search_steps(self.schedule, self.lr_power)
-        if self.total_steps >= needed:
+        if self.anneal_steps >= needed:
             return
         warnings.warn(
             f"The DAIS search has {self.total_steps} steps, too few for the "
             f"annealing from T0={self.schedule.T0:g} to T_min="
-            f"{self.schedule.T_min:g} to finish (about {needed} steps with this "
-            "schedule): the indicators cannot settle before the temperature "
+            f"{self.schedule.T_min:g} to finish ({self.anneal_steps} anneal, about "
+            f"{needed} are needed with this schedule): the indicators cannot settle before the temperature "
             "is low, and the repair will decide more of the architecture than "
             "the search. Search more steps (more epochs, more data or a "
             "smaller batch size).",
@@ -342,7 +377,7 @@ class DAISCallback(keras.callbacks.Callback):
         """The values of the model's search variables for this search."""
         return {
             "step": 0.0,
-            "total_steps": float(self.total_steps),
+            "total_steps": float(self.anneal_steps),
             "t0": self.schedule.T0,
             "t_min": self.schedule.T_min,
             "learning_rate": self.effective_learning_rate,
@@ -355,6 +390,7 @@ class DAISCallback(keras.callbacks.Callback):
             "lambda_l1": self.lambda_l1,
             "lambda_min_width": self.lambda_min_width,
             "lambda_residual": self.residual_prior,
+            "lambda_polar": self.lambda_polar,
             "nonfinite": 0.0,
             "min_widths": self.min_widths.astype("float32"),
             "residual_weights": self.structure.residual_weights,
@@ -395,9 +431,11 @@ class DAISCallback(keras.callbacks.Callback):
             binarize(model, hard=False)
             model.make_train_function()
         self._searching = False
+        self._finished = False
+        self.search_state = None
         self.report = None
         self._record = SearchRecord(
-            model, self.cost, self.target, self.total_steps, self.record_every
+            model, self.cost, self.target, self.anneal_steps, self.record_every
         )
         self.history = self._record.history
         self.alpha_trace = self._record.alpha_trace
@@ -409,6 +447,15 @@ class DAISCallback(keras.callbacks.Callback):
         if search_epoch < 0:
             return
         done = search_epoch * self.steps_per_epoch
+        self._epoch_start = done
+        if self._finished:
+            return
+        if done >= self.anneal_steps:
+            # Resumed (BackupAndRestore) inside the hard finish: the restored
+            # alphas are the repaired ones; binarise them again.
+            self._searching = True
+            self._finish(retrace=True)
+            return
         if not self._searching:
             # First search epoch of this fit; a resumed fit starts later and
             # keeps the restored Adam state of the indicators.
@@ -428,8 +475,13 @@ class DAISCallback(keras.callbacks.Callback):
             train_weights=self.train_weights,
         )
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self._searching and not self._finished
+                and self._epoch_start + batch >= self.anneal_steps):
+            self._finish(retrace=True)
+
     def on_train_batch_end(self, batch, logs=None):
-        if not self._searching:
+        if not self._searching or self._finished:
             return
         model = self.model
         variables = model.search_variables
@@ -447,13 +499,31 @@ class DAISCallback(keras.callbacks.Callback):
         self._record.epoch(epoch, logs, self.log_widths)
 
     def on_train_end(self, logs=None):
+        if self._searching and not self._finished:
+            self._finish(retrace=False)
+        self.model.configure_search(mode=None)
+        if self.plot_dir and self._searching:
+            os.makedirs(self.plot_dir, exist_ok=True)
+            self.plot_widths(os.path.join(self.plot_dir, "widths.png"))
+            self.plot_alphas(os.path.join(self.plot_dir, "alphas.png"))
+
+    def _finish(self, retrace):
+        """Ends the annealing: binarises the indicators to the budget (the
+        repair) and, with `retrace`, switches `fit` to plain weight training
+        of that hard architecture for the rest of the search (the hard
+        finish)."""
         model = self.model
+        sync = getattr(model, "jax_state_sync", None)
+        if sync is not None:
+            sync()  # mid-epoch on JAX the values live in the trainer's state
         model.configure_search(mode=None)
-        if not self._searching:
-            return
         for layer in self.structure.layers:
             layer.temperature.assign(self.schedule.T_min)
         self._record.finish()
+        self.search_state = dict(self._record.final)
+        if self.on_annealed is not None:
+            self.search_state["annealed"] = self.on_annealed(model)
+        self._finished = True
         if self.repair:
             self.report = repair_lib.repair(
                 model,
@@ -467,10 +537,8 @@ class DAISCallback(keras.callbacks.Callback):
             )
             if self.verbose:
                 print(self.report.summary())
-        if self.plot_dir:
-            os.makedirs(self.plot_dir, exist_ok=True)
-            self.plot_widths(os.path.join(self.plot_dir, "widths.png"))
-            self.plot_alphas(os.path.join(self.plot_dir, "alphas.png"))
+        if retrace:
+            model.make_train_function(force=True)
 
     # ------------------------------------------------------------------
     def plot_widths(self, path):

@@ -13,6 +13,10 @@ tensors inside a compiled step; the per-backend steps
   per group, `mean_g relu(w_min - sum(m_g)) / w_min`, and a residual prior,
   `sum_g pi_g relu(mean keep - keep_g)`, where `pi_g` is the fan-out share
   of the groups shared by a residual stage (several producers).
+* **Polarisation.** `lambda_polar * progress * mean(4 m (1 - m))`, growing
+  linearly over the annealing: the masks that the band and the task leave
+  undecided near 0.5 are pushed to 0 or 1 before the temperature is low,
+  so that the search ends binary (`polarisation`).
 * **The search's Adam** on `alpha` (`adam`), with the step size
   `lr * (T / T0) ** lr_power`; `auto_learning_rate` picks `lr`.
 * **The NaN guard.** A step whose loss or gradients are not finite changes
@@ -64,6 +68,7 @@ SCALARS = (
     ("lambda_l1", 0.0),
     ("lambda_min_width", 1.0),
     ("lambda_residual", 1.0),
+    ("lambda_polar", 0.0),
     ("nonfinite", 0.0),
 )
 
@@ -73,6 +78,11 @@ DEFAULT_LAMBDA_BUDGET = 2.0
 DEFAULT_AUTO_LR_TRAVEL = 4.0
 DEFAULT_LR_POWER = 1.0
 DEFAULT_BETA_1 = 0.5
+# Measured with bench/search_convergence.py (see the README): the weight of
+# the polarisation term, and the share of the search's steps that train the
+# repaired, hard architecture at the end.
+DEFAULT_LAMBDA_POLAR = 1.0
+DEFAULT_HARD_FINISH = 0.1
 
 # The largest step `learning_rate="auto"` may take at `T0`, in units of the
 # indicators' initial distance to zero: one step may bring a mask to 0.5,
@@ -133,11 +143,21 @@ def min_search_steps(schedule, lr_power=DEFAULT_LR_POWER, travel=DEFAULT_AUTO_LR
     return high
 
 
+def progress(hp):
+    """How far the annealing is, in `[0, 1]`, from the step counter in `hp`."""
+    total = ops.maximum(hp["total_steps"] - 1.0, 1.0)
+    return ops.clip(hp["step"] / total, 0.0, 1.0)
+
+
 def temperature(schedule, hp):
     """The temperature of the current step, from the step counter in `hp`."""
-    total = ops.maximum(hp["total_steps"] - 1.0, 1.0)
-    progress = ops.clip(hp["step"] / total, 0.0, 1.0)
-    return ops.cast(schedule(progress, hp["t0"], hp["t_min"]), "float32")
+    return ops.cast(schedule(progress(hp), hp["t0"], hp["t_min"]), "float32")
+
+
+def polarisation(m):
+    """`mean(4 m (1 - m))`: 1 for masks at 0.5, 0 for binary ones. Its
+    gradient pushes every mask towards the nearer of 0 and 1."""
+    return ops.mean(4.0 * m * (1.0 - m))
 
 
 def budget_band(ratio, band_eps):
@@ -175,6 +195,7 @@ def penalty(model, alphas, T, hp):
         + hp["lambda_l1"] * ops.mean(m)
         + hp["lambda_min_width"] * min_penalty
         + hp["lambda_residual"] * residual
+        + hp["lambda_polar"] * progress(hp) * polarisation(m)
     )
     return total, ratio
 

@@ -24,6 +24,8 @@ class SearchRecord:
             `alpha > 0` architecture / target), `binarized` (share of masks
             with |m - 0.5| > 0.49) and `widths` (channels with `alpha > 0`).
         alpha_trace: `(step, alphas)` pairs, the alphas concatenated.
+        final: The state at the end of the annealing, before the repair
+            (`finish`): the search's own binarised share and cost ratios.
         group_names: A name per indicator's group.
     """
 
@@ -42,6 +44,7 @@ class SearchRecord:
         }
         self.alpha_trace = [(0, self._alphas())]
         self.group_names = list(model.search_structure().names)
+        self.final = None
 
     def _alphas(self):
         return np.concatenate(self.model.alpha_values())
@@ -54,6 +57,11 @@ class SearchRecord:
         T = float(model.read_variable(layer.temperature))
         flat = np.concatenate(alphas).astype(np.float64)
         m = 1.0 / (1.0 + np.exp(-np.clip(flat / T, -80, 80)))
+        # The masks the network applies: hard ones once the search is over.
+        hard = np.concatenate([
+            np.full(a.shape, l.hard) for a, l in zip(alphas, model.search_structure().layers)
+        ])
+        m = np.where(hard, (flat > 0).astype(np.float64), m)
         kind = self.cost.kind
         return {
             "T": T,
@@ -89,7 +97,10 @@ class SearchRecord:
                 logs[f"dais_width/{name}"] = float(width)
 
     def finish(self):
-        """Records the final alphas (unless the last record holds them)."""
+        """At the end of the annealing, before the repair: keeps the state in
+        `final` and records the final alphas (unless the last record holds
+        them)."""
+        self.final = self.state()
         last = self._alphas()
         if not np.array_equal(self.alpha_trace[-1][1], last):
             self.alpha_trace.append((self.total_steps, last))

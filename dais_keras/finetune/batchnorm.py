@@ -1,0 +1,109 @@
+"""BatchNorm recalibration: fresh statistics for a pruned network.
+
+Removing channels changes what every downstream BatchNormalization layer
+sees, so its moving mean and variance (collected on the unpruned, or the
+soft-masked, network) no longer match and accuracy can collapse although
+the weights are fine. `recalibrate_batchnorm` runs forward passes in
+training mode over some training batches, with no gradient step, and sets
+every BN layer's statistics to the exact average of their batch statistics
+(a cumulative average: the `k`-th batch gets weight `1 / (k + 1)`).
+"""
+
+import itertools
+
+import numpy as np
+
+import keras
+
+from dais_keras.utils.checks import check_int
+
+
+def batchnorm_layers(model):
+    """Every `BatchNormalization` layer of `model`, nested models included."""
+    return [
+        layer for layer in model._flatten_layers(include_self=False)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+
+
+def _inputs_of(batch):
+    if isinstance(batch, dict):
+        return batch
+    if isinstance(batch, (tuple, list)):
+        return batch[0]
+    return batch
+
+
+def _batches(data, batch_size):
+    """Yields input batches of `data`: an array, an `(x, y)` tuple (`x` an
+    array or a tuple / list / dict of arrays), a `PyDataset`, or any
+    iterable of `(x, y)` batches (a `tf.data.Dataset`)."""
+    if isinstance(data, keras.utils.PyDataset):
+        for i in range(len(data)):
+            yield _inputs_of(data[i])
+        return
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+    leaves = keras.tree.flatten(data)
+    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        for start in range(0, len(leaves[0]), batch_size):
+            yield keras.tree.map_structure(lambda a: a[start:start + batch_size], data)
+        return
+    for batch in data:
+        yield _inputs_of(batch)
+
+
+def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
+    """Recomputes every BatchNormalization layer's statistics on `data`.
+
+    Forward passes only (no gradient, no weight change): each BN layer's
+    moving mean and variance become the average of its batch statistics over
+    the first `batches` batches. The model is changed in place (like `fit`).
+
+    Args:
+        model: A Keras model, e.g. a pruned one right after surgery.
+        data: Training inputs: an array, an `(x, y)` tuple of arrays, a
+            `tf.data.Dataset`, a `keras.utils.PyDataset` or an iterable of
+            batches (`(x, y)` batches are fine: labels are ignored).
+        batches: Number of batches to average over (at most; fewer if
+            `data` ends first).
+        batch_size: Batch size for array data.
+
+    Returns:
+        The number of batches used (0 when the model has no BN layer).
+
+    Raises:
+        ValueError: for `batches` < 1, or when `data` yields no batch.
+
+    Example:
+
+    ```python
+    pruned = dais_keras.surgery.apply(search_model)
+    dais_keras.recalibrate_batchnorm(pruned, (x_train, y_train), batches=100)
+    ```
+    """
+    batches = check_int("batches", batches, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    layers = batchnorm_layers(model)
+    if not layers:
+        return 0
+    saved = [(layer.momentum, layer.trainable) for layer in layers]
+    used = 0
+    try:
+        for layer in layers:
+            layer.trainable = True  # a frozen BN layer ignores training=True
+        for x in itertools.islice(_batches(data, batch_size), batches):
+            for layer in layers:
+                layer.momentum = used / (used + 1.0)
+            model(x, training=True)
+            used += 1
+    finally:
+        for layer, (momentum, trainable) in zip(layers, saved):
+            layer.momentum = momentum
+            layer.trainable = trainable
+    if not used:
+        raise ValueError(
+            "`data` yielded no batch: BatchNorm statistics need at least one "
+            "batch of training inputs."
+        )
+    return used
