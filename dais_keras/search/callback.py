@@ -11,7 +11,6 @@ logs the search's state per epoch, stops on a non-finite step, and when
 """
 
 import os
-import warnings
 
 import keras
 
@@ -357,22 +356,6 @@ class DAISCallback(keras.callbacks.Callback):
         scale = max(max(abs(l.alpha_init) for l in self.structure.layers), 0.5)
         return auto_learning_rate(scale, self.schedule, self.anneal_steps, self.lr_power)
 
-    def _warn_if_short(self):
-        """Warns when the search has too few steps for the annealing."""
-        needed = objective.min_search_steps(self.schedule, self.lr_power)
-        if self.anneal_steps >= needed:
-            return
-        warnings.warn(
-            f"The DAIS search has {self.total_steps} steps, too few for the "
-            f"annealing from T0={self.schedule.T0:g} to T_min="
-            f"{self.schedule.T_min:g} to finish ({self.anneal_steps} anneal, about "
-            f"{needed} are needed with this schedule): the indicators cannot settle before the temperature "
-            "is low, and the repair will decide more of the architecture than "
-            "the search. Search more steps (more epochs, more data or a "
-            "smaller batch size).",
-            stacklevel=2,
-        )
-
     def _search_values(self):
         """The values of the model's search variables for this search."""
         return {
@@ -417,7 +400,7 @@ class DAISCallback(keras.callbacks.Callback):
         )
         self.min_widths = structure.min_widths(self.min_width)
         self.effective_learning_rate = self._learning_rate()
-        self._warn_if_short()
+        objective.check_search_steps(self.anneal_steps, self.schedule, self.lr_power)
         model.configure_search(
             mode=None, schedule=self.schedule, values=self._search_values(), cost=self.cost
         )

@@ -18,7 +18,11 @@ tensors inside a compiled step; the per-backend steps
   undecided near 0.5 are pushed to 0 or 1 before the temperature is low,
   so that the search ends binary (`polarisation`).
 * **The search's Adam** on `alpha` (`adam`), with the step size
-  `lr * (T / T0) ** lr_power`; `auto_learning_rate` picks `lr`.
+  `lr * (T / T0) ** lr_power`; `auto_learning_rate` picks `lr`, at most
+  `MAX_AUTO_STEP` times the indicators' initial distance to zero per step,
+  and `check_search_steps` warns when a search is too short to anneal.
+  With that bound and a floor under `E / F` in the band's log
+  (`RATIO_FLOOR`), a search of any step count stays finite.
 * **The NaN guard.** A step whose loss or gradients are not finite changes
   nothing; `nonfinite_code` records which quantity failed first, and
   `nonfinite_message` turns that into the error `DAISCallback` raises.
@@ -43,6 +47,8 @@ at 50 % within 5 %, with no channel changed by the repair. `lambda_budget=2`
 kept the expected MACs of ResNet-20 inside the band from the first short
 epoch on.
 """
+
+import warnings
 
 import numpy as np
 
@@ -147,6 +153,23 @@ def progress(hp):
     """How far the annealing is, in `[0, 1]`, from the step counter in `hp`."""
     total = ops.maximum(hp["total_steps"] - 1.0, 1.0)
     return ops.clip(hp["step"] / total, 0.0, 1.0)
+
+
+def check_search_steps(total_steps, schedule, lr_power=DEFAULT_LR_POWER):
+    """Warns (`warnings.warn`) when a search of `total_steps` is too short for
+    the annealing to finish (see `min_search_steps`)."""
+    needed = min_search_steps(schedule, lr_power)
+    if total_steps >= needed:
+        return
+    warnings.warn(
+        f"The DAIS search has {total_steps} steps, too few for the annealing "
+        f"from T0={schedule.T0:g} to T_min={schedule.T_min:g} to finish (about "
+        f"{needed} steps with this schedule): the indicators cannot settle "
+        "before the temperature is low, and the repair will decide more of the "
+        "architecture than the search. Search more steps (more epochs, more "
+        "data or a smaller batch size).",
+        stacklevel=3,
+    )
 
 
 def temperature(schedule, hp):

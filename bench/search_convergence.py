@@ -1,0 +1,131 @@
+"""Does the DAIS search converge? One row per search (issue 13).
+
+Per case: the share of binary masks at the end of the annealing, the
+search's own hard cost over the target before the repair (`search_ratio`),
+the channels the repair changed (count and share of the prunable ones), and
+the accuracy of the soft model at the end of the annealing, of the pruned
+model right after surgery, and after recalibrating its BatchNorm statistics,
+all on the same held-out images.
+
+Cases:
+    resnet20 / resnet56: the pretrained CIFAR-10 ports on the JPEG CIFAR-10
+        weight/search split, evaluated on the 1,017 exact test images.
+    tiny: a small CNN on synthetic data, searched 1, 2, 4, ... steps.
+
+Usage (one run per JSON row, appended to --out):
+    python bench/search_convergence.py resnet20 --steps 300 --batch 64 --budget 0.5
+    python bench/search_convergence.py tiny --steps 1 2 4 8 16 32 64 128
+"""
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import keras  # noqa: E402
+
+from dais_keras.api.pruners import DAISSearch  # noqa: E402
+from dais_keras.utils.io import write_json  # noqa: E402
+from dais_keras.utils.machine import machine_info  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def tiny_model(seed):
+    """16x16x3 -> 4 logits; groups of 24-48 channels, so that one channel
+    costs less than the band's width."""
+    L = keras.layers
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((16, 16, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(24, 3, padding="same")(inp)))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, strides=2, padding="same")(x)))
+    h = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(x)))
+    h = L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(h))
+    x = L.GlobalAveragePooling2D()(L.ReLU()(L.Add()([x, h])))
+    return keras.Model(inp, L.Dense(4)(x), name="tiny")
+
+
+def tiny_data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
+    y = (x[..., 0].mean((1, 2)) > 0).astype("int32") + 2 * (x[..., 1].mean((1, 2)) > 0)
+    return x, y.astype("int32")
+
+
+def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs):
+    pruner = DAISSearch(budget, train, search, epochs=epochs, batch_size=batch, loss=LOSS,
+                        steps_per_epoch=steps, verbose=0, eval_data=eval_data, **kwargs)
+    t0 = time.perf_counter()
+    result = pruner(model)
+    row = dict(result.convergence)
+    row.update(seconds=time.perf_counter() - t0, macs_ratio_after=(
+        result.report.macs_after / result.report.total_macs))
+    return row
+
+
+def tiny(args):
+    rows = []
+    for steps in args.steps:
+        for budget in args.budgets:
+            x, y = tiny_data(max(steps, 1) * 16, seed=1)
+            xs, ys = tiny_data(64, seed=2)
+            xe, ye = tiny_data(256, seed=3)
+            model = tiny_model(0)
+            model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=LOSS)
+            model.fit(*tiny_data(512, seed=4), batch_size=32, epochs=3, verbose=0)
+            row = run(model, budget, (x, y), (xs, ys), (xe, ye), epochs=max(1, steps // 8),
+                      steps=min(steps, 8), batch=16)
+            row.update(model="tiny", input="16x16", budget=budget, steps=steps)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def resnet(args):
+    from dais_keras import data
+    from dais_keras import models
+
+    keras.utils.set_random_seed(args.seed)
+    train = data.cifar10("weight", batch_size=args.batch, seed=args.seed).repeat()
+    search = data.cifar10("search", batch_size=args.batch, seed=args.seed)
+    xe, ye = data.cifar10_exact_subset()
+    rows = []
+    for steps in args.steps:
+        for budget in args.budgets:
+            epochs = 10 if steps >= 10 else 1
+            row = run(models.pretrained(args.case), budget, train, search,
+                      (xe.astype("float32"), ye), epochs=epochs, steps=steps // epochs,
+                      batch=args.batch)
+            row.update(model=f"{args.case} (pretrained)", input="32x32", budget=budget,
+                       steps=steps, batch=args.batch, data=data.cifar10_source().name,
+                       eval="cifar10 exact test subset (1,017 images)")
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("case", choices=["tiny", "resnet20", "resnet56"])
+    parser.add_argument("--steps", type=int, nargs="+", default=[300])
+    parser.add_argument("--budgets", type=float, nargs="+", default=[0.5])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "search_convergence.json"))
+    args = parser.parse_args()
+    rows = tiny(args) if args.case == "tiny" else resnet(args)
+    previous = {"rows": []}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = json.load(f)
+    previous["rows"] += [dict(r, machine=machine_info(runtime=True)) for r in rows]
+    write_json(args.out, previous)
+
+
+if __name__ == "__main__":
+    main()
