@@ -50,6 +50,9 @@ from dais_keras.utils.progress import Progress
 
 __all__ = ["LatencyModel", "LatencyTable", "efficient_points", "latency_model"]
 
+# The smallest latency (ms) the calibrated model predicts for any mask.
+MIN_MS = 1e-3
+
 
 class LatencyModel:
     """Latency (ms) of a model as a function of its channel indicators.
@@ -210,6 +213,12 @@ class LatencyModel:
     def calibrate(self, points):
         """Fits the overhead `a + b * V(m)` to measured latencies.
 
+        The fit never lets a prediction fall to zero: when the measured
+        latencies are below what the table's layers add up to (noise on a
+        model of a few microseconds), `a` is raised until the smallest
+        prediction any mask can give (every call at its cheapest grid point)
+        is `MIN_MS`. A realistic model is far from that bound.
+
         Args:
             points: List of `(m, measured_ms)`: numpy masks (0/1) and the
                 measured latency of the model they describe. One point fits
@@ -228,6 +237,7 @@ class LatencyModel:
             b, a = np.polyfit(v, r, 1)
             if b < 0:
                 a, b = float(r.mean()), 0.0
+        a = max(float(a), MIN_MS - self._smallest_layers() - b * self.volume_const)
         self.overhead = (float(a), float(b))
         self.calibration = [
             {"volume": float(vi), "measured_ms": float(ms), "predicted_ms": float(self.exact(m))}
@@ -235,6 +245,11 @@ class LatencyModel:
         ]
         self.total = self.exact(np.ones(self.num_channels))
         return self
+
+    def _smallest_layers(self):
+        """A lower bound of `layers(m)` over every mask: each call at the
+        cheapest point of its grid (interpolation never goes below it)."""
+        return float(sum(len(e["calls"]) * np.min(e["F"]) for e in self._entries.values()))
 
     def summary(self):
         """A text table: every layer call's latency at full width."""

@@ -15,6 +15,7 @@ import dais_keras as dk
 from dais_keras.cost import budget as budget_lib
 from dais_keras.select import repair as repair_lib
 from dais_keras import latency as L
+from dais_keras.latency import model as model_lib
 from dais_keras.latency import probes as probes_lib
 from dais_keras.latency import table as table_lib
 
@@ -248,6 +249,24 @@ def test_calibration_fits_overhead_to_activation_volume(tmp_path):
         assert lm.exact(m) == pytest.approx(ms)
     with pytest.raises(ValueError, match="at least one"):
         lm.calibrate([])
+
+
+def test_calibration_never_predicts_a_latency_of_zero_or_less(tmp_path):
+    """Measured latencies below the table's layers (noise on a model of a few
+    microseconds) made the overhead so negative that small masks predicted a
+    negative latency, and the search's log of it NaN."""
+    model = tiny_model()
+    lm = L.latency_model(_search_model(model), table=synthetic_table(model, tmp_path),
+                         calibrate=[(np.ones(28), 0.05)])
+    smallest = (bilinear(3, 1) + bilinear(1, 1) + bilinear(1, 4))  # Every call at 1 channel.
+    assert lm.overhead == (pytest.approx(model_lib.MIN_MS - smallest), 0.0)
+    zeros = np.zeros(lm.num_channels)
+    assert lm.exact(zeros) == pytest.approx(model_lib.MIN_MS)
+    assert float(lm.expected(ops.convert_to_tensor(zeros.astype("float32")))) > 0
+    assert lm.calibration[0]["measured_ms"] == 0.05 < lm.calibration[0]["predicted_ms"]
+    sane = L.latency_model(model, table=synthetic_table(model, tmp_path),
+                           calibrate=[(np.ones(28), 1.0)])
+    assert sane.total == pytest.approx(1.0)  # A sane fit is untouched.
 
 
 def test_missing_table_entries_are_an_error(tmp_path):
@@ -517,7 +536,6 @@ def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(
 
 def test_long_phases_report_progress(tmp_path, monkeypatch, capsys):
     """Issue 12 #14: a build over ~10 s is never silent; a quick one is."""
-    from dais_keras.latency import model as model_lib
     from dais_keras.utils import progress
 
     clock = [0.0]
