@@ -11,6 +11,7 @@ import dataclasses
 
 from dais_keras.finetune import inputs
 from dais_keras.finetune.recipe import sgd
+from dais_keras.utils.data_forms import is_dataset
 
 
 @dataclasses.dataclass
@@ -85,7 +86,7 @@ class DAISSearch:
                        metrics=self.metrics)
         callback = DAISCallback(
             budget=self.budget, search_data=self.search_data,
-            batch_size=None if inputs.is_dataset(self.search_data) else self.batch_size,
+            batch_size=None if is_dataset(self.search_data) else self.batch_size,
             verbose=self.verbose, **self.search_kwargs,
         )
         args, kwargs = inputs.fit_arguments(self.train_data, self.batch_size)
