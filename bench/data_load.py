@@ -15,13 +15,14 @@ pipeline, to show the input pipeline is not what limits training speed.
 Usage:
 
     python bench/data_load.py [--data-dir DIR] [--out bench/results/data_load.json]
+
+(with `dais_keras` importable: `pip install -e .` or `PYTHONPATH=.`).
 """
 
 import argparse
 import dataclasses
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from dais_keras.utils.machine import machine_info
+from dais_keras.utils.paths import repo_root
+
+REPOSITORY = repo_root()
 
 
 def _describe(x, y):
@@ -95,15 +99,9 @@ def _run_child(data_dir, cache_dir, epoch):
 def _machine():
     import tensorflow as tf
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "load_average_1_5_15_min_at_end": [round(v, 2) for v in os.getloadavg()],
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "numpy": np.__version__,
-    }
+    info = machine_info(runtime=True)  # its load_average is taken at the end
+    info.update(tensorflow=tf.__version__, numpy=np.__version__)
+    return info
 
 
 def main():

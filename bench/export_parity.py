@@ -24,8 +24,6 @@ import datetime
 import json
 import os
 import pathlib
-import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +33,9 @@ import numpy as np
 import keras
 
 from dais_keras.deploy import export
+from dais_keras.utils.machine import machine_info
+from dais_keras.utils.timing import time_samples_ms
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA_DIR = pathlib.Path(os.environ.get("DAIS_DATA_DIR", REPO.parent / "shared" / "data"))
 
@@ -58,17 +59,10 @@ def tinycnn(x_train, y_train, epochs=12, seed=1):
 
 
 def latency_ms(run, x, runs, warmup=10):
-    for _ in range(warmup):
-        run(x)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run(x)
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
+    times = np.sort(time_samples_ms(lambda: run(x), runs=runs, warmup=warmup))
     return {
-        "median": round(statistics.median(times), 4),
-        "p90": round(times[int(0.9 * (len(times) - 1))], 4),
+        "median": round(float(np.median(times)), 4),
+        "p90": round(float(times[int(0.9 * (len(times) - 1))]), 4),
         "runs": runs,
     }
 
@@ -84,22 +78,8 @@ def machine():
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "keras_backend": keras.backend.backend(),
-        "tf_build_cuda": tf.test.is_built_with_cuda(),
-        "packages": versions,
-    }
+    return dict(machine_info(runtime=True), tf_build_cuda=tf.test.is_built_with_cuda(),
+                packages=versions)
 
 
 def bench_model(name, model, x_test, y_test, x_cal, runs, workdir):

@@ -211,7 +211,7 @@ def main(argv=None):
     from _common import machine
     from dais_keras import api
     from dais_keras import data
-    from dais_keras.latency import model as L
+    from dais_keras import latency as L
     from dais_keras import models
 
     keras.utils.set_random_seed(args.seed)
@@ -333,7 +333,7 @@ def main(argv=None):
     targets = evaluate_targets(rows, args.macs_budget)
     result = {
         "model": name,
-        "machine": dict(machine(), cpu=L.machine_info()["cpu"]),
+        "machine": machine(),
         "runtime": {"tflite": L.runtime_id("tflite"), "onnxruntime": L.runtime_id("onnxruntime")},
         "latency_table": {
             "configurations": len(table),

@@ -48,10 +48,10 @@ _EXPORTS = {
     "register_handler": "dais_keras.groups.handlers:register_handler",
     # Indicators and the search.
     "ChannelIndicator": "dais_keras.indicators.layer:ChannelIndicator",
-    "attach_indicators": "dais_keras.indicators.attach:attach_indicators",
-    "binarize": "dais_keras.indicators.attach:binarize",
-    "indicator_layers": "dais_keras.indicators.attach:indicator_layers",
-    "set_temperature": "dais_keras.indicators.attach:set_temperature",
+    "attach_indicators": "dais_keras.search.attach:attach_indicators",
+    "binarize": "dais_keras.indicators.state:binarize",
+    "indicator_layers": "dais_keras.indicators.state:indicator_layers",
+    "set_temperature": "dais_keras.indicators.state:set_temperature",
     "DAISModel": "dais_keras.search.model:DAISModel",
     "DAISCallback": "dais_keras.search.callback:DAISCallback",
     # Latency.
@@ -88,7 +88,8 @@ def __getattr__(name):
     if attribute:
         value = getattr(value, attribute)
     globals()[name] = value
-    _register_layers()
+    if sys.modules.get("keras") is not None:
+        _register_layers()
     return value
 
 
@@ -103,5 +104,5 @@ def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-if "keras" in sys.modules:
+if sys.modules.get("keras") is not None:
     _register_layers()

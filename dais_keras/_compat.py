@@ -15,7 +15,7 @@ import types
 OLD_MODULES = {
     "functional": ("dais_keras.utils.functional",),
     "budget": ("dais_keras.cost.budget", "dais_keras.select.repair"),
-    "graph": ("dais_keras.groups.graph",),
+    "graph": ("dais_keras.groups.graph", "dais_keras.groups.analysis"),
     "handlers": ("dais_keras.groups.handlers",),
     "layers": ("dais_keras.indicators.layer",),
     "export": ("dais_keras.deploy.export",),
@@ -32,8 +32,13 @@ OLD_MODULES = {
 # Old modules whose name is now a package: the package forwards the old
 # module's names (`dais_keras.cost.count_macs` still works).
 OLD_PACKAGES = {
-    "cost": ("dais_keras.cost.macs",),
-    "indicators": ("dais_keras.indicators.attach", "dais_keras.indicators.layer"),
+    "cost": ("dais_keras.cost.macs", "dais_keras.cost.model"),
+    "indicators": (
+        "dais_keras.indicators.state",
+        "dais_keras.indicators.insert",
+        "dais_keras.indicators.layer",
+        "dais_keras.search.attach",
+    ),
     "latency": ("dais_keras.latency.model",),
     "search": ("dais_keras.search.model",),
 }

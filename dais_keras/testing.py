@@ -11,9 +11,9 @@ import keras
 
 from dais_keras.cost.macs import count_macs
 from dais_keras.groups.graph import channel_groups
-from dais_keras.indicators.attach import attach_indicators
-from dais_keras.indicators.attach import binarize
-from dais_keras.indicators.attach import indicator_layers
+from dais_keras.indicators.state import binarize
+from dais_keras.indicators.state import indicator_layers
+from dais_keras.search.attach import attach_indicators
 from dais_keras.surgery.rebuild import apply
 
 

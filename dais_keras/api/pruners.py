@@ -78,7 +78,7 @@ class DAISSearch:
     def __call__(self, model):
         from dais_keras import surgery
         from dais_keras.cost.budget import parse_budget
-        from dais_keras.indicators.attach import attach_indicators
+        from dais_keras.search.attach import attach_indicators
         from dais_keras.search.callback import DAISCallback
 
         search = attach_indicators(model, frozen_layers=self.frozen_layers)

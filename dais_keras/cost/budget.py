@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-import keras
+from dais_keras.utils.checks import check_number
 
 DEFAULT_BAND = 0.05
 BUDGET_KINDS = ("macs", "latency", "latency_ms")
@@ -66,10 +66,16 @@ class Budget:
         return f"{self.value:g} ms latency"
 
 
-def parse_budget(budget, argument="budget"):
+def parse_budget(budget, argument="budget", kinds=BUDGET_KINDS):
     """Parses a budget: `0.5` (MACs fraction), `{"macs": 0.5}`,
     `{"latency": 0.5}` (fraction of the unpruned latency) or
     `{"latency_ms": 3.0}`.
+
+    Args:
+        budget: The budget.
+        argument: The argument's name, for messages.
+        kinds: The kinds accepted (e.g. `("macs",)` where only a MACs
+            fraction makes sense).
 
     Returns:
         A `Budget`.
@@ -77,15 +83,21 @@ def parse_budget(budget, argument="budget"):
     Raises:
         ValueError: For anything else, saying what was expected.
     """
-    if isinstance(budget, Budget):
+    if isinstance(budget, Budget) and budget.kind in kinds:
         return budget
-    hint = (
-        f"`{argument}` must be a MACs fraction in (0, 1) such as 0.5, or a dict "
-        "with one key: {'macs': fraction}, {'latency': fraction} or "
-        "{'latency_ms': milliseconds}"
-    )
+    if tuple(kinds) == ("macs",):  # a plain fraction is the only form
+        hint = (
+            f"`{argument}` must be a number in (0, 1): the pruned model's MACs as a "
+            "fraction of the unpruned model's (e.g. 0.5)"
+        )
+    else:
+        hint = (
+            f"`{argument}` must be a MACs fraction in (0, 1) such as 0.5, or a dict "
+            "with one key: {'macs': fraction}, {'latency': fraction} or "
+            "{'latency_ms': milliseconds}"
+        )
     if isinstance(budget, dict):
-        if len(budget) != 1 or next(iter(budget)) not in BUDGET_KINDS:
+        if len(budget) != 1 or next(iter(budget)) not in kinds:
             raise ValueError(f"{hint}; received {budget!r}.")
         kind, value = next(iter(budget.items()))
     else:
@@ -118,6 +130,12 @@ def check_min_width(min_width):
     )
 
 
+def check_band(band):
+    """Validates `band`, the accepted shortfall below a budget: a number in
+    (0, 1)."""
+    return check_number("band", band, low=0, high=1, low_open=True, high_open=True)
+
+
 def check_round_to(round_to):
     """Validates `round_to`: `None` or an int >= 1."""
     if round_to is None:
@@ -129,8 +147,36 @@ def check_round_to(round_to):
     )
 
 
+@dataclasses.dataclass(kw_only=True)
+class BandVerdict:
+    """Whether a choice of channels met its budget band (the base of
+    `BudgetReport` and the baselines' report).
+
+    Attributes:
+        feasible: Whether the cost lies in the band `[(1 - band) F, F]`.
+        message: Why not, and by how much (empty when feasible).
+        met: Whether the cost is at most the target `F` (never `False`
+            unless `best_effort` allowed it).
+        best_effort: Whether the caller accepted a model above the budget
+            when none meets it.
+    """
+
+    feasible: bool
+    message: str = ""
+    met: bool = True
+    best_effort: bool = False
+
+    def warning_lines(self):
+        """The warning when the band was missed, saying so when
+        `best_effort` kept the model above the budget."""
+        if self.feasible:
+            return []
+        over = "" if self.met else " (best effort, above the budget)"
+        return [f"  WARNING{over}: {self.message}"]
+
+
 @dataclasses.dataclass
-class BudgetReport:
+class BudgetReport(BandVerdict):
     """What `repair` did.
 
     The MACs figures are always given; a latency budget adds the predicted
@@ -148,12 +194,12 @@ class BudgetReport:
         channels_dropped: Channels with `alpha > 0` that the repair removed.
         channels_regrown: Channels with `alpha <= 0` that the repair kept.
         groups: Per group: `name`, `size`, `before`, `after` widths.
-        feasible: Whether the repaired cost lies in the band.
-        message: Why not, and by how much (empty when feasible).
         round_to: The width alignment used (or `None`).
         latency: For latency budgets, the predicted latencies in ms:
             `total_ms`, `target_ms`, `lower_ms`, `before_ms`, `after_ms`,
             and the table's `runtime`.
+        feasible, message, met, best_effort: See `BandVerdict` (for a
+            latency budget they refer to the latencies).
     """
 
     budget: object
@@ -166,8 +212,6 @@ class BudgetReport:
     channels_dropped: int
     channels_regrown: int
     groups: list
-    feasible: bool
-    message: str = ""
     round_to: int = None
     latency: dict = None
 
@@ -218,18 +262,30 @@ class BudgetReport:
                 f"  after repair:           {self.macs_after:,} MACs "
                 f"({self.ratio_after:.1%}); {changed}",
             ]
-        if not self.feasible:
-            lines.append(f"  WARNING: {self.message}")
-        return "\n".join(lines)
+        return "\n".join(lines + self.warning_lines())
 
     def __str__(self):
-        lines = [self.summary(), ""]
-        width = max([len(g["name"]) for g in self.groups] + [5])
-        lines.append(f"  {'group':<{width}}  {'size':>6}  {'alpha>0':>7}  {'kept':>6}")
-        for g in self.groups:
-            lines.append(
-                f"  {g['name']:<{width}}  {g['size']:>6}  {g['before']:>7}  {g['after']:>6}"
-            )
-        return "\n".join(lines)
+        columns = (("size", "size"), ("alpha>0", "before"), ("kept", "after"))
+        return f"{self.summary()}\n\n{group_table(self.groups, columns)}"
+
+
+def group_table(groups, columns):
+    """A text table of per-group widths, one line per group.
+
+    Args:
+        groups: Dicts with a `"name"` and the keys of `columns`.
+        columns: `(title, key)` pairs, shown after the group's name.
+
+    Returns:
+        The table's lines, joined.
+    """
+    width = max([len(g["name"]) for g in groups] + [5])
+    sizes = [max(len(title), 6) for title, _ in columns]
+    lines = ["  " + f"{'group':<{width}}" + "".join(
+        f"  {title:>{size}}" for (title, _), size in zip(columns, sizes))]
+    for g in groups:
+        lines.append("  " + f"{g['name']:<{width}}" + "".join(
+            f"  {g[key]:>{size}}" for (_, key), size in zip(columns, sizes)))
+    return "\n".join(lines)
 
 

@@ -9,17 +9,17 @@ it is MACs.
 Every rule is written as a sum of `MacTerm`s, `coef * (C_in / groups) * C_out`,
 where `C_in` and `C_out` are the channel counts of the call's input and output.
 The same terms, fed soft or hard channel counts, give the differentiable
-expected MACs used by the search (see `dais_keras.graph`), so the count the
-search optimises is the count this module reports.
+expected MACs used by the search (`dais_keras.cost.model.CostModel`), so the
+count the search optimises is the count this module reports.
 """
 
 import collections
 import dataclasses
 
 import keras
-import numpy as np
 
 from dais_keras.utils.functional import as_functional
+from dais_keras.utils.registry import ClassRegistry
 from dais_keras.utils.functional import nodes_in_order
 from dais_keras.utils.functional import spatial_size
 
@@ -53,7 +53,7 @@ class MacTerm:
         return value
 
 
-_MAC_RULES = {}
+_MAC_RULES = ClassRegistry("MAC rule")
 
 
 def register_mac_rule(layer_class):
@@ -74,18 +74,14 @@ def register_mac_rule(layer_class):
     """
 
     def decorator(fn):
-        _MAC_RULES[layer_class] = fn
-        return fn
+        return _MAC_RULES.register(layer_class, fn)
 
     return decorator
 
 
 def mac_rule_for(layer):
     """Returns the MAC rule for `layer`'s type, or `None` if it has no MACs."""
-    for cls in type(layer).__mro__:
-        if cls in _MAC_RULES:
-            return _MAC_RULES[cls]
-    return None
+    return _MAC_RULES.lookup(layer)
 
 
 def _prod(values):
@@ -358,118 +354,3 @@ def macs_table(model, include_zero=False):
             }
         )
     return CostTable(rows)
-
-
-class ChannelCounts:
-    """Channel counts of a list of tensors, linear in the indicator vector.
-
-    Entry `k` counts `fixed_k + sum(m[idx_k])` channels: the channels
-    outside `m` plus the indicator values of the others. Shared by
-    `CostModel` and `dais_keras.latency.LatencyModel`.
-
-    Args:
-        index: Per entry, `(fixed_count, np.array of m indices)` (as given
-            by `ChannelGraph.slot_index`).
-        num_channels: Length of `m`.
-    """
-
-    def __init__(self, index, num_channels):
-        self.size = len(index)
-        self.num_channels = int(num_channels)
-        self.fixed = np.array([f for f, _ in index], dtype=np.float64)
-        self.term = np.concatenate(
-            [np.full(len(ix), k, dtype=np.int64) for k, (_, ix) in enumerate(index)]
-            + [np.zeros(0, dtype=np.int64)]
-        )
-        self.m_index = np.concatenate(
-            [np.asarray(ix) for _, ix in index] + [np.zeros(0, dtype=np.int64)]
-        ).astype(np.int64)
-
-    def numpy(self, m):
-        """Counts for a numpy vector `m` (float64)."""
-        m = np.asarray(m, dtype=np.float64)
-        return self.fixed + np.bincount(self.term, weights=m[self.m_index], minlength=self.size)
-
-    def tensor(self, m):
-        """Differentiable counts for a backend tensor `m` (float32)."""
-        from keras import ops
-
-        return ops.convert_to_tensor(self.fixed.astype("float32")) + ops.segment_sum(
-            ops.take(m, self.m_index), self.term, num_segments=self.size
-        )
-
-    def scatter(self, per_entry):
-        """Sums a value per entry back onto the channels it counts."""
-        return np.bincount(
-            self.m_index, weights=np.asarray(per_entry)[self.term], minlength=self.num_channels
-        )
-
-
-class CostModel:
-    """MACs of a model as a function of its channel indicators.
-
-    Every MAC term `coef * (C_in / groups) * C_out` becomes a polynomial in
-    the indicator values `m` (a flat vector over all prunable channels):
-    `C = fixed + sum(m[channels])`. Fed soft indicators it gives the expected
-    MACs the search penalises; fed hard 0/1 masks, the exact MACs of the
-    pruned model (equal to `count_macs` of the surgery result).
-
-    Built by `ChannelGraph.cost_model()`; not constructed directly.
-    `dais_keras.latency.LatencyModel` has the same interface (`total`,
-    `exact`, `expected`, `marginal`), so the search and the binarisation
-    repair work with either.
-    """
-
-    kind = "macs"
-    unit = "MACs"
-
-    def __init__(self, sizes, terms, in_index, out_index):
-        # sizes: channels per indicator slot, in `m` order.
-        self.sizes = [int(s) for s in sizes]
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
-        self.num_channels = int(self.offsets[-1])
-        self.coef = np.array([t.coef for t in terms], dtype=np.float64)
-        self.groups = np.array([t.groups for t in terms], dtype=np.float64)
-        self.uses_in = np.array([t.uses_in for t in terms], dtype=bool)
-        self.uses_out = np.array([t.uses_out for t in terms], dtype=bool)
-        # in_index/out_index: per term, (fixed_count, np.array of m indices).
-        self.c_in = ChannelCounts(in_index, self.num_channels)
-        self.c_out = ChannelCounts(out_index, self.num_channels)
-        self.num_terms = len(terms)
-        self.total = int(round(self.exact(np.ones(self.num_channels))))
-
-    def _combine(self, c_in, c_out, xp):
-        c_in = xp.where(self.uses_in, c_in / self.groups, 1.0)
-        c_out = xp.where(self.uses_out, c_out, 1.0)
-        return xp.sum(self.coef * c_in * c_out)
-
-    def exact(self, m):
-        """MACs for a numpy vector `m` (0/1 for a pruned model)."""
-        return float(self._combine(self.c_in.numpy(m), self.c_out.numpy(m), np))
-
-    def expected(self, m):
-        """Differentiable MACs for a backend tensor `m` (float32)."""
-        from keras import ops
-
-        c_in = ops.where(self.uses_in, self.c_in.tensor(m) / self.groups.astype("float32"), 1.0)
-        c_out = ops.where(self.uses_out, self.c_out.tensor(m), 1.0)
-        return ops.sum(self.coef.astype("float32") * c_in * c_out)
-
-    def channel_macs(self, m):
-        """MACs saved by removing each channel alone, given masks `m`.
-
-        The exact first-order marginal cost of every channel: used by the
-        binarisation repair to rank channels by alpha per MAC.
-        """
-        c_in, c_out = self.c_in.numpy(m), self.c_out.numpy(m)
-        f_in = np.where(self.uses_in, 1.0 / self.groups, 0.0) * self.coef * np.where(
-            self.uses_out, c_out, 1.0
-        )
-        f_out = np.where(self.uses_out, 1.0, 0.0) * self.coef * np.where(
-            self.uses_in, c_in / self.groups, 1.0
-        )
-        return self.c_in.scatter(f_in) + self.c_out.scatter(f_out)
-
-    def marginal(self, m):
-        """The cost saved by removing each channel alone (`channel_macs`)."""
-        return self.channel_macs(m)

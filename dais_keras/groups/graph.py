@@ -21,30 +21,13 @@ import collections
 
 import numpy as np
 
-import keras
-from keras.src import tree
-
-from dais_keras.cost import macs as cost_lib
-from dais_keras.groups import handlers as handlers_lib
-from dais_keras.utils.functional import as_functional
-from dais_keras.utils.functional import flat_events
-
-
-class Call:
-    """One call of a layer (or keras op) in the flattened graph."""
-
-    __slots__ = ("layer", "node", "inputs", "outputs", "index")
-
-    def __init__(self, layer, node, inputs, outputs, index):
-        self.layer = layer
-        self.node = node
-        self.inputs = inputs
-        self.outputs = outputs
-        self.index = index
-
-    @property
-    def name(self):
-        return self.layer.name
+from dais_keras.cost.macs import layer_call_macs
+from dais_keras.cost.macs import mac_rule_for
+from dais_keras.cost.model import CostModel
+from dais_keras.groups.analysis import analyse
+from dais_keras.groups.handlers import MaskHandler
+from dais_keras.groups.handlers import handler_for
+from dais_keras.utils.functional import flat_key
 
 
 class ChannelGroup:
@@ -94,133 +77,6 @@ class ChannelGroup:
             f"<ChannelGroup id={self.id} name={self.name!r} size={self.size}"
             f"{' frozen' if self.frozen else ''}>"
         )
-
-
-class _Context:
-    """State of one analysis: the handlers' view of channel identities."""
-
-    def __init__(self, strict, frozen_layers):
-        self.strict = strict
-        self.frozen_layers = set(frozen_layers or ())
-        self.parent = []
-        self.owner = []  # per raw id: (call index, position, layer name)
-        self.tensor_ids = {}
-        self.fresh_cache = {}
-        self.frozen = []
-        self.call_index = 0
-
-    # -- identities ---------------------------------------------------------
-    def _new(self, n, owner_name):
-        start = len(self.parent)
-        ids = np.arange(start, start + n, dtype=np.int64)
-        self.parent.extend(ids.tolist())
-        self.owner.extend((self.call_index, p, owner_name) for p in range(n))
-        return ids
-
-    def fresh(self, layer, n, key=0, frozen=None):
-        """Fresh channel ids produced by `layer` (the same ids at every call)."""
-        cache_key = (id(layer), key)
-        if cache_key not in self.fresh_cache:
-            ids = self._new(int(n), layer.name)
-            self.fresh_cache[cache_key] = ids
-            if frozen:
-                self.freeze(ids, f"{self.describe(layer)}: {frozen}")
-        return self.fresh_cache[cache_key]
-
-    def ids(self, tensor):
-        return self.tensor_ids[id(tensor)]
-
-    def find(self, i):
-        parent = self.parent
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def union(self, a, b):
-        a = np.asarray(a)
-        b = np.asarray(b)
-        if a.shape != b.shape:
-            raise ValueError(f"Cannot couple {a.size} channels with {b.size}.")
-        for x, y in zip(a.tolist(), b.tolist()):
-            rx, ry = self.find(x), self.find(y)
-            if rx != ry:
-                if rx < ry:
-                    self.parent[ry] = rx
-                else:
-                    self.parent[rx] = ry
-
-    def freeze(self, ids, reason):
-        if ids is not None and len(ids):
-            self.frozen.append((np.asarray(ids), reason))
-
-    @staticmethod
-    def describe(layer):
-        return f"'{layer.name}' ({type(layer).__name__})"
-
-    def opaque(self, call, reason):
-        """Freezes everything a call reads and returns frozen output ids."""
-        for t in call.inputs:
-            if id(t) in self.tensor_ids:
-                self.freeze(self.ids(t), f"{self.describe(call.layer)} {reason}")
-        outs = []
-        for k, t in enumerate(call.outputs):
-            n = t.shape[-1] if len(t.shape) else 1
-            outs.append(self.fresh(call.layer, n, key=("opaque", k), frozen=reason))
-        return outs
-
-
-def _analyse(model, strict=False, frozen_layers=None):
-    model = as_functional(model)
-    ctx = _Context(strict, frozen_layers)
-    for t in model.inputs:
-        ctx.tensor_ids[id(t)] = ctx._new(int(t.shape[-1]), "<input>")
-        ctx.freeze(ctx.tensor_ids[id(t)], "model input")
-    calls = []
-    first_call = {}
-    for event in flat_events(model):
-        if event[0] == "alias":
-            _, src, dst = event
-            ctx.tensor_ids[id(dst)] = ctx.tensor_ids[id(src)]
-            continue
-        node = event[1]
-        op = node.operation
-        call = Call(op, node, list(node.input_tensors), list(node.outputs), len(calls))
-        ctx.call_index = call.index
-        handler = handlers_lib.handler_for(op)
-        if handler is None:
-            if strict:
-                raise ValueError(
-                    f"Layer '{op.name}' ({type(op).__name__}) has no pruning "
-                    f"rule; pass frozen_layers=['{op.name}'] or register a "
-                    "handler with dais_keras.register_handler."
-                )
-            out_ids = ctx.opaque(
-                call,
-                "has no pruning rule (register one with dais_keras.register_handler)",
-            )
-        else:
-            out_ids = handler.propagate(call, ctx)
-        if op.name in ctx.frozen_layers:
-            for t in call.inputs:
-                ctx.freeze(ctx.ids(t), f"{ctx.describe(op)} is in frozen_layers")
-            for ids in out_ids:
-                ctx.freeze(ids, f"{ctx.describe(op)} is in frozen_layers")
-        if id(op) in first_call:  # shared layer: every call prunes alike
-            prev = first_call[id(op)]
-            for a, b in zip(prev.inputs + prev.outputs, call.inputs + call.outputs):
-                ia, ib = ctx.tensor_ids.get(id(a)), None
-                ib = out_ids[call.outputs.index(b)] if b in call.outputs else ctx.tensor_ids.get(id(b))
-                if ia is not None and ib is not None and ia.shape == ib.shape:
-                    ctx.union(ia, ib)
-        else:
-            first_call[id(op)] = call
-        for t, ids in zip(call.outputs, out_ids):
-            ctx.tensor_ids[id(t)] = np.asarray(ids, dtype=np.int64)
-        calls.append(call)
-    for t in tree.flatten(model.outputs):
-        ctx.freeze(ctx.tensor_ids[id(t)], "model output")
-    return model, ctx, calls
 
 
 class ChannelGraph:
@@ -288,7 +144,7 @@ class ChannelGraph:
 
     def _link_layers(self):
         for call in self.calls:
-            handler = handlers_lib.handler_for(call.layer)
+            handler = handler_for(call.layer)
             for t in call.outputs:
                 for gid in self._group_ids_of(t):
                     carriers = self.groups[gid].carriers
@@ -302,8 +158,14 @@ class ChannelGraph:
 
     # -- queries ------------------------------------------------------------
     def tensor_channels(self, tensor):
-        """`(group_ids, local_indices)` arrays for each channel of `tensor`."""
-        roots = self._root[self._ctx.tensor_ids[id(tensor)]]
+        """`(group_ids, local_indices)` arrays for each channel of `tensor`.
+
+        Args:
+            tensor: An input or output of a call in `calls` (a `FlatTensor`:
+                inside a nested model called twice, each call has its own),
+                or a tensor of the model's top level.
+        """
+        roots = self._root[self._ctx.tensor_ids[flat_key(tensor)]]
         return self._gid_of[roots], self._local_of[roots]
 
     def group(self, key):
@@ -345,7 +207,7 @@ class ChannelGraph:
     def mac_terms(self):
         """Yields `(call, MacTerm)` for every term of the model's MACs."""
         for call in self.calls:
-            rule = cost_lib.mac_rule_for(call.layer)
+            rule = mac_rule_for(call.layer)
             if rule is None or not call.inputs:
                 continue
             in_shape = tuple(call.inputs[0].shape)
@@ -381,7 +243,8 @@ class ChannelGraph:
         cache = {}
 
         def index_of(tensor):
-            if id(tensor) not in cache:
+            key = flat_key(tensor)
+            if key not in cache:
                 gids, local = self.tensor_channels(tensor)
                 idx = np.full(gids.size, -1, dtype=np.int64)
                 for gid in np.unique(gids).tolist():
@@ -389,8 +252,8 @@ class ChannelGraph:
                         start, perm = slot_of[gid]
                         sel = gids == gid
                         idx[sel] = start + np.asarray(perm)[local[sel]]
-                cache[id(tensor)] = (float((idx < 0).sum()), idx[idx >= 0])
-            return cache[id(tensor)]
+                cache[key] = (float((idx < 0).sum()), idx[idx >= 0])
+            return cache[key]
 
         return sizes, index_of
 
@@ -406,41 +269,35 @@ class ChannelGraph:
             terms.append(term)
             ins.append(index_of(call.inputs[0]))
             outs.append(index_of(call.outputs[0]))
-        return cost_lib.CostModel(sizes, terms, ins, outs)
+        return CostModel(sizes, terms, ins, outs)
 
     def indicator_slots(self):
         """`(layers, (sizes, slot_of))` for a model with indicators.
 
-        Lays out `m` as the concatenation of the indicator layers' masks (in
-        `indicator_layers` order) and maps each group to its indicator.
-        """
-        from dais_keras.indicators.layer import ChannelIndicator
+        Lays out `m` as the concatenation of the masks of the indicator
+        layers (the layers with a `MaskHandler`, in the handlers' order) and
+        maps each group to its indicator.
 
-        layers, seen = [], set()
+        Raises:
+            ValueError: If a group is masked by two indicators, or only part
+                of it by one.
+        """
+        masks = []
         for call in self.calls:
-            if isinstance(call.layer, ChannelIndicator) and id(call.layer) not in seen:
-                seen.add(id(call.layer))
-                layers.append(call.layer)
-        layers.sort(key=lambda l: (l.group_id is None, l.group_id, l.name))
-        offsets, start = {}, 0
+            handler = handler_for(call.layer)
+            if isinstance(handler, MaskHandler):
+                masks.append((call, handler))
+        layers = list({id(call.layer): call.layer for call, _ in masks}.values())
+        layers.sort(key=lambda l: handler_for(l).order(l))
+        offsets, sizes = {}, []
         for layer in layers:
-            offsets[id(layer)] = start
-            start += layer.units
+            offsets[id(layer)] = sum(sizes)
+            sizes.append(handler_for(layer).units(layer))
         slot_of = {}
-        for call in self.calls:
+        for call, handler in masks:
             layer = call.layer
-            if not isinstance(layer, ChannelIndicator):
-                continue
             gids, local = self.tensor_channels(call.inputs[0])
-            kwargs = call.node.arguments.kwargs
-            if kwargs.get("index") is not None:
-                index = np.asarray(kwargs["index"])
-                positions = np.flatnonzero(index >= 0)
-                own = index[positions]
-            else:
-                offset = kwargs.get("offset") or 0
-                positions = np.arange(offset, offset + layer.units)
-                own = np.arange(layer.units)
+            positions, own = handler.positions(call)
             for gid in np.unique(gids[positions]).tolist():
                 sel = gids[positions] == gid
                 perm = np.full(self.groups[gid].size, -1, dtype=np.int64)
@@ -461,7 +318,7 @@ class ChannelGraph:
                         "dais_keras.attach_indicators."
                     )
                 slot_of[gid] = (offsets[id(layer)], perm)
-        return layers, ([l.units for l in layers], slot_of)
+        return layers, (sizes, slot_of)
 
     def prunable_macs_share(self):
         """Share of the model's MACs in calls that read or write a prunable
@@ -470,7 +327,7 @@ class ChannelGraph:
         prunable = 0
         frozen = {g.id for g in self.groups if g.frozen}
         for call in self.calls:
-            macs = cost_lib.layer_call_macs(
+            macs = layer_call_macs(
                 call.layer, tuple(call.inputs[0].shape), tuple(call.outputs[0].shape)
             ) if call.inputs else 0
             if not macs:
@@ -533,7 +390,7 @@ def channel_groups(model, frozen_layers=None, strict=False):
     >>> graph = dais_keras.channel_groups(keras.applications.ResNet50(weights=None))
     >>> print(graph[0])
     """
-    model, ctx, calls = _analyse(model, strict=strict, frozen_layers=frozen_layers)
+    model, ctx, calls = analyse(model, strict=strict, frozen_layers=frozen_layers)
     _check_frozen_layer_names(model, frozen_layers, calls)
     return ChannelGraph(model, ctx, calls)
 

@@ -1,9 +1,12 @@
-"""The DAIS channel indicator layer."""
+"""The DAIS channel indicator layer, and its channel handler."""
 
 import numpy as np
 
 import keras
 from keras import ops
+
+from dais_keras.groups.handlers import MaskHandler
+from dais_keras.groups.handlers import register_handler
 
 
 @keras.saving.register_keras_serializable(package="dais_keras")
@@ -140,3 +143,32 @@ class ChannelIndicator(keras.layers.Layer):
             }
         )
         return config
+
+
+def indicator_order(layer):
+    """The sort key of indicator layers: by group id, then name."""
+    return (layer.group_id is None, layer.group_id, layer.name)
+
+
+class IndicatorHandler(MaskHandler):
+    """Channels pass through an indicator unchanged in identity; its calls
+    lay out the search's indicator vector (see `MaskHandler`)."""
+
+    def units(self, layer):
+        return layer.units
+
+    def order(self, layer):
+        return indicator_order(layer)
+
+    def positions(self, call):
+        kwargs = call.node.arguments.kwargs
+        if kwargs.get("index") is not None:
+            index = np.asarray(kwargs["index"])
+            positions = np.flatnonzero(index >= 0)
+            return positions, index[positions]
+        offset = kwargs.get("offset") or 0
+        units = call.layer.units
+        return np.arange(offset, offset + units), np.arange(units)
+
+
+register_handler(ChannelIndicator, IndicatorHandler())

@@ -2,8 +2,9 @@
 
 * `ZeroPadShortcut`: the parameter-free "option A" shortcut of the CIFAR
   ResNets (He et al., 2016, section 4.2): spatial subsampling followed by
-  zero-padding of the channel axis. A small serializable layer, so that
-  pruning surgery can rebuild it with other channel counts from its config.
+  zero-padding of the channel axis. A small serializable layer; pruning
+  surgery replaces it by built-in Keras layers computing the same
+  (`builtin_zero_pad_shortcut`), so pruned models load without dais_keras.
 * `input_normalization`: the in-model preprocessing of raw 0-255 RGB pixels
   (`x / 255`, then the ImageNet mean/std), as a built-in, serializable
   `keras.layers.Normalization` (no `Lambda`, so models load with
@@ -15,10 +16,16 @@
 All models of this package are channels-last.
 """
 
+import functools
+
 import numpy as np
 
 import keras
 from keras import ops
+from keras.src.ops import numpy as ops_numpy
+
+from dais_keras.groups.handlers import ChannelPaddingHandler
+from dais_keras.groups.handlers import register_handler
 
 #: Per-channel mean of the RGB input after scaling to [0, 1] (ImageNet).
 MEAN_RGB = (0.485, 0.456, 0.406)
@@ -45,8 +52,9 @@ class ZeroPadShortcut(keras.layers.Layer):
     `pad_before = pad_after = 2c // 4`. The layer has no weights.
 
     For pruning, the layer's output channels are `pad_before` constant zeros,
-    then the input channels unchanged, then `pad_after` zeros; surgery rebuilds
-    it from `get_config()` with new `pad_before`/`pad_after` values.
+    then the input channels unchanged, then `pad_after` zeros; surgery replaces
+    it by built-in Keras layers with the kept padding channels
+    (`builtin_zero_pad_shortcut`), so a pruned model needs no dais_keras.
 
     Args:
         pad_before: Non-negative int, channels of zeros added before the
@@ -133,6 +141,51 @@ class ZeroPadShortcut(keras.layers.Layer):
             }
         )
         return config
+
+
+def builtin_zero_pad_shortcut(x, pad_before, pad_after, stride, name):
+    """`ZeroPadShortcut` computed with built-in Keras layers and operations.
+
+    The subsampling is a `MaxPooling2D` of size 1 (it keeps rows and columns
+    `0, stride, ...`), the channel padding a `keras.ops.pad`: the result is
+    exactly the layer's, and a model built so loads with plain Keras.
+
+    Args:
+        x: A symbolic 4D channels-last tensor.
+        pad_before, pad_after, stride: As for `ZeroPadShortcut`.
+        name: The name of the last layer or operation (others get suffixes).
+
+    Returns:
+        The output tensor.
+    """
+    if stride > 1:
+        pool_name = f"{name}_subsample" if pad_before or pad_after else name
+        x = keras.layers.MaxPooling2D(pool_size=1, strides=stride, name=pool_name)(x)
+    if pad_before or pad_after:
+        width = [(0, 0), (0, 0), (0, 0), (pad_before, pad_after)]
+        x = ops_numpy.Pad(width, name=name)(x)
+    return x
+
+
+class ZeroPadShortcutHandler(ChannelPaddingHandler):
+    """The padding channels are produced by the layer. Surgery replaces it,
+    pruned or not, by `builtin_zero_pad_shortcut` with the padding channels
+    kept, so a pruned CIFAR ResNet is plain Keras."""
+
+    always_rebuild = True
+
+    def rebuild(self, layer, keep):
+        before, after = self.kept_paddings(layer, keep)
+        return functools.partial(
+            builtin_zero_pad_shortcut,
+            pad_before=before,
+            pad_after=after,
+            stride=layer.stride,
+            name=layer.name,
+        )
+
+
+register_handler(ZeroPadShortcut, ZeroPadShortcutHandler())
 
 
 def input_normalization(name="normalize"):

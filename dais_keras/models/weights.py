@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-import dais_keras
 from dais_keras.models.resnet import cifar_resnet
+from dais_keras.utils.paths import repo_root
 
 #: Environment variable naming a directory that holds `resnet{N}-*.npz`.
 WEIGHTS_ENV = "DAIS_WEIGHTS_DIR"
@@ -87,8 +87,9 @@ def default_weights_dirs(weights_dir=None):
         dirs.append(Path(weights_dir).expanduser())
     if os.environ.get(WEIGHTS_ENV):
         dirs.append(Path(os.environ[WEIGHTS_ENV]).expanduser())
-    repo_root = Path(dais_keras.__file__).resolve().parents[1]
-    dirs.append(repo_root.parent / "shared" / "weights" / "resnet-cifar10")
+    root = repo_root()
+    if root is not None:
+        dirs.append(root.parent / "shared" / "weights" / "resnet-cifar10")
     return dirs
 
 

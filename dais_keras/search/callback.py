@@ -593,7 +593,7 @@ class DAISCallback(keras.callbacks.Callback):
         if any(layer.hard for layer in structure.layers):
             # A repaired (hard) model searched again: back to soft masks, and
             # `fit` needs a train function traced for them right away.
-            from dais_keras.indicators.attach import binarize
+            from dais_keras.indicators.state import binarize
 
             binarize(model, hard=False)
             model.make_train_function()

@@ -43,7 +43,7 @@ import keras
 from keras import ops
 
 from dais_keras.search import schedules as schedules_lib
-from dais_keras.indicators.attach import indicator_layers
+from dais_keras.indicators.state import indicator_layers
 from dais_keras.select.problem import SearchStructure
 
 # Scalar hyper-parameters and counters of the search, with their defaults.

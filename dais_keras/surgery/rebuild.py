@@ -2,7 +2,7 @@
 
 Surgery is pure: it returns a new plain Keras model and never changes its
 input. Every layer that produces, carries or consumes a removed channel is
-rebuilt by its handler (`dais_keras.handlers`) with sliced weights, so the
+rebuilt by its handler (`dais_keras.groups.handlers`) with sliced weights, so the
 result computes exactly what the indicator model computes with hard masks.
 """
 
@@ -10,33 +10,36 @@ import numpy as np
 
 import keras
 
-from dais_keras.groups import handlers as handlers_lib
+from dais_keras.groups.graph import channel_groups
+from dais_keras.groups.handlers import CallKeep
+from dais_keras.groups.handlers import handler_for
+from dais_keras.indicators.layer import ChannelIndicator
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import clone_operation
 from dais_keras.utils.functional import replay
-from dais_keras.groups.graph import channel_groups
-from dais_keras.groups.handlers import CallKeep
-from dais_keras.indicators.layer import ChannelIndicator
 
 
 def _rebuild(graph, keep_by_group, name=None):
     new_layers = {}
 
-    def call_node(node, args_for, tensor_map):
-        op = node.operation
+    def call_node(call, args_for, tensor_map):
+        op = call.operation
         args, kwargs = args_for()
         if isinstance(op, ChannelIndicator):
             return args[0]
+        keep = CallKeep(
+            [graph.keep_of(t, keep_by_group) for t in call.inputs],
+            [graph.keep_of(t, keep_by_group) for t in call.outputs],
+        )
+        handler = handler_for(op)
+        unchanged = handler is None or (keep.unchanged() and not handler.always_rebuild)
+        if not unchanged:
+            args, kwargs = handler.rebuild_arguments(args, kwargs, keep)
         new = new_layers.get(id(op))
         if new is not None:
             return new(*args, **kwargs)
-        keep = CallKeep(
-            [graph.keep_of(t, keep_by_group) for t in node.input_tensors],
-            [graph.keep_of(t, keep_by_group) for t in node.outputs],
-        )
-        handler = handlers_lib.handler_for(op)
         has_weights = isinstance(op, keras.layers.Layer) and bool(op.weights)
-        if handler is None or keep.unchanged():
+        if unchanged:
             new = clone_operation(op)
             weights = op.get_weights() if has_weights else None
         else:
@@ -78,6 +81,13 @@ def _normalise_keep(graph, keep):
                 )
             mask = arr
         else:
+            if arr.size and not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(
+                    f"Kept channels of group {group.id} '{group.name}' must be "
+                    f"integer indices (0..{group.size - 1}) or a boolean mask "
+                    f"of shape ({group.size},); received {value!r} (dtype "
+                    f"{arr.dtype}). Pass e.g. [0, 2] or np.array(mask, bool)."
+                )
             idx = arr.astype(np.int64).ravel()
             bad = idx[(idx < 0) | (idx >= group.size)]
             if bad.size:
@@ -126,8 +136,9 @@ def prune(model, keep, frozen_layers=None, name=None):
         unchanged.
 
     Raises:
-        ValueError: For an unknown group, indices out of range or duplicated,
-            a group left empty, or a frozen group asked to lose channels.
+        ValueError: For an unknown group, indices that are not integers, out
+            of range or duplicated, a group left empty, or a frozen group
+            asked to lose channels.
 
     Example:
 

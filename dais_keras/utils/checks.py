@@ -55,3 +55,19 @@ def check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}; received {value!r}.")
     return value
+
+
+def explain(check, *args, hint, **kwargs):
+    """Runs `check(*args, **kwargs)`; its `ValueError` message gets `hint`
+    (e.g. what each valid value means) appended.
+
+    Example:
+
+    ```python
+    explain(check_choice, "split", split, SPLITS, hint="'test' is the test set.")
+    ```
+    """
+    try:
+        return check(*args, **kwargs)
+    except ValueError as e:
+        raise ValueError(f"{e} {hint}") from None

@@ -77,44 +77,115 @@ def nodes_in_order(model):
     return ordered
 
 
-def flat_events(model):
+class FlatTensor:
+    """A tensor of a model's flattened graph.
+
+    A nested model called twice runs its inner layers twice on the same
+    inner `KerasTensor`s; in the flattened graph each call is its own node,
+    so an inner tensor is told apart by the nested calls around it (its
+    `scope`).
+
+    Attributes:
+        tensor: The `KerasTensor`.
+        scope: A tuple of the ids of the nested-model call nodes around it
+            (`()` at the top level).
+        key: `(scope, id(tensor))`, unique in the flattened graph.
+    """
+
+    __slots__ = ("tensor", "scope", "key")
+
+    def __init__(self, tensor, scope=()):
+        self.tensor = tensor
+        self.scope = scope
+        self.key = (scope, id(tensor))
+
+    @property
+    def shape(self):
+        return self.tensor.shape
+
+    @property
+    def dtype(self):
+        return self.tensor.dtype
+
+    def __repr__(self):
+        return f"<FlatTensor {self.tensor.name} shape={self.shape} scope={len(self.scope)}>"
+
+
+def flat_key(tensor):
+    """The key of `tensor` (a `FlatTensor`, or a top-level `KerasTensor`)."""
+    return tensor.key if isinstance(tensor, FlatTensor) else ((), id(tensor))
+
+
+class FlatCall:
+    """One call of a non-model operation in the flattened graph.
+
+    Attributes:
+        node: The Keras `Node` of the call.
+        scope: As for `FlatTensor`.
+        inputs: The call's input tensors, as `FlatTensor`s.
+        outputs: The call's output tensors, as `FlatTensor`s.
+    """
+
+    __slots__ = ("node", "scope", "inputs", "outputs")
+
+    def __init__(self, node, scope):
+        self.node = node
+        self.scope = scope
+        self.inputs = [FlatTensor(t, scope) for t in node.input_tensors]
+        self.outputs = [FlatTensor(t, scope) for t in node.outputs]
+
+    @property
+    def operation(self):
+        return self.node.operation
+
+
+def flat_events(model, scope=()):
     """Yields the model's calls with nested models inlined.
 
-    Yields `("call", node)` for each call of a non-model operation and
-    `("alias", src, dst)` when tensor `dst` is the same value as `src`
-    (entering or leaving a nested model).
+    Yields `("call", FlatCall)` for each call of a non-model operation and
+    `("alias", src, dst)` when `FlatTensor` `dst` is the same value as `src`
+    (entering or leaving a nested model). Every call of a nested model is
+    inlined on its own, in its own scope.
+
+    Args:
+        model: A functional Keras model.
+        scope: The scope of `model`'s own tensors (for the recursion).
     """
     model = as_functional(model)
     for node in nodes_in_order(model):
         op = node.operation
         if isinstance(op, keras.Model):
             inner = as_functional(op, argument=f"nested model '{op.name}'")
+            inner_scope = scope + (id(node),)
             for inner_in, outer_in in zip(inner.inputs, node.input_tensors):
-                yield ("alias", outer_in, inner_in)
-            yield from flat_events(inner)
+                yield ("alias", FlatTensor(outer_in, scope), FlatTensor(inner_in, inner_scope))
+            yield from flat_events(inner, inner_scope)
             for inner_out, outer_out in zip(tree.flatten(inner.outputs), node.outputs):
-                yield ("alias", inner_out, outer_out)
+                yield ("alias", FlatTensor(inner_out, inner_scope), FlatTensor(outer_out, scope))
         else:
-            yield ("call", node)
+            yield ("call", FlatCall(node, scope))
 
 
-class _Overlay(dict):
-    """A tensor map with a few per-call overrides (for `fill_in`)."""
+class _ScopedTable:
+    """The tensor map as `fill_in` reads it (`table[id(tensor)]`) for one
+    call: keys in the call's scope, with a few overrides."""
 
-    def __init__(self, base, overrides):
-        super().__init__()
-        self.base = base
-        self.overrides = overrides
+    def __init__(self, tensor_map, scope, overrides):
+        self.tensor_map = tensor_map
+        self.scope = scope
+        self.overrides = overrides or {}
 
-    def __getitem__(self, key):
+    def __getitem__(self, tensor_id):
+        key = (self.scope, tensor_id)
         if key in self.overrides:
             return self.overrides[key]
-        return self.base[key]
+        return self.tensor_map[key]
 
-    def get(self, key, default=None):
-        if key in self.overrides:
-            return self.overrides[key]
-        return self.base.get(key, default)
+    def get(self, tensor_id, default=None):
+        try:
+            return self[tensor_id]
+        except KeyError:
+            return default
 
 
 def replay(model, call_node, input_names=True):
@@ -122,10 +193,11 @@ def replay(model, call_node, input_names=True):
 
     Args:
         model: A functional Keras model.
-        call_node: `call_node(node, args_for(overrides), tensor_map) ->
-            outputs`: called for each call node in order. `args_for(overrides)`
-            returns `(args, kwargs)` of the node mapped to new tensors, where
-            `overrides` maps `id(old_tensor)` to a replacement new tensor.
+        call_node: `call_node(call, args_for, tensor_map) -> outputs`: called
+            for each `FlatCall` in order. `args_for(overrides)` returns
+            `(args, kwargs)` of the call mapped to new tensors, where
+            `overrides` maps the `key` of an input `FlatTensor` to a
+            replacement new tensor; `tensor_map` maps keys to new tensors.
         input_names: Keep the original input layer names.
 
     Returns:
@@ -138,25 +210,23 @@ def replay(model, call_node, input_names=True):
     for t in model.inputs:
         name = t._keras_history.operation.name if input_names else None
         x = keras.Input(batch_shape=t.shape, dtype=t.dtype, name=name)
-        tensor_map[id(t)] = x
+        tensor_map[flat_key(t)] = x
         new_inputs.append(x)
     for event in flat_events(model):
         if event[0] == "alias":
             _, src, dst = event
-            tensor_map[id(dst)] = tensor_map[id(src)]
+            tensor_map[dst.key] = tensor_map[src.key]
             continue
-        node = event[1]
+        call = event[1]
 
-        def args_for(overrides=None, node=node):
-            table = _Overlay(tensor_map, overrides) if overrides else tensor_map
-            if overrides and node.arguments._single_positional_tensor is not None:
-                return (table[id(node.arguments._single_positional_tensor)],), {}
-            return node.arguments.fill_in(table)
+        def args_for(overrides=None, call=call):
+            table = _ScopedTable(tensor_map, call.scope, overrides)
+            return call.node.arguments.fill_in(table)
 
-        outputs = call_node(node, args_for, tensor_map)
-        for old, new in zip(node.outputs, tree.flatten(outputs)):
-            tensor_map[id(old)] = new
-    outputs = [tensor_map[id(x)] for x in tree.flatten(model.outputs)]
+        outputs = call_node(call, args_for, tensor_map)
+        for old, new in zip(call.outputs, tree.flatten(outputs)):
+            tensor_map[old.key] = new
+    outputs = [tensor_map[flat_key(x)] for x in tree.flatten(model.outputs)]
     return (
         tree.pack_sequence_as(model._inputs_struct, new_inputs),
         tree.pack_sequence_as(model._outputs_struct, outputs),

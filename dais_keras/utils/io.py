@@ -86,3 +86,9 @@ def write_json(path, data, indent=2, sort_keys=False, default=None):
         allow_nan=False, default=default,
     )
     return atomic_write(path, text + "\n")
+
+
+def check_finite(data, name="data"):
+    """Raises a `ValueError` naming the first NaN or infinity in `data`
+    (nested dicts and lists), which strict JSON cannot hold."""
+    _reject_non_finite(data, name)

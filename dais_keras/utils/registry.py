@@ -33,6 +33,10 @@ class ClassRegistry:
         self._entries[cls] = value
         return value
 
+    def unregister(self, cls):
+        """Removes the entry of `cls` (a no-op if it has none)."""
+        self._entries.pop(cls, None)
+
     def lookup(self, obj):
         """The value for `obj`'s class or its nearest registered base, or None."""
         for cls in type(obj).__mro__:

@@ -7,9 +7,11 @@ real 60,000-image JPEG tarball (decoded once per session into a temporary
 cache; the slow test of this file).
 """
 
+import importlib.util
 import io
 import os
 import pickle
+import subprocess
 import sys
 import tarfile
 import time
@@ -21,8 +23,13 @@ import pytest
 import tensorflow as tf
 
 from dais_keras import data
+from dais_keras.data import cache as data_cache
+from dais_keras.data import decode as data_decode
+from dais_keras.data import jpeg as data_jpeg
+from dais_keras.data import order as data_order
+from dais_keras.data import source as data_source
 
-_REAL_SHARED_DATA_DIR = data._shared_data_dir
+_REAL_SHARED_DATA_DIR = data_source.shared_data_dir
 TRAIN_PER_BATCH = 10  # one image of each class per batch: 5 per class in all
 TEST_PER_CLASS = 2
 
@@ -49,12 +56,14 @@ def tiny():
     rng = np.random.default_rng(123)
     train_labels = np.concatenate([rng.permutation(10) for _ in range(5)])
     test_labels = rng.permutation(np.repeat(np.arange(10), TEST_PER_CLASS))
-    return {
+    tiny = {
         "x_train": _smooth_images(rng, len(train_labels)),
         "y_train": train_labels.astype(np.int32),
         "x_test": _smooth_images(rng, len(test_labels)),
         "y_test": test_labels.astype(np.int32),
     }
+    tiny["jpeg_members"] = tuple(_encode_jpeg_members(tiny))  # encoded once
+    return tiny
 
 
 def _batches(tiny):
@@ -107,7 +116,12 @@ def _jpeg_bytes(image):
 
 
 def jpeg_members(tiny):
-    """`[(member name, bytes)]` laid out like the real JPEG tarball."""
+    """`[(member name, bytes)]` laid out like the real JPEG tarball (a new
+    list: callers may change it)."""
+    return list(tiny["jpeg_members"])
+
+
+def _encode_jpeg_members(tiny):
     members = []
     for split in ("train", "test"):
         x, y = tiny[f"x_{split}"], tiny[f"y_{split}"]
@@ -145,7 +159,7 @@ def decode_reference(blobs):
 
 def interleaved(labels):
     """The documented JPEG order: image k of every class in turn."""
-    rank = data._rank_within_class(labels)
+    rank = data_order.rank_within_class(labels)
     return np.lexsort((labels, rank))
 
 
@@ -154,7 +168,7 @@ def isolated(tmp_path, monkeypatch):
     """No test reads the user's data or writes the user's cache by accident."""
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv(data.CACHE_DIR_ENV, str(tmp_path / "default-cache"))
-    monkeypatch.setattr(data, "_shared_data_dir", lambda: tmp_path / "no-shared")
+    monkeypatch.setattr(data_source, "shared_data_dir", lambda: tmp_path / "no-shared")
 
 
 def _files(folder):
@@ -230,7 +244,7 @@ def test_jpeg_tarball(tiny, tmp_path):
         np.testing.assert_array_equal(y, tiny[f"y_{split}"][order])
         assert x.dtype == np.uint8 and x.shape == tiny[f"x_{split}"].shape
         # Pixels are those of a standard JPEG decoder, near the originals.
-        rank = data._rank_within_class(y)
+        rank = data_order.rank_within_class(y)
         names = [
             f"{split}/{data.CLASS_NAMES[c]}/{r:04d}.jpg" for c, r in zip(y, rank)
         ]
@@ -265,9 +279,55 @@ def test_jpeg_test_split_uses_original_order_when_labels_are_known(tiny, tmp_pat
 def test_tensorflow_and_pillow_jpeg_decoders_agree(tiny):
     blobs = [blob for _, blob in jpeg_members(tiny)]
     names = [f"{i}.jpg" for i in range(len(blobs))]
-    by_tf = data._decode_jpegs_tf(blobs, names, "x.tar.gz")
-    by_pil = data._decode_jpegs_pil(blobs, names, "x.tar.gz")
+    by_tf = data_jpeg._decode_jpegs_tf(blobs, names, "x.tar.gz")
+    by_pil = data_jpeg._decode_jpegs_pil(blobs, names, "x.tar.gz")
     np.testing.assert_array_equal(by_tf, by_pil)
+
+
+_WITHOUT_TENSORFLOW = """
+import sys
+import numpy as np
+import dais_keras.data as data
+root, cache, out = sys.argv[1:]
+arrays = {}
+for name in ("python", "jpeg"):
+    for attempt in ("decoded", "cached"):
+        x, y = data.cifar10_numpy("test", data_dir=f"{root}/{name}", cache_dir=cache)
+        arrays[f"{name}_{attempt}_x"], arrays[f"{name}_{attempt}_y"] = x, y
+np.savez(out, **arrays)
+print("imported:", sorted(m for m in ("tensorflow", "keras") if m in sys.modules))
+"""
+
+
+def _run_python(script, *args, **env):
+    """Runs `script` in a new Python with this `dais_keras`; returns the run."""
+    repository = Path(data.__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repository), **env)
+    run = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+def test_numpy_loading_does_not_import_tensorflow(tiny, tmp_path):
+    # `import dais_keras.data` and `cifar10_numpy` (pickles, the JPEG archive
+    # decoded by Pillow, the cache) run in a process without TensorFlow.
+    write_python_dir(tmp_path / "python", tiny)
+    write_jpeg_tar(tmp_path / "jpeg", jpeg_members(tiny))
+    cache, out = tmp_path / "cache", tmp_path / "out.npz"
+    run = _run_python(_WITHOUT_TENSORFLOW, tmp_path, cache, out)
+    assert "imported: []" in run.stdout, run.stdout
+    assert len(_files(cache)) == 2  # one per source; the second loads were cached
+    with np.load(out) as arrays:
+        np.testing.assert_array_equal(arrays["python_decoded_x"], tiny["x_test"])
+        np.testing.assert_array_equal(arrays["python_cached_x"], tiny["x_test"])
+        # Pillow's pixels are those of TensorFlow's decoder (used in-process).
+        x, y = data.cifar10_numpy("test", data_dir=tmp_path / "jpeg")
+        for attempt in ("decoded", "cached"):
+            np.testing.assert_array_equal(arrays[f"jpeg_{attempt}_x"], x)
+            np.testing.assert_array_equal(arrays[f"jpeg_{attempt}_y"], y)
 
 
 # --------------------------------------------------------------------------
@@ -275,10 +335,12 @@ def test_tensorflow_and_pillow_jpeg_decoders_agree(tiny):
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def py_dir(tiny, tmp_path):
-    write_python_dir(tmp_path / "data", tiny)
-    return tmp_path / "data"
+@pytest.fixture(scope="session")
+def py_dir(tiny, tmp_path_factory):
+    """A python-format data dir of the tiny set (read only, but for mtimes)."""
+    root = tmp_path_factory.mktemp("py-dir")
+    write_python_dir(root, tiny)
+    return root
 
 
 def test_dataset_batches_are_raw_float_pixels(py_dir, tiny):
@@ -350,6 +412,106 @@ def test_augment_and_shuffle_defaults(py_dir, tiny):
 
 
 # --------------------------------------------------------------------------
+# format="pydataset": the same examples without tf.data
+# --------------------------------------------------------------------------
+
+
+def _pass(ds):
+    """`(images, labels)` of one pass over a PyDataset, concatenated."""
+    batches = [ds[i] for i in range(len(ds))]
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+def test_pydataset_format_serves_the_examples_of_the_tf_format(py_dir, tiny):
+    kw = dict(batch_size=8, data_dir=py_dir, format="pydataset")
+    ds = data.cifar10("test", **kw)
+    assert isinstance(ds, data.ImagePyDataset) and len(ds) == 3
+    x, y = _pass(ds)
+    assert x.dtype == np.float32 and y.dtype == np.int32
+    np.testing.assert_array_equal(x, tiny["x_test"].astype(np.float32))
+    np.testing.assert_array_equal(y, tiny["y_test"])
+    # "search": shuffled, not augmented, the examples of cifar10_numpy.
+    x_s, y_s = data.cifar10_numpy("search", data_dir=py_dir)
+    x, y = _pass(data.cifar10("search", **kw))
+    assert not np.array_equal(y, y_s)
+    got = {(int(l), img.tobytes()) for l, img in zip(y, x)}
+    assert got == {(int(l), img.astype(np.float32).tobytes()) for l, img in zip(y_s, x_s)}
+    # "weight": augmented by default; every image a pad-crop-flip of its own.
+    x_w, y_w = data.cifar10_numpy("weight", data_dir=py_dir)
+    x, y = _pass(data.cifar10("weight", shuffle=False, **kw))
+    np.testing.assert_array_equal(y, y_w)
+    assert not np.array_equal(x, x_w.astype(np.float32))
+    for a, original in zip(x, x_w):
+        assert _is_pad_crop_flip(a, original.astype(np.float32))
+    # Reproducible for a seed, different for another; limit as for "tf".
+    a = _pass(data.cifar10("weight", seed=3, **kw))
+    np.testing.assert_array_equal(_pass(data.cifar10("weight", seed=3, **kw))[0], a[0])
+    assert not np.array_equal(_pass(data.cifar10("weight", seed=4, **kw))[0], a[0])
+    kw.update(batch_size=4, limit=6)
+    assert len(_pass(data.cifar10("weight", **kw))[1]) == 6
+    assert len(data.cifar10("weight", drop_remainder=True, **kw)) == 1
+    ds = data.cifar10("train", workers=2, use_multiprocessing=True, max_queue_size=3, **kw)
+    assert (ds.workers, ds.use_multiprocessing, ds.max_queue_size) == (2, True, 3)
+
+
+_TENSORFLOW_BLOCKED = """
+import importlib.abc
+import importlib.machinery
+import sys
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    # `import tensorflow` raises ImportError; `find_spec` finds no file.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            return importlib.machinery.ModuleSpec(name, self)  # origin None
+
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"TensorFlow is blocked: {spec.name}", name=spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+import keras
+import numpy as np
+
+import dais_keras.data as data
+
+root, cache = sys.argv[1:]
+kw = dict(data_dir=root, cache_dir=cache, format="pydataset", batch_size=8)
+train = data.cifar10("weight", seed=1, workers=2, **kw)
+for i in range(2):
+    x, y = train[i]
+    assert x.shape == (8, 32, 32, 3) and (x.dtype, y.dtype) == ("float32", "int32")
+x, y = next(data.endless_batches(data.cifar10("search", **kw)))
+assert x.shape == (8, 32, 32, 3)
+L = keras.layers
+model = keras.Sequential([
+    keras.Input((32, 32, 3)), L.Rescaling(1 / 255), L.Conv2D(4, 3, strides=4),
+    L.GlobalAveragePooling2D(), L.Dense(10),
+])
+model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+history = model.fit(train, epochs=1, shuffle=False, verbose=0)
+assert np.isfinite(history.history["loss"][0]) and train.epoch == 2
+print("backend:", keras.backend.backend())
+print("tensorflow imported:", any(m.split(".")[0] == "tensorflow" for m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_pydataset_trains_with_tensorflow_blocked(backend, py_dir, tmp_path):
+    # The loader, the search stream and `fit` on it, in a process where
+    # `import tensorflow` fails (as where TensorFlow is not installed).
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
+    run = _run_python(_TENSORFLOW_BLOCKED, py_dir, tmp_path / "cache", KERAS_BACKEND=backend)
+    assert f"backend: {backend}" in run.stdout, run.stdout
+    assert "tensorflow imported: False" in run.stdout, run.stdout
+
+
+# --------------------------------------------------------------------------
 # Weight/search split and limit
 # --------------------------------------------------------------------------
 
@@ -408,11 +570,12 @@ def test_limit(py_dir, tiny):
 
 def test_second_load_uses_the_cache(py_dir, tiny, tmp_path, monkeypatch):
     calls = []
-    decode = data._DECODERS["python"]
+    decode = data_decode.DECODERS["python"]
     monkeypatch.setitem(
-        data._DECODERS, "python", lambda source: calls.append(1) or decode(source)
+        data_decode.DECODERS, "python", lambda source: calls.append(1) or decode(source)
     )
-    cache = tmp_path / "cache"
+    root = tmp_path / "cache-root"
+    cache = root / "data"
     data.cifar10_numpy("train", data_dir=py_dir, cache_dir=cache)
     assert len(calls) == 1
     source = data.cifar10_source(data_dir=py_dir)
@@ -422,8 +585,15 @@ def test_second_load_uses_the_cache(py_dir, tiny, tmp_path, monkeypatch):
     assert time.perf_counter() - start < 2.0
     assert len(calls) == 1  # not decoded again
     np.testing.assert_array_equal(x, tiny["x_test"])
-    # DAIS_CACHE_DIR is the default cache directory.
-    monkeypatch.setenv(data.CACHE_DIR_ENV, str(cache))
+    # The default cache is <cache root>/data: the root is $DAIS_KERAS_CACHE
+    # (CACHE_DIR_ENV), else the older $DAIS_CACHE_DIR.
+    assert data.CACHE_DIR_ENV == "DAIS_KERAS_CACHE"
+    monkeypatch.setenv(data.CACHE_DIR_ENV, str(root))
+    assert data.cache_path(source) == data.cache_path(source, cache)
+    data.cifar10_numpy("test", data_dir=py_dir)
+    assert len(calls) == 1
+    monkeypatch.delenv(data.CACHE_DIR_ENV)
+    monkeypatch.setenv("DAIS_CACHE_DIR", str(root))
     data.cifar10_numpy("test", data_dir=py_dir)
     assert len(calls) == 1
     # A changed source file invalidates the entry.
@@ -450,7 +620,7 @@ def test_source_precedence(tiny, tmp_path, monkeypatch):
     explicit = _marked_dir(tmp_path / "explicit", tiny, 1)
     env = _marked_dir(tmp_path / "env", tiny, 2)
     shared = _marked_dir(tmp_path / "shared", tiny, 3)
-    monkeypatch.setattr(data, "_shared_data_dir", lambda: shared)
+    monkeypatch.setattr(data_source, "shared_data_dir", lambda: shared)
 
     def first_pixel(**kw):
         return int(data.cifar10_numpy("test", **kw)[0][0, 0, 0, 0])
@@ -508,7 +678,7 @@ def test_missing_data_error_when_tfds_fails(tmp_path, monkeypatch):
     def offline(source):
         raise ConnectionError("Failed to establish a connection to www.cs.toronto.edu")
 
-    monkeypatch.setitem(data._DECODERS, "tfds", offline)
+    monkeypatch.setitem(data_decode.DECODERS, "tfds", offline)
     cache = tmp_path / "cache"
     with pytest.raises(data.DataNotFoundError) as info:
         data.cifar10("train", cache_dir=cache)
@@ -667,7 +837,7 @@ def test_interrupted_cache_write_leaves_nothing(py_dir, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data.np, "savez", crash)
+    monkeypatch.setattr(data_cache.np, "savez", crash)
     with pytest.raises(KeyboardInterrupt):
         data.cifar10_numpy("test", data_dir=py_dir, cache_dir=cache)
     assert _files(cache) == []
@@ -689,6 +859,8 @@ def test_interrupted_cache_write_leaves_nothing(py_dir, tmp_path, monkeypatch):
         (dict(split="train", limit=0), "limit"),
         (dict(split="train", seed=None), "seed"),
         (dict(split="train", variant="png"), "variant"),
+        (dict(split="train", format="grain"), "format"),
+        (dict(split="train", workers=2), "workers"),
     ],
 )
 def test_bad_arguments(kwargs, needle, py_dir):
@@ -700,6 +872,8 @@ def test_bad_arguments(kwargs, needle, py_dir):
             assert split in message
     if needle == "search_fraction":
         assert "between 0 and 1" in message
+    if needle == "format":
+        assert "'tf'" in message and "'pydataset'" in message
 
 
 # --------------------------------------------------------------------------
@@ -709,7 +883,7 @@ def test_bad_arguments(kwargs, needle, py_dir):
 
 @pytest.fixture
 def real_shared(monkeypatch):
-    monkeypatch.setattr(data, "_shared_data_dir", _REAL_SHARED_DATA_DIR)
+    monkeypatch.setattr(data_source, "shared_data_dir", _REAL_SHARED_DATA_DIR)
     return _REAL_SHARED_DATA_DIR()
 
 
@@ -748,8 +922,9 @@ def real_jpeg(tmp_path_factory):
     data_dir = _REAL_SHARED_DATA_DIR()
     cache = tmp_path_factory.mktemp("real-cache")
     start = time.perf_counter()
-    train = data.cifar10_numpy("train", data_dir=data_dir, cache_dir=cache)
-    test = data.cifar10_numpy("test", data_dir=data_dir, cache_dir=cache)
+    kw = dict(data_dir=data_dir, cache_dir=cache, download=False)
+    train = data.cifar10_numpy("train", **kw)
+    test = data.cifar10_numpy("test", **kw)
     seconds = time.perf_counter() - start
     return dict(train=train, test=test, cache=cache, data_dir=data_dir, seconds=seconds)
 

@@ -9,8 +9,11 @@ import pytest
 
 import keras
 
+from deploy_helpers import planted_lambda
+
 from dais_keras.deploy import export
-REPO = pathlib.Path(__file__).resolve().parents[1]
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA_DIR = pathlib.Path(os.environ.get("DAIS_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
@@ -147,14 +150,12 @@ def test_dynamic_range_reports_error_and_agreement(trained_cnn, exact_test, tmp_
     assert "top-1" not in result.criterion  # Reported, not enforced, by default.
 
 
-def test_int8_top1_agreement_on_exact_subset_resnet20(exact_test, tmp_path):
+def test_int8_top1_agreement_on_exact_subset_resnet20(exact_test, tmp_path, resnet20):
     """Full-integer ResNet-20 (pretrained port) vs Keras on the 1,017 exact images.
 
     Measured: 99.1 % agreement (calibrated on 200 training images).
     """
-    from dais_keras import models
-
-    net = models.pretrained("resnet20")
+    net = resnet20
     x_train, _ = exact_cifar("train_batch1_first1102.npz")
     x, _ = exact_test
     result = export.tflite(
@@ -211,15 +212,81 @@ def test_int8_needs_representative_data(model, tmp_path):
 # ---------------------------------------------------------------- failure
 
 
-def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, monkeypatch):
+EXPORTERS = ((export.tflite, "tflite"), (export.onnx, "onnx"))
+
+
+@pytest.fixture
+def break_parity(monkeypatch):
+    """A function that shifts Keras' reference outputs by 1 from then on,
+    so that every parity check fails."""
     real = export._keras_outputs
-    monkeypatch.setattr(export, "_keras_outputs", lambda m, x: real(m, x) + 1.0)
-    for fn, name in ((export.tflite, "bad.tflite"), (export.onnx, "bad.onnx")):
+    return lambda: monkeypatch.setattr(export, "_keras_outputs", lambda m, x: real(m, x) + 1.0)
+
+
+def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, break_parity):
+    break_parity()
+    for fn, suffix in EXPORTERS:
         with pytest.raises(export.ExportParityError, match="was written to .* but failed the parity check") as info:
-            fn(model, tmp_path / name)
-        assert (tmp_path / name).is_file()
+            fn(model, tmp_path / f"bad.{suffix}")
+        # Issue 12 #8: the failed file is kept aside, never at the destination.
+        failed = tmp_path / f"bad.failed.{suffix}"
+        assert failed.is_file() and not (tmp_path / f"bad.{suffix}").exists()
+        assert info.value.result.path == str(failed) and "nothing was written there" in str(info.value)
         assert info.value.result.passed is False and info.value.result.max_abs_error > 0.5
         assert "FAILED" in str(info.value)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # No temp left.
+
+
+def test_a_failing_re_export_keeps_the_good_file(model, tmp_path, break_parity):
+    """Issue 12 #8: `path` is replaced only after the new file passed."""
+    good = {suffix: fn(model, tmp_path / f"ship.{suffix}") for fn, suffix in EXPORTERS}
+    before = {suffix: (tmp_path / f"ship.{suffix}").read_bytes() for suffix in good}
+    break_parity()
+    for fn, suffix in EXPORTERS:
+        with pytest.raises(export.ExportParityError, match="still holds the previous file") as info:
+            fn(model, tmp_path / f"ship.{suffix}")
+        failed = tmp_path / f"ship.failed.{suffix}"
+        assert str(failed) in str(info.value) and failed.is_file()
+        assert (tmp_path / f"ship.{suffix}").read_bytes() == before[suffix]
+        assert good[suffix].passed and good[suffix].path == str(tmp_path / f"ship.{suffix}")
+
+
+class Determinant(keras.layers.Layer):
+    """A layer whose op (MatrixDeterminant) has no TFLite builtin kernel."""
+
+    def call(self, x):
+        return keras.ops.expand_dims(keras.ops.linalg.det(keras.ops.reshape(x, (-1, 4, 4))), -1)
+
+
+def test_tflite_conversion_failure_is_one_line_naming_the_op_and_layer(tmp_path):
+    """Issue 12 #11: not a raw ConverterError with an MLIR dump."""
+    from dais_keras import runtime
+
+    x = keras.Input((16,))
+    net = keras.Model(x, keras.layers.Dense(2)(Determinant(name="determinant")(x)), name="detnet")
+    with pytest.raises(export.TFLiteConversionError) as info:
+        export.tflite(net, tmp_path / "d.tflite")
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message
+    for text in ("'detnet'", "MatrixDeterminant", "'determinant'", "allow_flex_ops=True"):
+        assert text in message
+    assert info.value.ops == ("MatrixDeterminant",) and info.value.layers == ("determinant",)
+    assert info.value.__cause__ is None and "MLIR" in info.value.converter_message
+    assert isinstance(info.value, ValueError)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(runtime.TFLiteConversionError, match="MatrixDeterminant"):
+        runtime.tflite_bytes(net)  # The latency tables' path says the same.
+
+
+def test_exporting_a_keras_file_never_runs_its_code(tmp_path, unsafe_deserialization):
+    """Issue 12 #6: a `.keras` input is loaded with safe mode pinned on."""
+    marker = tmp_path / "pwned"
+    marker.touch()
+    path = planted_lambda(tmp_path / "evil.keras", marker)
+    for fn, suffix in EXPORTERS:
+        with pytest.raises(ValueError, match="(?i)lambda"):
+            fn(path, tmp_path / f"e.{suffix}")
+        assert not marker.exists() and not (tmp_path / f"e.{suffix}").exists()
 
 
 def test_check_false_skips_the_runtime(model, tmp_path):

@@ -5,8 +5,10 @@ import pytest
 
 import keras
 from keras import layers as L
+from keras import ops
 
 import dais_keras as dk
+from dais_keras.groups.handlers import base as handlers_base
 
 
 def _residual_model():
@@ -139,7 +141,7 @@ def test_register_handler_for_a_custom_layer():
         small = dk.surgery.prune(model, {group.id: [0, 2, 5]})
         assert small.get_layer("scale").get_weights()[0].shape == (3,)
     finally:
-        dk.handlers._HANDLERS.pop(Scale)
+        handlers_base._HANDLERS.unregister(Scale)
 
 
 def test_register_handler_validates_arguments():
@@ -199,3 +201,81 @@ def test_group_lookup_errors():
 def test_prunable_share_of_a_plain_cnn_is_total():
     graph = dk.channel_groups(_residual_model())
     assert graph.prunable_macs_share() == 1.0
+
+
+
+def _producer_then(layer_fn, producer=None, stem=False):
+    """input [-> stem conv] -> producer -> layer_fn -> conv -> head."""
+    inp = keras.Input((8, 8, 3))
+    x = L.Conv2D(6, 3, padding="same", name="stem")(inp) if stem else inp
+    producer = producer() if producer else L.Conv2D(8, 3, padding="same", name="producer")
+    x = layer_fn(producer(x))
+    out = L.Dense(2)(L.GlobalAveragePooling2D()(L.Conv2D(4, 1, name="after")(x)))
+    return keras.Model(inp, out)
+
+
+def _identity(x):
+    return x
+
+
+NOT_ELEMENTWISE = {
+    "Activation softmax": (lambda x: L.Activation("softmax")(x), None),
+    "Activation log_softmax": (lambda x: L.Activation("log_softmax")(x), None),
+    "Activation sparsemax": (lambda x: L.Activation("sparsemax")(x), None),
+    "Activation unknown function": (lambda x: L.Activation(lambda t: t * 2.0)(x), None),
+    "Conv2D activation softmax": (
+        _identity,
+        lambda: L.Conv2D(8, 3, padding="same", activation="softmax", name="producer"),
+    ),
+    "Dense activation log_softmax": (
+        _identity,
+        lambda: L.Dense(8, activation="log_softmax", name="producer"),
+    ),
+    "ops.softmax": (lambda x: ops.softmax(x), None),
+    "ops.log_softmax": (lambda x: ops.log_softmax(x, axis=-1), None),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_ELEMENTWISE))
+def test_activations_that_read_all_channels_freeze_them(case):
+    """Issue 12 #2: removing a channel changes a softmax's normaliser."""
+    group = _by_name(dk.channel_groups(_producer_then(*NOT_ELEMENTWISE[case])))["producer"]
+    assert group.frozen
+    assert "softmax over channels" in group.reason or "not element-wise" in group.reason
+
+
+def test_softmax_over_another_axis_is_pass_through():
+    model = _producer_then(lambda x: ops.softmax(x, axis=1))
+    assert not _by_name(dk.channel_groups(model))["producer"].frozen
+
+
+def test_element_wise_activations_stay_prunable():
+    from dais_keras.groups.handlers.activations import ELEMENTWISE_NAMES
+
+    names = [n for n in ELEMENTWISE_NAMES
+             if hasattr(keras.activations, n) and n != "threshold"]
+    assert {"relu", "gelu", "silu", "swish", "mish", "hard_swish", "selu"} <= set(names)
+
+    def chain(x):
+        for name in names:
+            x = L.Activation(name)(x)
+        for name in names:
+            x = L.Conv2D(8, 1, activation=name, name=f"conv_{name}")(x)
+        return x
+
+    groups = _by_name(dk.channel_groups(_producer_then(chain)))
+    assert not groups["producer"].frozen
+    assert [n for n in names if groups[f"conv_{n}"].frozen] == []
+
+
+@pytest.mark.parametrize(
+    "case", ["Activation softmax", "Conv2D activation softmax", "Dense activation log_softmax"]
+)
+def test_softmax_inside_the_network_prunes_exactly(case):
+    from dais_keras import testing
+
+    keras.utils.set_random_seed(0)
+    model = _producer_then(*NOT_ELEMENTWISE[case], stem=True)
+    result = testing.check_surgery(model, save=False)
+    assert result["rel_error"] <= 1e-5
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]

@@ -314,6 +314,11 @@ def _cases():
     for name, fn in unary.items():
         if hasattr(ops_np, name):
             cases[getattr(ops_np, name)] = _op(lambda a, b, fn=fn: fn(a) + b * 3.0)
+    cases[ops_np.Pad] = _through(lambda x: ops.pad(x, [[0, 0], [1, 1], [0, 1], [2, 3]]))
+    for name, fn in [("Softmax", ops.softmax), ("LogSoftmax", ops.log_softmax),
+                     ("Sparsemax", ops.sparsemax)]:
+        if hasattr(ops_nn, name):
+            cases[getattr(ops_nn, name)] = _frozen_by(fn)
     for name in ["Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu", "Silu",
                  "Swish", "Gelu", "Elu", "Selu", "LeakyRelu", "Softplus", "Tanh"]:
         cls = getattr(ops_nn, name, None)

@@ -14,7 +14,11 @@ from keras import ops
 import dais_keras as dk
 from dais_keras.cost import budget as budget_lib
 from dais_keras.select import repair as repair_lib
-from dais_keras.latency import model as L
+from dais_keras import latency as L
+from dais_keras.latency import probes as probes_lib
+from dais_keras.latency import table as table_lib
+
+
 def tiny_model(name="tiny"):
     x = keras.Input((8, 8, 3))
     y = keras.layers.Conv2D(12, 3, padding="same", name="c1")(x)
@@ -73,7 +77,7 @@ def test_axis_grid_edges_measure_both_sides_of_every_block():
 def test_hat_weights_interpolate_linearly():
     grid = [1, 4, 8, 16]
     x = np.array([0.0, 1.0, 2.5, 4.0, 6.0, 12.0, 16.0, 20.0])
-    w = L._hat(x, grid, np)
+    w = table_lib.hat(x, grid, np)
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
     # Linear functions are reproduced exactly inside the grid; clamped outside.
     np.testing.assert_allclose(w @ np.array(grid, float), np.clip(x, 1, 16))
@@ -253,11 +257,18 @@ def test_missing_table_entries_are_an_error(tmp_path):
         L.latency_model(model, table=empty, calibrate=False)
 
 
-def test_latency_model_measures_and_calibrates_in_tflite(tmp_path):
-    model = tiny_model()
-    table = L.build_latency_table(
-        model, cache_dir=str(tmp_path), max_points=(2, 2), runs=5, rounds=1
+@pytest.fixture(scope="module")
+def tflite_table(tmp_path_factory):
+    """The TFLite latency table of `tiny_model()`, measured once."""
+    return L.build_latency_table(
+        tiny_model(), cache_dir=str(tmp_path_factory.mktemp("latency")), max_points=(3, 3),
+        runs=10, rounds=1,
     )
+
+
+def test_latency_model_measures_and_calibrates_in_tflite(tflite_table):
+    model = tiny_model()
+    table = tflite_table
     assert table.runtime.startswith("tflite-xnnpack")
     assert all(np.min(e["ms"]) >= 0 for e in table.entries.values())
     lm = L.latency_model(model, table=table)
@@ -447,7 +458,7 @@ def _layer_for(cls):
     return cls(6, 3, padding="same", name="probe_me"), (6,) * rank + (4,)
 
 
-@pytest.mark.parametrize("cls", sorted(L._PROBES, key=lambda c: c.__name__),
+@pytest.mark.parametrize("cls", sorted((c for c, _ in probes_lib.PROBES.items()), key=lambda c: c.__name__),
                          ids=lambda c: c.__name__)
 def test_every_registered_probe_builds_its_one_layer_models(cls, tmp_path):
     layer, shape = _layer_for(cls)
@@ -474,11 +485,11 @@ def test_every_registered_probe_builds_its_one_layer_models(cls, tmp_path):
         assert measured == {(a, b) for a in entry["c_in"] for b in entry["c_out"]}
 
 
-def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(tmp_path):
+def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(
+    tmp_path, tflite_table
+):
     model = tiny_model()
-    table = L.build_latency_table(model, cache_dir=str(tmp_path), max_points=(3, 3), runs=10,
-                                  rounds=1)
-    path = table.save(str(tmp_path / "table.json"))
+    path = tflite_table.save(str(tmp_path / "table.json"))
     search = _search_model(model)
     search.compile(optimizer=keras.optimizers.SGD(0.01),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -502,3 +513,42 @@ def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(tmp
         assert report["lower_ms"] <= report["after_ms"] <= report["target_ms"]
     else:
         assert re.search(r"\d+\.\d% (above|below) the target", cb.report.message)
+
+
+def test_long_phases_report_progress(tmp_path, monkeypatch, capsys):
+    """Issue 12 #14: a build over ~10 s is never silent; a quick one is."""
+    from dais_keras.latency import model as model_lib
+    from dais_keras.utils import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+
+    def slow(one):  # Every grid point takes half a (fake) second.
+        clock[0] += 0.5
+        return 1.0
+
+    model = tiny_model()
+    table = L.build_latency_table(model, cache_dir=str(tmp_path), timer=slow, max_points=(4, 5))
+    lines = capsys.readouterr().out.splitlines()
+    # c1: 6 points (3 s), c2: 32 points (16 s), logits: 3 points (1.5 s).
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"\[latency table .*\] 2/3 Conv2D 'c2' 12->16 at 8x8: 32 points, "
+                        r".* ms \(19 s, about 10 s left\)", lines[0])
+    assert re.fullmatch(r"\[latency table .*\] done in 20\.5 s: measured 3 layer "
+                        r"configurations of 'tiny'", lines[1])
+
+    L.build_latency_table(model, cache_dir=str(tmp_path / "quiet"), timer=slow, max_points=(4, 5),
+                          verbose=0)
+    L.build_latency_table(model, cache_dir=str(tmp_path / "fast"), timer=lambda one: 1.0,
+                          max_points=(4, 5))
+    assert capsys.readouterr().out == ""
+
+    def slow_measure(models, runtime):
+        clock[0] += 12.0
+        return [1.0, 0.6]
+
+    monkeypatch.setattr(model_lib, "measure_latency", slow_measure)
+    L.latency_model(model, table=table)
+    [line] = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\[latency calibration\] done in 12\.0 s: 1\.000 ms measured / "
+                        r".* predicted, 0\.600 ms measured / .* predicted", line)

@@ -2,7 +2,6 @@
 and the exact ports of the pretrained akamaster CIFAR-10 ResNets."""
 
 import os
-import types
 from pathlib import Path
 
 import numpy as np
@@ -219,10 +218,8 @@ def test_weight_search_order_and_checksum(tmp_path, monkeypatch):
 
 
 def test_missing_weights_error_names_places_and_pattern(tmp_path, monkeypatch):
-    fake_root = tmp_path / "elsewhere" / "repo" / "dais_keras" / "__init__.py"
-    monkeypatch.setattr(
-        weights_module, "dais_keras", types.SimpleNamespace(__file__=str(fake_root))
-    )
+    fake_root = tmp_path / "elsewhere" / "repo"
+    monkeypatch.setattr(weights_module, "repo_root", lambda: fake_root)
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv(models.WEIGHTS_ENV, str(tmp_path / "env_dir"))
@@ -390,6 +387,73 @@ def test_zero_pad_shortcut_validates_and_serializes():
     assert isinstance(restored, ZeroPadShortcut)
     assert restored.get_config() == config
     assert keras.saving.get_registered_name(ZeroPadShortcut) == "dais_keras>ZeroPadShortcut"
+
+
+@pytest.mark.parametrize("shape, stride", [((2, 7, 6, 9), 2), ((2, 8, 8, 9), 1), ((1, 9, 5, 9), 3)])
+def test_builtin_option_a_shortcut_equals_the_layer(shape, stride):
+    """Issue 12 #12: the built-in form surgery emits is exactly the layer."""
+    from dais_keras.groups.handlers import CallKeep
+    from dais_keras.groups.handlers import ChannelPaddingHandler
+    from dais_keras.models.layers import ZeroPadShortcutHandler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype("float32")
+    layer = ZeroPadShortcut(pad_before=4, pad_after=3, stride=stride, name="sc")
+    for _ in range(3):
+        keep_in = rng.random(shape[-1]) < 0.6
+        keep_out = np.concatenate([rng.random(4) < 0.5, keep_in, rng.random(3) < 0.5])
+        keep = CallKeep([keep_in], [keep_out])
+        with_layer = ChannelPaddingHandler().rebuild(layer, keep)
+        assert isinstance(with_layer, ZeroPadShortcut)
+        inp = keras.Input((None, None, int(keep_in.sum())))
+        builtin = keras.Model(inp, ZeroPadShortcutHandler().rebuild(layer, keep)(inp))
+        assert not any(isinstance(l, ZeroPadShortcut) for l in builtin.layers)
+        want = keras.ops.convert_to_numpy(with_layer(x[..., keep_in]))
+        got = keras.ops.convert_to_numpy(builtin(x[..., keep_in]))
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() == 0.0
+
+
+_LOAD_WITHOUT_DAIS_KERAS = """
+import sys
+sys.modules["dais_keras"] = None  # any import of dais_keras fails
+import numpy as np
+import keras
+model = keras.saving.load_model(sys.argv[1])
+data = np.load(sys.argv[2])
+out = keras.ops.convert_to_numpy(model(data["x"], training=False))
+assert not [m for m in sys.modules if m.startswith("dais_keras") and sys.modules[m]]
+print("max_abs_diff", float(np.abs(out - data["reference"]).max()))
+"""
+
+
+def test_pruned_option_a_resnet_loads_without_dais_keras(tmp_path):
+    """Issue 12 #12: a pruned CIFAR ResNet is plain Keras."""
+    import subprocess
+    import sys
+
+    from dais_keras import testing
+
+    model = _randomise_bn(models.cifar_resnet(20, shortcut="A"))
+    search = dais_keras.attach_indicators(model)
+    testing.random_half_masks(search)
+    pruned = dais_keras.surgery.apply(search)
+    assert not any(isinstance(l, ZeroPadShortcut) for l in pruned.layers)
+    x = _random_images(4, seed=5)
+    reference = keras.ops.convert_to_numpy(search(x, training=False))
+    out = keras.ops.convert_to_numpy(pruned(x, training=False))
+    assert np.abs(out - reference).max() <= 1e-5 * np.abs(reference).max()
+    pruned.save(tmp_path / "pruned.keras")
+    np.savez(tmp_path / "data.npz", x=x, reference=out)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", _LOAD_WITHOUT_DAIS_KERAS,
+         str(tmp_path / "pruned.keras"), str(tmp_path / "data.npz")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    diff = float(result.stdout.split("max_abs_diff")[-1])
+    assert diff <= 1e-6 * np.abs(out).max()
 
 
 # --------------------------------------------------------------------------

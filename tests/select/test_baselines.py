@@ -2,6 +2,8 @@
 tiny residual CNN and on CIFAR ResNet-20, with and without round_to; channel
 criteria, determinism, reports and errors."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from keras import layers as L
 
 import dais_keras as dk
 from dais_keras.select import baselines
+from dais_keras.select.baselines import methods as baselines_methods
 from dais_keras import models
 from dais_keras import testing
 
@@ -34,12 +37,12 @@ def tiny_residual_cnn(seed=0):
     return model
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny():
     return tiny_residual_cnn()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def resnet20():
     model = models.cifar_resnet(20)
     testing.randomize_weights(model, seed=1)
@@ -51,15 +54,20 @@ def _x(model, n=2, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (n,) + shape).astype("float32")
 
 
+@functools.lru_cache(maxsize=None)
+def _facts(model):
+    """`(MACs, channel graph)` of a fixture model, computed once."""
+    return dk.count_macs(model), dk.channel_groups(model)
+
+
 def _check_band(model, pruned, report, budget, round_to):
-    total = dk.count_macs(model)
+    total, graph = _facts(model)
     macs = dk.count_macs(pruned)
     assert report.feasible, report.message
     assert report.message == ""
     assert report.total_macs == total
     assert macs == report.macs
     assert (1 - 0.05) * budget * total <= macs <= budget * total
-    graph = dk.channel_groups(model)
     by_id = {g["id"]: g for g in report.groups}
     assert set(by_id) == {g.id for g in graph.prunable}
     for group in graph.groups:
@@ -134,7 +142,7 @@ def test_l1_layer_uses_uniform_widths_and_largest_l1_filters(tiny):
     _, uniform = baselines.select(tiny, "uniform", 0.5)
     _, l1 = baselines.select(tiny, "l1-layer", 0.5)
     assert [g["kept"] for g in uniform.groups] == [g["kept"] for g in l1.groups]
-    graph = dk.channel_groups(tiny)
+    graph = _facts(tiny)[1]
     group = graph["block_conv1"]  # one producer: its kernel's output slices
     kernel = tiny.get_layer("block_conv1").get_weights()[0]
     norms = np.abs(kernel).sum(axis=(0, 1, 2))
@@ -144,7 +152,7 @@ def test_l1_layer_uses_uniform_widths_and_largest_l1_filters(tiny):
 
 
 def test_weight_norms_sum_over_producers_and_consumers(tiny):
-    graph = dk.channel_groups(tiny)
+    graph = _facts(tiny)[1]
     write, read = baselines.channel_weight_norms(graph, p=1)
     shared = graph["down"]  # written by 'down' and 'block_conv2' (residual)
     assert sorted(shared.producers) == ["block_conv2", "down"]
@@ -200,7 +208,7 @@ def test_weight_norms_of_depthwise_separable_dense_and_flatten():
 
 
 def test_cpmc_score_formula(tiny):
-    graph = dk.channel_groups(tiny)
+    graph = _facts(tiny)[1]
     problem = baselines.Problem(tiny, 0.5, 0.05, None, 1, 0, None)
     plan = baselines.get("cpmc").plan(problem)
     group = graph["block_conv1"]
@@ -226,7 +234,7 @@ def test_deterministic_methods_ignore_the_seed(tiny):
         assert baselines.select(tiny, method, 0.5, seed=0)[0] == baselines.select(tiny, method, 0.5, seed=5)[0]
 
 
-def test_round_to_that_cannot_meet_the_band_is_reported():
+def test_round_to_that_cannot_meet_the_band_is_reported(strict_then_best_effort):
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 3))
     x = L.ReLU()(L.Conv2D(8, 3, padding="same", name="a")(inp))
@@ -241,7 +249,9 @@ def test_round_to_that_cannot_meet_the_band_is_reported():
     assert dk.count_macs(pruned) <= 0.7 * dk.count_macs(model)
     assert "WARNING" in report.summary()
     # Above the target: the minimum widths alone are too many MACs.
-    _, report = baselines.prune(model, "uniform", 0.2, round_to=8)
+    _, report = strict_then_best_effort(
+        baselines.prune, "round_to=8 keeps at least", model, "uniform", 0.2, round_to=8
+    )
     assert not report.feasible and "above the target" in report.message
 
 
@@ -290,7 +300,7 @@ def test_bad_arguments(tiny):
         baselines.prune(tiny, "random", 0.5, band=1.0)
 
 
-def test_registry_lists_and_extends():
+def test_registry_lists_and_extends(tiny):
     assert baselines.available()[:5] == ["uniform", "l1-layer", "l1-global", "random", "cpmc"]
     assert set(baselines.METHODS) == set(baselines.available())
 
@@ -299,16 +309,16 @@ def test_registry_lists_and_extends():
 
     baselines.register_method("test-last-channels", "keeps the last channels")(_reverse_index)
     try:
-        model = tiny_residual_cnn()
+        model = tiny
         _, report = baselines.select(model, "test-last-channels", 0.5)
         assert report.feasible
         for gid, kept in report.keep.items():
-            size = dk.channel_groups(model).groups[gid].size
+            size = _facts(model)[1].groups[gid].size
             assert kept == list(range(size - len(kept), size))
         with pytest.raises(ValueError, match="already registered"):
             baselines.register_method("test-last-channels", "again")(lambda p: None)
     finally:
-        baselines._METHODS.pop("test-last-channels", None)
+        baselines_methods._METHODS.pop("test-last-channels", None)
 
 
 def test_allowed_widths():
@@ -316,3 +326,30 @@ def test_allowed_widths():
     np.testing.assert_array_equal(baselines.allowed_widths(20, 1, 8), [8, 16, 20])
     np.testing.assert_array_equal(baselines.allowed_widths(6, 1, 8), [6])
     np.testing.assert_array_equal(baselines.allowed_widths(32, 10, 8), [16, 24, 32])
+
+
+# ------------------------------------------------ never above the budget
+
+
+def test_one_small_group_stays_under_the_budget():
+    inp = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.Conv2D(3, 3, padding="same", name="a")(inp))
+    model = keras.Model(inp, L.Dense(2)(L.GlobalAveragePooling2D()(x)))
+    for method in baselines.available():
+        _, report = baselines.select(model, method, 0.6)
+        assert report.met and report.macs <= 0.6 * report.total_macs, method
+        assert not report.feasible and "none of the 3 combinations" in report.message
+
+
+def test_tiny_budget_raises_naming_the_frozen_groups(tiny):
+    with pytest.raises(ValueError, match=r"frozen groups alone cost [\d,]+ MACs \(4\.0%\)"):
+        baselines.select(tiny, "l1-global", 0.01, frozen_layers=["stem"])
+    with pytest.raises(ValueError, match=r"minimum widths \(min_width=0.5\)"):
+        baselines.select(tiny, "l1-global", 0.2, min_width=0.5)
+
+
+def test_coarse_round_to_raises_or_warns_with_best_effort(tiny, strict_then_best_effort):
+    pruned, report = strict_then_best_effort(
+        baselines.prune, "round_to=64 keeps at least", tiny, "uniform", 0.5, round_to=64
+    )
+    assert report.macs == report.total_macs == dk.count_macs(pruned)

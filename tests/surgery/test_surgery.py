@@ -82,6 +82,10 @@ def test_all_alpha_positive_hard_mode_equals_original():
         ({"stem": [-1]}, "out of range"),
         ({"stem": []}, "Keeping no channel"),
         ({"stem": [1, 1]}, "duplicates"),
+        # Issue 12 #5: floats are not silently truncated.
+        ({"stem": [0.7, 1.2, 2.9]}, r"group \d+ 'stem' must be integer indices .* boolean mask"),
+        ({"stem": np.array([0.0, 2.0])}, r"'stem' must be integer indices.*float64"),
+        ({"stem": ["0", "2"]}, "must be integer indices"),
         ({"stem": np.ones(5, bool)}, r"expected \(8,\)"),
         ({"fc": [0]}, "frozen"),
         ([0, 1], "must be a dict"),
@@ -159,3 +163,91 @@ def test_pretrained_ports_guarantee(name):
     result = testing.check_surgery(models.pretrained(name), randomize=False, save=False)
     assert result["rel_error"] <= 1e-5
     assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+def _nested_twice():
+    """Issue 12 #1: one sub-model called twice, each call its own node."""
+    keras.utils.set_random_seed(0)
+    i = keras.Input((16, 16, 8))
+    block = keras.Model(i, L.Add()([i, L.Conv2D(8, 3, padding="same")(i)]))
+    inp = keras.Input((16, 16, 3))
+    a = block(block(L.Conv2D(8, 3, padding="same")(inp)))
+    x = L.Conv2D(6, 3, padding="same")(a)
+    return keras.Model(inp, L.Dense(4)(L.GlobalAveragePooling2D()(x)))
+
+
+def test_sub_model_called_twice_keeps_the_function():
+    model = _nested_twice()
+    search = dk.attach_indicators(model)
+    dk.binarize(search)
+    x = _x((16, 16, 3))
+    reference = model.predict(x, verbose=0)
+    np.testing.assert_allclose(search.predict(x, verbose=0), reference, rtol=1e-6, atol=1e-6)
+    pruned = dk.surgery.apply(search)
+    np.testing.assert_allclose(pruned.predict(x, verbose=0), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_sub_model_called_twice_prunes_exactly():
+    result = testing.check_surgery(_nested_twice(), save=True)
+    assert result["rel_error"] <= 1e-5
+    assert result["reload_rel_error"] <= 1e-6
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+def test_sub_model_called_on_different_groups():
+    """A weightless sub-model called on two unrelated tensors of different
+    widths: each call carries its own channels."""
+    keras.utils.set_random_seed(0)
+    i = keras.Input((None, None, None))
+    act = keras.Model(i, L.ReLU()(i))
+    inp = keras.Input((8, 8, 3))
+    a = act(L.Conv2D(8, 3, padding="same", name="a")(inp))
+    b = act(L.Conv2D(6, 3, padding="same", name="b")(inp))
+    a = L.Conv2D(5, 1, name="after_a")(a)
+    b = L.Conv2D(5, 1, name="after_b")(b)
+    model = keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(L.Add()([a, b]))))
+    graph = dk.channel_groups(model)
+    assert graph["a"].size == 8 and graph["b"].size == 6
+    assert graph["a"].consumers == ["after_a"] and graph["b"].consumers == ["after_b"]
+    result = testing.check_surgery(model, save=False)
+    assert result["rel_error"] <= 1e-5
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+CONSTANT_OPERANDS = {
+    "x * ndarray": lambda h: h * np.arange(8, dtype="float32"),
+    "ops.add(x, tensor)": lambda h: keras.ops.add(
+        h, keras.ops.convert_to_tensor(np.arange(8, dtype="float32"))
+    ),
+    "ops.power(x, (1, 8))": lambda h: keras.ops.power(
+        keras.ops.abs(h) + 1.0, np.full((1, 8), 2.0, "float32")
+    ),
+    "ndarray - x, spatial": lambda h: keras.ops.subtract(
+        np.arange(8 * 8 * 8, dtype="float32").reshape(8, 8, 8) / 100.0, h
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONSTANT_OPERANDS))
+def test_per_channel_constants_of_ops_are_sliced(case):
+    """Issue 12 #4: a constant with one value per channel is sliced with them."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    h = CONSTANT_OPERANDS[case](L.Conv2D(8, 3, padding="same", name="producer")(inp))
+    x = L.GlobalAveragePooling2D()(L.Conv2D(6, 3, padding="same")(h))
+    model = keras.Model(inp, L.Dense(4)(x))
+    assert not dk.channel_groups(model)["producer"].frozen
+    result = testing.check_surgery(model, save=True)
+    assert result["rel_error"] <= 1e-5
+    assert result["reload_rel_error"] <= 1e-6
+    assert result["pruned_macs"] == result["cost_model_macs"] < result["macs"]
+
+
+def test_per_channel_constants_held_by_an_op_freeze():
+    inp = keras.Input((8, 8, 3))
+    h = L.Conv2D(8, 3, padding="same", name="producer")(inp)
+    h = keras.ops.clip(h, np.zeros(8, "float32"), np.ones(8, "float32"))
+    model = keras.Model(inp, L.Dense(4)(L.GlobalAveragePooling2D()(L.Conv2D(6, 1)(h))))
+    group = dk.channel_groups(model)["producer"]
+    assert group.frozen and "per-channel constants (x_min, x_max)" in group.reason
+    assert testing.check_surgery(model, save=False)["rel_error"] <= 1e-5

@@ -1,78 +1,21 @@
-"""Per-layer-type channel handlers.
+"""Channel handlers of Keras' built-in layers, registered at import.
 
-A handler says, for one layer type, (1) how channel identities flow from the
-inputs of a call to its outputs (`propagate`), (2) whether the layer mixes its
-input channels (then the search masks its input, `mixes_channels`), and (3) how
-to rebuild the layer with fewer channels and slice its weights (`rebuild`,
-`new_weights`). Handlers live in a registry keyed by class; a subclass uses the
-handler of its closest registered base class. Register your own with
-`dais_keras.register_handler(MyLayer, MyHandler())`.
-
-Channel identities are integer arrays, one entry per channel of a tensor (the
-last axis). Producers (convolutions, dense layers, ...) create fresh ids; merges
-(`Add`, `Multiply`, ...) declare ids equal; pass-through layers copy them.
+Pass-through layers (activations, pooling, padding, dropout, ...), layers with
+per-channel weights (BatchNormalization, PReLU), producers (convolutions,
+dense layers), merges, `Concatenate`, reshapes, and the layers that read all
+channels together (normalisation over channels, Softmax), whose channels are
+frozen. See `dais_keras.groups.handlers.base` for the protocol.
 """
 
 import numpy as np
 
 import keras
+from keras.src.applications import convnext
+from keras.src.applications import inception_resnet_v2
 
-
-class CallKeep:
-    """Which channels of a call's inputs and outputs survive pruning.
-
-    Attributes:
-        inputs: One boolean array per input tensor (`None` for inputs without
-            a channel axis).
-        outputs: One boolean array per output tensor.
-    """
-
-    def __init__(self, inputs, outputs):
-        self.inputs = inputs
-        self.outputs = outputs
-
-    @property
-    def input(self):
-        return self.inputs[0]
-
-    @property
-    def output(self):
-        return self.outputs[0]
-
-    def unchanged(self):
-        arrays = [k for k in self.inputs + self.outputs if k is not None]
-        return all(bool(k.all()) for k in arrays)
-
-
-class ChannelHandler:
-    """Base handler: a pass-through layer without channel-sized weights.
-
-    Override `propagate` for layers that create or couple channels,
-    `mixes_channels` for layers whose output channels read several input
-    channels, and `rebuild`/`new_weights` for layers whose config or weights
-    depend on the channel count.
-    """
-
-    #: The layer reads several input channels per output channel (conv,
-    #: dense): the search multiplies its input by the indicators.
-    mixes_channels = False
-
-    def propagate(self, call, ctx):
-        """Returns the channel ids of each output of `call`."""
-        return [ctx.ids(call.inputs[0])] * len(call.outputs)
-
-    def rebuild(self, layer, keep):
-        """Returns a new, unbuilt layer for the kept channels."""
-        return type(layer).from_config(layer.get_config())
-
-    def new_weights(self, layer, keep):
-        """Returns the new layer's weights, sliced to the kept channels."""
-        return layer.get_weights()
-
-
-class PassThroughHandler(ChannelHandler):
-    """Layers acting on each channel alike with no channel-sized weights:
-    activations, pooling, padding, cropping, resizing, dropout, ..."""
+from dais_keras.groups.handlers.base import ChannelHandler
+from dais_keras.groups.handlers.base import PassThroughHandler
+from dais_keras.groups.handlers.base import register_handler
 
 
 class ChannelwiseWeightsHandler(ChannelHandler):
@@ -138,8 +81,13 @@ class FreezeChannelsHandler(ChannelHandler):
 
 
 class AxisNormalizationHandler(FreezeChannelsHandler):
+    """Freezes the channels when the layer's `axis` includes the channel
+    axis (`axis=None`: every axis)."""
+
     def applies(self, layer, rank):
         axes = getattr(layer, "axis", -1)
+        if axes is None:
+            return True
         axes = axes if isinstance(axes, (list, tuple)) else [axes]
         return (rank - 1) in [a % rank for a in axes]
 
@@ -334,29 +282,6 @@ class PermuteHandler(ChannelHandler):
         return ctx.opaque(call, f"permutes the channel axis (dims={dims})")
 
 
-class ElementwiseOpHandler(ChannelHandler):
-    """keras.ops element-wise operations used on symbolic tensors
-    (`x + 3.0`, `x * y`, `ops.relu(x)`): tensor operands of the same width
-    are coupled; scalars and one-channel operands broadcast."""
-
-    def propagate(self, call, ctx):
-        tensors = [t for t in call.inputs if len(t.shape) >= 1]
-        all_ids = [ctx.ids(t) for t in tensors]
-        width = call.outputs[0].shape[-1]
-        full = [i for i in all_ids if i.size == width]
-        if not full:
-            return ctx.opaque(call, "changes the channel count")
-        for i in all_ids:
-            if i.size not in (1, width):
-                return ctx.opaque(call, f"broadcasts {i.size} channels to {width}")
-        for other in full[1:]:
-            ctx.union(full[0], other)
-        return [full[0]]
-
-    def rebuild(self, layer, keep):
-        return layer
-
-
 class ChannelPaddingHandler(ChannelHandler):
     """Layers that add constant channels around their input along the last
     axis (the CIFAR ResNets' option-A `ZeroPadShortcut`): the padding
@@ -367,117 +292,32 @@ class ChannelPaddingHandler(ChannelHandler):
         self.before_key = before_key
         self.after_key = after_key
 
+    def paddings(self, layer):
+        """`(before, after)`: the constant channels `layer` adds."""
+        return getattr(layer, self.before_key), getattr(layer, self.after_key)
+
+    def kept_paddings(self, layer, keep):
+        """`(before, after)` after pruning: the padding channels kept."""
+        before, after = self.paddings(layer)
+        out = keep.output
+        return int(out[:before].sum()), int(out[out.size - after :].sum()) if after else 0
+
     def propagate(self, call, ctx):
         layer = call.layer
-        before = ctx.fresh(layer, getattr(layer, self.before_key), key="before")
-        after = ctx.fresh(layer, getattr(layer, self.after_key), key="after")
+        before, after = self.paddings(layer)
+        before = ctx.fresh(layer, before, key="before")
+        after = ctx.fresh(layer, after, key="after")
         return [np.concatenate([before, ctx.ids(call.inputs[0]), after])]
 
     def rebuild(self, layer, keep):
         config = layer.get_config()
-        before = getattr(layer, self.before_key)
-        after = getattr(layer, self.after_key)
-        out = keep.output
-        config[self.before_key] = int(out[:before].sum())
-        config[self.after_key] = int(out[out.size - after :].sum()) if after else 0
+        config[self.before_key], config[self.after_key] = self.kept_paddings(layer, keep)
         return type(layer).from_config(config)
 
 
-_HANDLERS = {}
+class RescalingHandler(ChannelHandler):
+    """Rescaling: pass-through, unless its scale or offset is per channel."""
 
-
-def register_handler(layer_class, handler):
-    """Registers how dais-keras prunes channels through `layer_class`.
-
-    Args:
-        layer_class: A `keras.layers.Layer` (or `keras.Operation`) subclass.
-            Subclasses of it use this handler unless they have their own.
-        handler: A `ChannelHandler` instance.
-
-    Example:
-
-    ```python
-    class Scale(keras.layers.Layer):  # per-channel scale, pass-through
-        ...
-
-    dais_keras.register_handler(Scale, dais_keras.handlers.ChannelwiseWeightsHandler())
-    ```
-    """
-    if not isinstance(layer_class, type):
-        raise ValueError(
-            f"`layer_class` must be a class; received {layer_class!r}."
-        )
-    if not isinstance(handler, ChannelHandler):
-        raise ValueError(
-            "`handler` must be an instance of dais_keras.handlers.ChannelHandler; "
-            f"received {handler!r}."
-        )
-    _HANDLERS[layer_class] = handler
-
-
-def handler_for(op):
-    """The handler registered for `op`'s class (or a base class), or `None`."""
-    for cls in type(op).__mro__:
-        if cls in _HANDLERS:
-            return _HANDLERS[cls]
-    return None
-
-
-def registered_handlers():
-    """A dict of every registered layer class and its handler."""
-    return dict(_HANDLERS)
-
-
-L = keras.layers
-_pass = PassThroughHandler()
-for _cls in [
-    L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Dropout, L.SpatialDropout1D,
-    L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout,
-    L.AlphaDropout, L.ActivityRegularization, L.Identity,
-    L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D,
-    L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
-    L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.GlobalMaxPooling1D,
-    L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, L.ZeroPadding1D,
-    L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D,
-    L.Cropping3D, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
-    L.Resizing,
-]:
-    register_handler(_cls, _pass)
-register_handler(L.BatchNormalization, BatchNormalizationHandler())
-register_handler(L.PReLU, ChannelwiseWeightsHandler())
-register_handler(L.Conv1D, ConvHandler())
-register_handler(L.Conv2D, ConvHandler())
-register_handler(L.Conv3D, ConvHandler())
-register_handler(L.Conv1DTranspose, ConvTransposeHandler())
-register_handler(L.Conv2DTranspose, ConvTransposeHandler())
-register_handler(L.Conv3DTranspose, ConvTransposeHandler())
-register_handler(L.DepthwiseConv1D, DepthwiseConvHandler())
-register_handler(L.DepthwiseConv2D, DepthwiseConvHandler())
-register_handler(L.SeparableConv1D, SeparableConvHandler())
-register_handler(L.SeparableConv2D, SeparableConvHandler())
-register_handler(L.Dense, DenseHandler())
-for _cls in [L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum]:
-    register_handler(_cls, MergeHandler())
-register_handler(L.Concatenate, ConcatenateHandler())
-register_handler(L.Flatten, FlattenHandler())
-register_handler(L.Reshape, ReshapeHandler())
-register_handler(L.Permute, PermuteHandler())
-register_handler(
-    L.LayerNormalization, AxisNormalizationHandler("normalises over the channel axis")
-)
-register_handler(
-    L.GroupNormalization, AxisNormalizationHandler("normalises over groups of channels")
-)
-register_handler(
-    L.UnitNormalization, AxisNormalizationHandler("normalises over the channel axis")
-)
-register_handler(L.Softmax, AxisNormalizationHandler("is a softmax over channels"))
-register_handler(
-    L.Normalization, FreezeChannelsHandler("per-channel preprocessing constants")
-)
-
-
-class _RescalingHandler(ChannelHandler):
     def propagate(self, call, ctx):
         layer = call.layer
         if np.ndim(layer.scale) > 0 or np.ndim(layer.offset) > 0:
@@ -488,48 +328,45 @@ class _RescalingHandler(ChannelHandler):
         return [ctx.ids(call.inputs[0])]
 
 
-register_handler(L.Rescaling, _RescalingHandler())
+L = keras.layers
+_CHANNELS = "normalises over the channel axis"
 
-
-def _register_application_layers():
-    from keras.src.applications import convnext
-    from keras.src.applications import inception_resnet_v2
-
-    register_handler(convnext.LayerScale, ChannelwiseWeightsHandler("projection_dim"))
+#: The handler of every built-in Keras layer type, registered below.
+BUILTIN_HANDLERS = [
+    (PassThroughHandler(), (
+        L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Dropout, L.SpatialDropout1D,
+        L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout,
+        L.AlphaDropout, L.ActivityRegularization, L.Identity,
+        L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D,
+        L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
+        L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.GlobalMaxPooling1D,
+        L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, L.ZeroPadding1D,
+        L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D,
+        L.Cropping3D, L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
+        L.Resizing,
+    )),
+    (BatchNormalizationHandler(), (L.BatchNormalization,)),
+    (ConvHandler(), (L.Conv1D, L.Conv2D, L.Conv3D)),
+    (ChannelwiseWeightsHandler(), (L.PReLU,)),
+    (ConvTransposeHandler(), (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)),
+    (DenseHandler(), (L.Dense,)),
+    (DepthwiseConvHandler(), (L.DepthwiseConv1D, L.DepthwiseConv2D)),
+    (SeparableConvHandler(), (L.SeparableConv1D, L.SeparableConv2D)),
+    (MergeHandler(), (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)),
+    (ConcatenateHandler(), (L.Concatenate,)),
+    (FlattenHandler(), (L.Flatten,)),
+    (AxisNormalizationHandler(_CHANNELS), (L.LayerNormalization, L.UnitNormalization)),
+    (ReshapeHandler(), (L.Reshape,)),
+    (AxisNormalizationHandler("normalises over groups of channels"), (L.GroupNormalization,)),
+    (PermuteHandler(), (L.Permute,)),
+    (AxisNormalizationHandler("is a softmax over channels"), (L.Softmax,)),
+    (FreezeChannelsHandler("per-channel preprocessing constants"), (L.Normalization,)),
+    (RescalingHandler(), (L.Rescaling,)),
+    # Layers of keras.applications models.
+    (ChannelwiseWeightsHandler("projection_dim"), (convnext.LayerScale,)),
     # CustomScaleLayer computes inputs[0] + inputs[1] * scale (a scalar).
-    register_handler(inception_resnet_v2.CustomScaleLayer, MergeHandler())
-
-
-def _register_ops():
-    from keras.src.ops import nn as ops_nn
-    from keras.src.ops import numpy as ops_np
-
-    handler = ElementwiseOpHandler()
-    names = [
-        (ops_np, ["Add", "Subtract", "Multiply", "Divide", "TrueDivide",
-                  "Maximum", "Minimum", "Absolute", "Negative",
-                  "Square", "Sqrt", "Exp", "Clip", "Power"]),
-        (ops_nn, ["Relu", "Relu6", "Sigmoid", "HardSigmoid", "HardSilu",
-                  "Silu", "Swish", "Gelu", "Elu", "Selu", "LeakyRelu",
-                  "Softplus", "Tanh"]),
-    ]
-    for module, class_names in names:
-        for name in class_names:
-            cls = getattr(module, name, None)
-            if cls is not None:
-                register_handler(cls, handler)
-
-
-_register_application_layers()
-_register_ops()
-
-
-def _register_own_layers():
-    from dais_keras.indicators.layer import ChannelIndicator
-    from dais_keras.models.layers import ZeroPadShortcut
-
-    register_handler(ChannelIndicator, _pass)
-    register_handler(ZeroPadShortcut, ChannelPaddingHandler())
-
-
-_register_own_layers()
+    (MergeHandler(), (inception_resnet_v2.CustomScaleLayer,)),
+]
+for _handler, _classes in BUILTIN_HANDLERS:
+    for _cls in _classes:
+        register_handler(_cls, _handler)
