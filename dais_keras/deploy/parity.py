@@ -172,12 +172,17 @@ def check_criteria(rtol, min_top1_agreement):
 
 
 def keras_outputs(model, x, batch_size=64):
-    """The Keras model's outputs on `x` (float64)."""
-    outs = [
-        np.asarray(keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False)))
-        for i in range(0, len(x), batch_size)
-    ]
-    return np.concatenate(outs, axis=0).astype("float64")
+    """The Keras model's outputs on `x` (float64).
+
+    Up to `batch_size` examples run in one eager call; more go through the
+    model's compiled predict function (traced once: about twice as fast as
+    eager batches on a thousand CIFAR images).
+    """
+    if len(x) > batch_size:
+        out = model.predict(x, batch_size=4 * batch_size, verbose=0)
+    else:
+        out = keras.ops.convert_to_numpy(model(x, training=False))
+    return np.asarray(out).astype("float64")
 
 
 def run_batches(run, x, fixed_batch):

@@ -152,3 +152,56 @@ def test_callback_is_reusable_across_fits(toy):
     model.fit(x, y, epochs=1, verbose=0)
     for a, b in zip(before, model.alpha_values()):
         np.testing.assert_array_equal(a, b)
+
+
+def _tiny_model():
+    """Two 4-channel convolutions on 8x8x3 inputs: 16,136 MACs."""
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.Conv2D(4, 3, padding="same", name="c1")(inp))
+    x = L.ReLU()(L.Conv2D(4, 3, padding="same", name="c2")(x))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, L.Dense(2, name="out")(x), name="tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A compiled `DAISModel` of `_tiny_model` and 32 examples (one batch)."""
+    model = dk.attach_indicators(_tiny_model())
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 8, 8, 3)).astype("float32")
+    y = (x[..., 0].mean((1, 2)) > 0).astype("int32")
+    return model, x, y
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_short_search_with_defaults_is_finite_and_warns(tiny, steps):
+    # Issue 12, #10: 4 steps raised FloatingPointError (auto rate 6.29, every
+    # mask underflowed to 0, the log band was infinite).
+    model, x, y = tiny
+    for layer in dk.indicator_layers(model):  # a fresh search: alpha_init
+        layer.alpha.assign(np.full(layer.units, 2.0, "float32"))
+    cb = DAISCallback(0.5, search_data=(x, y), verbose=0)
+    with pytest.warns(UserWarning, match=f"has {steps} steps, too few for the annealing"):
+        model.fit(x, y, batch_size=BATCH, epochs=steps, verbose=0, callbacks=[cb])
+    assert cb.effective_learning_rate == pytest.approx(2.0)  # capped at alpha_init
+    assert np.isfinite(np.concatenate(model.alpha_values())).all()
+    assert len(cb.history["macs_ratio"]) == steps
+    assert np.isfinite(cb.history["macs_ratio"]).all()
+    assert cb.report is not None and cb.report.macs_after > 0
+
+
+def test_budget_below_the_smallest_reachable_cost_is_an_error(tiny):
+    model, x, y = tiny
+    cb = DAISCallback(1e-12, search_data=(x, y), verbose=0)
+    # One output channel per convolution: 8*8*9*3 + 8*8*9*1 + 1*2 MACs.
+    with pytest.raises(
+        ValueError,
+        match=r"budget cannot be met.*minimum widths \(min_width=1\) keep 2,306 MACs",
+    ):
+        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
+    assert model.search_mode is None

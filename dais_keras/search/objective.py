@@ -1,0 +1,321 @@
+"""The backend-free objective of the DAIS search.
+
+Everything here is written with `keras.ops` and works on any backend's
+tensors inside a compiled step; the per-backend steps
+(`dais_keras.search.step_<backend>`) only add gradients and assignments.
+
+* **Temperature.** `T = schedule(step / (total_steps - 1), T0, T_min)`,
+  from variables of the model (`temperature`).
+* **Penalty.** `lambda_budget * B(E / F) + lambda_l1 * mean(m) + priors`
+  on the soft masks `m = sigmoid(alpha / T)` (`penalty`). The budget band
+  is `B = log(E / F)` above the target `F`, `log((1 - eps) F / E)` below
+  `(1 - eps) F`, and zero inside. The structural priors are a minimum width
+  per group, `mean_g relu(w_min - sum(m_g)) / w_min`, and a residual prior,
+  `sum_g pi_g relu(mean keep - keep_g)`, where `pi_g` is the fan-out share
+  of the groups shared by a residual stage (several producers).
+* **The search's Adam** on `alpha` (`adam`), with the step size
+  `lr * (T / T0) ** lr_power`; `auto_learning_rate` picks `lr`.
+* **The NaN guard.** A step whose loss or gradients are not finite changes
+  nothing; `nonfinite_code` records which quantity failed first, and
+  `nonfinite_message` turns that into the error `DAISCallback` raises.
+
+**Defaults** of `DAISCallback` (measured with `bench/search_dynamics.py`,
+results in `bench/results/search_dynamics_*.json`). `alpha` starts at 2
+(`attach_indicators`), so `m = 0.88` at `T = 1` and a pretrained network
+keeps most of its accuracy. Adam moves a logit by about its step size per
+step whatever the gradient's size, and the step size follows the
+temperature, `lr * (T / T0) ** lr_power` with `lr_power=1`: a step moves a
+mask by a similar amount at every temperature, so the indicators decide
+while `T` is high and only the marginal ones still move when it is low (a
+constant rate made the late, sharp masks flip back and forth).
+`learning_rate="auto"` picks the `lr` whose summed step sizes over the
+search are 4 times the initial distance to zero (`4 * alpha_init`): e.g.
+0.12 for 300 steps, 1.1 for 32. `beta_1=0.5` damps the overshoot of the
+indicators' momentum (with 0.9 the tiny single-level searches sometimes
+ended at 0.84x or 1.96x the target). With these defaults all 30 tiny
+searches (budgets 0.3/0.5/0.7, bi- and single-level, 5 seeds) ended with the
+`alpha > 0` architecture within 8 % of the target, and the ResNet-20 search
+at 50 % within 5 %, with no channel changed by the repair. `lambda_budget=2`
+kept the expected MACs of ResNet-20 inside the band from the first short
+epoch on.
+"""
+
+import numpy as np
+
+import keras
+from keras import ops
+
+# Scalar hyper-parameters and counters of the search, with their defaults:
+# each is a non-trainable variable `dais_<name>` of the `DAISModel`.
+SCALARS = (
+    ("step", 0.0),
+    ("total_steps", 1.0),
+    ("t0", 1.0),
+    ("t_min", 0.01),
+    ("learning_rate", 0.01),
+    ("lr_power", 1.0),
+    ("beta_1", 0.5),
+    ("beta_2", 0.999),
+    ("epsilon", 1e-7),
+    ("iterations", 0.0),
+    ("target", 1.0),
+    ("band_eps", 0.05),
+    ("lambda_budget", 1.0),
+    ("lambda_l1", 0.0),
+    ("lambda_min_width", 1.0),
+    ("lambda_residual", 1.0),
+    ("nonfinite", 0.0),
+)
+
+# Defaults of `DAISCallback`, measured with bench/search_dynamics.py (see
+# its results file).
+DEFAULT_LAMBDA_BUDGET = 2.0
+DEFAULT_AUTO_LR_TRAVEL = 4.0
+DEFAULT_LR_POWER = 1.0
+DEFAULT_BETA_1 = 0.5
+
+# The largest step `learning_rate="auto"` may take at `T0`, in units of the
+# indicators' initial distance to zero: one step may bring a mask to 0.5,
+# never past it. Short searches would otherwise move every alpha from +2 to
+# -4 in their first step (all masks off at once).
+MAX_AUTO_STEP = 1.0
+
+# The expected cost over the target never enters the log below this: masks
+# that underflow to zero (a big step at a low temperature) keep the budget
+# band finite, and its gradient zero where the masks are saturated anyway.
+RATIO_FLOOR = 1e-6
+
+
+def auto_learning_rate(alpha_scale, schedule, total_steps, lr_power=DEFAULT_LR_POWER,
+                       travel=DEFAULT_AUTO_LR_TRAVEL):
+    """The indicators' base learning rate for a search of `total_steps`.
+
+    Adam moves a logit by about its step size per step, and the step size at
+    temperature `T` is `lr * (T / T0) ** lr_power`. This returns the `lr`
+    whose summed step sizes over the search equal `travel * alpha_scale`:
+    the distance an indicator may cover, `travel` times its initial distance
+    to zero, but never more than `MAX_AUTO_STEP * alpha_scale` (one step of
+    a short search may not throw every mask past 0.5).
+    """
+    return min(
+        travel * alpha_scale / _summed_steps(schedule, total_steps, lr_power),
+        MAX_AUTO_STEP * alpha_scale,
+    )
+
+
+def _summed_steps(schedule, total_steps, lr_power):
+    """`sum_k (T_k / T0) ** lr_power` over a search of `total_steps`."""
+    progress = np.arange(total_steps) / max(total_steps - 1, 1)
+    temps = np.asarray(keras.ops.convert_to_numpy(schedule(progress)), np.float64)
+    return max(float(np.sum((temps / schedule.T0) ** lr_power)), 1e-12)
+
+
+def min_search_steps(schedule, lr_power=DEFAULT_LR_POWER, travel=DEFAULT_AUTO_LR_TRAVEL,
+                     limit=100_000):
+    """The fewest search steps over which the annealing can finish: the
+    indicators travel `travel` times their initial distance to zero with
+    steps of at most `MAX_AUTO_STEP` of it (`auto_learning_rate` is not
+    capped). `limit` when even that many do not suffice."""
+    needed = travel / MAX_AUTO_STEP
+    if _summed_steps(schedule, 1, lr_power) >= needed:
+        return 1
+    low, high = 1, 2
+    while _summed_steps(schedule, high, lr_power) < needed:
+        if high >= limit:
+            return limit
+        low, high = high, min(2 * high, limit)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _summed_steps(schedule, mid, lr_power) < needed:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def temperature(schedule, hp):
+    """The temperature of the current step, from the step counter in `hp`."""
+    total = ops.maximum(hp["total_steps"] - 1.0, 1.0)
+    progress = ops.clip(hp["step"] / total, 0.0, 1.0)
+    return ops.cast(schedule(progress, hp["t0"], hp["t_min"]), "float32")
+
+
+def budget_band(ratio, band_eps):
+    """`B(E / F)`: zero inside `[(1 - band_eps) F, F]`, the log distance to
+    the band outside it (`E / F` floored at `RATIO_FLOOR`)."""
+    log_ratio = ops.log(ops.maximum(ratio, RATIO_FLOOR))
+    return ops.relu(log_ratio) + ops.relu(ops.log(1.0 - band_eps) - log_ratio)
+
+
+def penalty(model, alphas, T, hp):
+    """Budget band, L1 and structural priors on the soft masks.
+
+    Args:
+        model: The `DAISModel` (its `search_structure()` and `search_cost`).
+        alphas: One `alpha` tensor per indicator.
+        T: The temperature.
+        hp: Dict of the search's variable values (see `SCALARS`).
+
+    Returns:
+        `(penalty, ratio)`, where `ratio = E / F` is the expected cost of the
+        soft masks over the target.
+    """
+    structure = model.search_structure()
+    masks = [ops.sigmoid(ops.cast(a, "float32") / T) for a in alphas]
+    m = ops.concatenate(masks, axis=0) if len(masks) > 1 else masks[0]
+    ratio = model.search_cost.expected(m) / hp["target"]
+    widths = ops.stack([ops.sum(mask) for mask in masks])
+    min_widths = hp["min_widths"]
+    min_penalty = ops.mean(ops.relu(min_widths - widths) / min_widths)
+    keep = widths / structure.sizes.astype("float32")
+    mean_keep = ops.stop_gradient(ops.sum(widths) / float(structure.num_channels))
+    residual = ops.sum(hp["residual_weights"] * ops.relu(mean_keep - keep))
+    total = (
+        hp["lambda_budget"] * budget_band(ratio, hp["band_eps"])
+        + hp["lambda_l1"] * ops.mean(m)
+        + hp["lambda_min_width"] * min_penalty
+        + hp["lambda_residual"] * residual
+    )
+    return total, ratio
+
+
+def adam(alphas, grads, moments, hp, T):
+    """One Adam step on `alpha`; returns new alphas, moments, iterations.
+
+    The step size follows the temperature, `lr * (T / T0) ** lr_power`,
+    so that a step moves a mask by a similar amount at every temperature
+    (alpha / T is what the sigmoid sees)."""
+    it = hp["iterations"] + 1.0
+    b1, b2 = hp["beta_1"], hp["beta_2"]
+    lr = hp["learning_rate"] * ops.power(T / hp["t0"], hp["lr_power"])
+    lr = lr * ops.sqrt(1.0 - ops.power(b2, it)) / (1.0 - ops.power(b1, it))
+    new_alphas, new_moments = [], []
+    for a, g, (m, v) in zip(alphas, grads, moments):
+        g = ops.cast(g, "float32")
+        m = b1 * m + (1.0 - b1) * g
+        v = b2 * v + (1.0 - b2) * ops.square(g)
+        new_alphas.append(a - lr * m / (ops.sqrt(v) + hp["epsilon"]))
+        new_moments.append((m, v))
+    return new_alphas, new_moments, it
+
+
+def search_objective(model, index, alphas, T, hp, state, data):
+    """Task loss on a search batch (stateless) plus the penalty.
+
+    Args:
+        model: The `DAISModel`.
+        index: Positions of the search's variables in the model's
+            variable lists (see `DAISModel.make_train_function`).
+        alphas: The `alpha` tensors to differentiate with respect to.
+        T: The temperature.
+        hp: Dict of the search's variable values.
+        state: `(trainable, non_trainable, metrics)` variable values.
+        data: `(x, y, sample_weight)` of the search batch.
+
+    Returns:
+        `(total, (task_loss, penalty, ratio, y_pred))`.
+    """
+    from keras.src.losses.loss import scale_loss_for_distribution
+
+    tv, ntv, mv = (list(values) for values in state)
+    x, y, sample_weight = data
+    for pos, a in zip(index["alpha"], alphas):
+        tv[pos] = a
+    for pos in index["temperature"]:
+        ntv[pos] = T
+    kwargs = {"training": True} if model._call_has_training_arg else {}
+    y_pred, _, losses = model.stateless_call(tv, ntv, x, return_losses=True, **kwargs)
+    if losses:
+        model._losses_override.clear()
+        model._losses_override = losses
+    task, _ = model.stateless_compute_loss(
+        tv, ntv, mv, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+        training=True,
+    )
+    if losses:
+        model._losses_override.clear()
+    extra, ratio = penalty(model, alphas, T, hp)
+    return task + scale_loss_for_distribution(extra), (task, extra, ratio, y_pred)
+
+
+def step_logs(model, metrics, T, ratio, search_loss=None):
+    """The logs of a search step: the metrics, `dais_T`, `dais_<cost kind>`
+    (expected cost / target) and `dais_search_loss` (bi-level)."""
+    logs = dict(metrics)
+    logs["dais_T"] = T
+    logs[f"dais_{getattr(model.search_cost, 'kind', 'macs')}"] = ratio
+    if search_loss is not None:
+        logs["dais_search_loss"] = search_loss
+    return logs
+
+
+def all_finite(tensors):
+    """A boolean tensor: every element of every tensor is finite."""
+    flags = [ops.all(ops.isfinite(t)) for t in tensors if t is not None]
+    return ops.all(ops.stack(flags)) if flags else ops.convert_to_tensor(True)
+
+
+# The `nonfinite` variable's codes: which quantity of a step was not finite
+# first, and what to change.
+NONFINITE = {
+    1: (
+        "the task loss on the search batch",
+        "Check the search data (and the model's outputs on it) for NaN/Inf.",
+    ),
+    2: (
+        "the training loss or its gradients",
+        "Check the training data for NaN/Inf, lower the compiled optimizer's "
+        "learning rate, or clip its gradients (e.g. `clipnorm=1.0`).",
+    ),
+    3: (
+        "the budget penalty (the expected cost of the soft masks over the target)",
+        "Check the budget's target and the cost model (a LatencyModel with "
+        "NaN/Inf entries?).",
+    ),
+    4: (
+        "the indicators' gradients",
+        "Lower DAISCallback's `learning_rate` (the indicators' step size) or "
+        "raise `T_min`.",
+    ),
+}
+
+
+def nonfinite_code(checks, previous):
+    """The new value of the `nonfinite` variable.
+
+    Args:
+        checks: `(code, finite)` pairs in the order the step computes them
+            (codes of `NONFINITE`, `finite` a boolean tensor).
+        previous: The variable's value: a code recorded earlier stays.
+
+    Returns:
+        The code of the first check that failed, 0 when all passed.
+    """
+    code = ops.convert_to_tensor(0.0)
+    for value, finite in reversed(checks):
+        code = ops.where(finite, code, float(value))
+    return ops.where(previous > 0, previous, code)
+
+
+def search_checks(task, extra, total, grads, finite=all_finite):
+    """The NaN guard's checks of an indicator step (see `nonfinite_code`):
+    the task loss, the penalty, then the total loss and the gradients.
+    `finite` is `all_finite` or a backend's version agreed by replicas."""
+    return [(1, finite([task])), (3, finite([extra])), (4, finite([total] + list(grads)))]
+
+
+def all_passed(checks):
+    """Whether every `(code, finite)` check passed, as a boolean tensor."""
+    return ops.all(ops.stack([finite for _, finite in checks]))
+
+
+def nonfinite_message(code, step, batch, temperature, learning_rate):
+    """The error of a search stopped by a non-finite step: which quantity,
+    at which step (and temperature), and what to change."""
+    what, fix = NONFINITE[int(code)]
+    return (
+        f"DAIS search stopped: {what} became NaN/Inf at search step {step} "
+        f"(batch {batch}; temperature {temperature:.3g}, indicators' learning "
+        f"rate {learning_rate:.3g}). That step was not applied, so the model "
+        f"keeps its last good state. {fix}"
+    )

@@ -1,0 +1,95 @@
+"""What a DAIS search went through: its state per epoch and the alpha
+trajectories, as `DAISCallback.history` and `DAISCallback.alpha_trace`.
+"""
+
+import math
+
+import numpy as np
+
+
+class SearchRecord:
+    """Records one search of a `DAISModel`.
+
+    Args:
+        model: The `DAISModel` being searched.
+        cost: The cost the budget is in (`cost.exact(mask)`, `cost.kind`).
+        target: The budget's target in that cost.
+        total_steps: Search steps of the whole search.
+        record_every: Record every alpha every this many steps (`"auto"`:
+            about 100 records per search).
+
+    Attributes:
+        history: Per epoch: `epoch`, `T`, `<kind>_ratio` (expected cost of
+            the soft masks / target), `hard_<kind>_ratio` (cost of the
+            `alpha > 0` architecture / target), `binarized` (share of masks
+            with |m - 0.5| > 0.49) and `widths` (channels with `alpha > 0`).
+        alpha_trace: `(step, alphas)` pairs, the alphas concatenated.
+        group_names: A name per indicator's group.
+    """
+
+    def __init__(self, model, cost, target, total_steps, record_every="auto"):
+        self.model = model
+        self.cost = cost
+        self.target = target
+        self.total_steps = total_steps
+        if record_every == "auto":
+            record_every = max(1, int(math.ceil(total_steps / 100)))
+        self.record_every = record_every
+        kind = cost.kind
+        self.history = {
+            "epoch": [], "T": [], f"{kind}_ratio": [], f"hard_{kind}_ratio": [],
+            "binarized": [], "widths": [],
+        }
+        self.alpha_trace = [(0, self._alphas())]
+        self.group_names = list(model.search_structure().names)
+
+    def _alphas(self):
+        return np.concatenate(self.model.alpha_values())
+
+    def state(self):
+        """The search's state now (see `history`)."""
+        model = self.model
+        alphas = model.alpha_values()
+        layer = model.search_structure().layers[0]
+        T = float(model.read_variable(layer.temperature))
+        flat = np.concatenate(alphas).astype(np.float64)
+        m = 1.0 / (1.0 + np.exp(-np.clip(flat / T, -80, 80)))
+        kind = self.cost.kind
+        return {
+            "T": T,
+            f"{kind}_ratio": self.cost.exact(m) / self.target,
+            f"hard_{kind}_ratio": self.cost.exact(flat > 0) / self.target,
+            "binarized": float(np.mean(np.abs(m - 0.5) > 0.49)),
+            "widths": [int((a > 0).sum()) for a in alphas],
+        }
+
+    def step(self, step):
+        """After search step `step` (counted from 1): records the alphas
+        when due."""
+        if step % self.record_every == 0 or step == self.total_steps:
+            self.alpha_trace.append((step, self._alphas()))
+
+    def epoch(self, epoch, logs=None, log_widths=True):
+        """Appends the state to `history` and adds it to `fit`'s `logs`:
+        `dais_T`, `dais_<kind>`, `dais_hard_<kind>`, `dais_binarized` and,
+        with `log_widths`, `dais_width/<group>`."""
+        state = self.state()
+        self.history["epoch"].append(epoch)
+        for key, value in state.items():
+            self.history[key].append(value)
+        if logs is None:
+            return
+        kind = self.cost.kind
+        logs["dais_T"] = state["T"]
+        logs[f"dais_{kind}"] = state[f"{kind}_ratio"]
+        logs[f"dais_hard_{kind}"] = state[f"hard_{kind}_ratio"]
+        logs["dais_binarized"] = state["binarized"]
+        if log_widths:
+            for name, width in zip(self.group_names, state["widths"]):
+                logs[f"dais_width/{name}"] = float(width)
+
+    def finish(self):
+        """Records the final alphas (unless the last record holds them)."""
+        last = self._alphas()
+        if not np.array_equal(self.alpha_trace[-1][1], last):
+            self.alpha_trace.append((self.total_steps, last))

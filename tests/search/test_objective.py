@@ -1,0 +1,85 @@
+"""The backend-free objective: budget band, priors, the search's learning
+rate, the NaN guard's codes and messages."""
+
+import numpy as np
+import pytest
+
+import keras
+
+import dais_keras as dk
+from dais_keras.search import objective
+from dais_keras.search import schedules
+
+
+def test_budget_band_and_structural_priors(toy):
+    model = dk.attach_indicators(toy.model())
+    structure = model.search_structure()
+    # The residual stage (conv2 + block_conv2 write it) is the one shared group.
+    assert list(structure.producers) == [1, 2, 1]
+    np.testing.assert_allclose(structure.residual_weights, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(structure.min_widths(0.25), [2, 4, 4])
+    np.testing.assert_array_equal(structure.min_widths(1), [1, 1, 1])
+    total = structure.total_macs
+
+    def penalty(alphas, target_ratio, T=0.01, **hp):
+        values = {
+            "target": target_ratio * total, "band_eps": 0.05, "lambda_budget": 1.0,
+            "lambda_l1": 0.0, "lambda_min_width": 0.0, "lambda_residual": 0.0,
+            "min_widths": np.ones(3, "float32"), "residual_weights": structure.residual_weights,
+        }
+        values.update(hp)
+        values = {k: keras.ops.convert_to_tensor(np.asarray(v, "float32")) for k, v in values.items()}
+        alphas = [keras.ops.convert_to_tensor(np.asarray(a, "float32")) for a in alphas]
+        p, ratio = objective.penalty(model, alphas, keras.ops.convert_to_tensor(T), values)
+        return float(keras.ops.convert_to_numpy(p)), float(keras.ops.convert_to_numpy(ratio))
+
+    ones = [np.ones(n) for n in (8, 16, 16)]
+    p, ratio = penalty(ones, 0.5)  # E = total, F = total / 2
+    assert ratio == pytest.approx(2.0, rel=1e-4) and p == pytest.approx(np.log(2.0), rel=1e-4)
+    assert penalty(ones, 1.02)[0] == pytest.approx(0.0, abs=1e-6)  # inside the band
+    p, ratio = penalty(ones, 1.25)  # below: log(0.95 F / E)
+    assert p == pytest.approx(np.log(0.95 * 1.25), rel=1e-4)
+    # Min width: a group with every channel off is penalised.
+    off = [np.ones(8), -np.ones(16), np.ones(16)]
+    p_off = penalty(off, 1.0, lambda_budget=0.0, lambda_min_width=1.0,
+                    min_widths=[1.0, 4.0, 1.0])[0]
+    assert p_off == pytest.approx(1.0 / 3.0, rel=1e-3)
+    # Residual prior: the shared group pruned harder than the average.
+    p_res = penalty(off, 1.0, lambda_budget=0.0, lambda_residual=1.0)[0]
+    assert p_res == pytest.approx(24.0 / 40.0, rel=1e-3)
+    # Masks that underflow to zero (alpha far below 0 at a low temperature):
+    # E / F is floored, so the band stays finite (issue 12, #10).
+    p, ratio = penalty([-1e3 * np.ones(n) for n in (8, 16, 16)], 0.5, T=1e-3)
+    assert ratio == 0.0
+    assert p == pytest.approx(np.log(0.95) - np.log(objective.RATIO_FLOOR), rel=1e-4)
+
+
+def test_auto_learning_rate_is_capped_for_short_searches():
+    exponential = schedules.ExponentialSchedule(1.0, 0.01)
+    # Without the cap, 4 steps gave 6.29: every alpha from +2 to -4.3 at once.
+    for steps in (1, 2, 4, 16):
+        assert objective.auto_learning_rate(2.0, exponential, steps) == 2.0
+    assert objective.auto_learning_rate(2.0, exponential, 32) == pytest.approx(1.114, rel=1e-3)
+    assert objective.auto_learning_rate(2.0, exponential, 300) == pytest.approx(0.123, rel=1e-2)
+    needed = objective.min_search_steps(exponential)
+    assert needed == 18
+    assert objective.auto_learning_rate(2.0, exponential, needed) < 2.0
+    assert objective.auto_learning_rate(2.0, exponential, needed - 1) == 2.0
+    assert objective.min_search_steps(schedules.LinearSchedule(1.0, 0.01), lr_power=0.0) == 4
+
+
+def test_nonfinite_code_names_the_first_failed_quantity():
+    def code(checks, previous=0.0):
+        checks = [(c, keras.ops.convert_to_tensor(ok)) for c, ok in checks]
+        previous = keras.ops.convert_to_tensor(previous)
+        return float(keras.ops.convert_to_numpy(objective.nonfinite_code(checks, previous)))
+
+    assert code([(1, True), (3, True), (4, True), (2, True)]) == 0.0
+    assert code([(1, True), (3, False), (4, False), (2, False)]) == 3.0
+    assert code([(1, True), (3, True), (4, False), (2, False)]) == 4.0
+    assert code([(1, True), (3, True), (4, True), (2, False)]) == 2.0
+    assert code([(1, False), (3, True), (4, True), (2, True)], previous=4.0) == 4.0
+    message = objective.nonfinite_message(3, 5, 1, 0.0316, 2.0)
+    assert "the budget penalty" in message and "NaN/Inf at search step 5" in message
+    assert "temperature 0.0316" in message and "learning rate 2" in message
+    assert "`learning_rate`" in objective.nonfinite_message(4, 5, 1, 0.1, 2.0)
