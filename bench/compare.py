@@ -39,8 +39,8 @@ from dais_keras.cost.macs import count_params  # noqa: E402
 from dais_keras.deploy import export  # noqa: E402
 from dais_keras.finetune.accuracy import accuracy  # noqa: E402
 from dais_keras.finetune.recipe import FinetuneRecipe  # noqa: E402
+from dais_keras.search.plot import pyplot  # noqa: E402
 from dais_keras.select import baselines  # noqa: E402
-from dais_keras.utils import plotting  # noqa: E402
 from dais_keras.utils.io import atomic_write  # noqa: E402
 from dais_keras.utils.io import write_json  # noqa: E402
 from dais_keras.utils.losses import classification_loss  # noqa: E402
@@ -202,10 +202,11 @@ def write_markdown(result, path):
 
 
 def write_plot(result, path):
-    if not plotting.can_plot():
+    try:
+        plt = pyplot()
+    except ImportError:
         return
-    fig = plotting.figure((6, 4))
-    ax = fig.add_subplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
     for r in result["rows"]:
         ax.scatter(r["macs"] / 1e6, 100 * r["acc_jpeg_test"])
         ax.annotate(r["method"], (r["macs"] / 1e6, 100 * r["acc_jpeg_test"]), fontsize=8)
@@ -214,6 +215,7 @@ def write_plot(result, path):
     ax.set_title(os.path.basename(path).replace(".png", ""))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -189,7 +189,10 @@ def test_export_parity_failure_exits_1(keras_file, tmp_path, capsys, monkeypatch
     monkeypatch.setattr(export, "_keras_outputs", lambda m, x: real(m, x) + 1.0)
     assert cli.main(["export", str(keras_file), "--out", str(tmp_path / "m.tflite")]) == 1
     assert "failed the parity check" in capsys.readouterr().err
-    assert (tmp_path / "m.tflite").exists()
+    # Issue 12 #8: the written file is kept for inspection beside the
+    # destination, which a failed export never replaces.
+    assert (tmp_path / "m.failed.tflite").exists()
+    assert not (tmp_path / "m.tflite").exists()
 
 
 # -------------------------------------------------------------------- zoo

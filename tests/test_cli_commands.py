@@ -336,6 +336,25 @@ def test_eval_of_a_builder_name(setup, capsys):
     assert json.loads(out.out)["macs"] == 40551040
 
 
+def test_model_files_load_in_safe_mode(setup, capsys, tmp_path):
+    """Issue 12 #6: a .keras file given to a command never runs its code, even
+    after `keras.config.enable_unsafe_deserialization()`."""
+    from keras.src.saving import serialization_lib
+
+    marker = tmp_path / "ran"
+    inputs = keras.Input((32, 32, 3))
+    name = str(marker)
+    evil = keras.Model(inputs, L.Lambda(lambda t: (open(name, "w").close(), t)[1])(inputs))
+    marker.unlink()  # building it ran the lambda once
+    evil.save(tmp_path / "evil.keras")
+    with serialization_lib.SafeModeScope(serialization_lib.in_safe_mode()):
+        keras.config.enable_unsafe_deserialization()
+        code, out = _run(["eval", str(tmp_path / "evil.keras"), "--data-dir",
+                          str(setup.data_dir), "--on", "exact", "--quiet"], capsys)
+    assert code == 1 and "Lambda" in out.err
+    assert not marker.exists()
+
+
 # ----------------------------------------------------------------- errors
 
 

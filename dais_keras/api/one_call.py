@@ -9,6 +9,7 @@ from dais_keras.finetune import inputs
 from dais_keras.finetune.recipe import FinetuneRecipe
 from dais_keras.utils.checks import check_int
 from dais_keras.utils.checks import check_seed
+from dais_keras.utils.data_forms import check_data
 from dais_keras.utils.losses import check_from_logits
 from dais_keras.utils.losses import classification_loss
 
@@ -107,11 +108,11 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
     finetune_epochs = check_int("finetune_epochs", finetune_epochs, low=0)
     batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_seed(seed)
-    train_data = inputs.check_data("train_data", train_data)
+    train_data = check_data("train_data", train_data)
     if search_data is None:
         train_data, search_data = inputs.split_search(train_data, search_fraction, seed)
     else:
-        search_data = inputs.check_data("search_data", search_data)
+        search_data = check_data("search_data", search_data)
     loss = loss or getattr(model, "loss", None) or classification_loss(model)
     check_from_logits(model, loss)
     fit = dict(batch_size=batch_size, loss=loss, metrics=metrics,

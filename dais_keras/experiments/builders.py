@@ -5,13 +5,15 @@ import pathlib
 
 
 def load_model_file(path, key):
-    """`keras.saving.load_model(path)`; `key` names the config key in errors."""
-    import keras
+    """Loads a `.keras` file in safe mode (no code from the file runs, whatever
+    `keras.config.enable_unsafe_deserialization()` said); `key` names the
+    config key in errors."""
+    from dais_keras.utils.saving import load_model_safely
 
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{key}: no such model file '{path}'.")
-    return keras.saving.load_model(path)
+    return load_model_safely(path)
 
 
 def build_model(config):

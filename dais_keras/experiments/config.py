@@ -26,6 +26,10 @@ Keys (every one has a default in `DEFAULTS`; `describe()` prints them):
   `test_limit` (test images evaluated), `augment`.
 * `method`, `budget`, `round_to`, `band`, `min_width`, `seed`: the pruning
   problem, shared by DAIS and the baselines.
+* `on_infeasible`: when frozen groups, `min_width` or `round_to` make the
+  budget impossible, `warn` (the default: keep the smallest model, warn and
+  record `feasible: false` in `metrics.json`; `best_effort=True` of the
+  library) or `error` (fail).
 * `search`: the DAIS search: `epochs`, the weights' SGD (`lr`, `momentum`,
   `nesterov`, `weight_decay`) and any keyword of
   `dais_keras.DAISCallback` (`T0`, `T_min`, `schedule`, `learning_rate` (the
@@ -67,6 +71,7 @@ from dais_keras.experiments.schema import DAIS_METHOD
 from dais_keras.experiments.schema import DATASETS
 from dais_keras.experiments.schema import DEFAULTS
 from dais_keras.experiments.schema import FINETUNE_SCHEDULES
+from dais_keras.experiments.schema import ON_INFEASIBLE
 from dais_keras.experiments.schema import SCHEMA
 from dais_keras.experiments.schema import VARIANTS
 from dais_keras.experiments.schema import budget_label
@@ -79,8 +84,8 @@ from dais_keras.experiments.schema import valid_keys
 from dais_keras.experiments.schema import validate
 
 __all__ = [
-    "CONFIG_FILE", "DAIS_METHOD", "DATASETS", "DEFAULTS", "FINETUNE_SCHEDULES", "SCHEMA",
-    "VARIANTS", "apply_overrides", "budget_label", "budget_text", "describe", "dump", "load",
+    "CONFIG_FILE", "DAIS_METHOD", "DATASETS", "DEFAULTS", "FINETUNE_SCHEDULES", "ON_INFEASIBLE",
+    "SCHEMA", "VARIANTS", "apply_overrides", "budget_label", "budget_text", "describe", "dump", "load",
     "make_run_dir", "merge", "methods", "parse_override", "read", "resolve", "run_name",
     "search_callback_keys", "validate", "write",
 ]

@@ -13,6 +13,9 @@ import math
 from dais_keras.finetune.recipe import SCHEDULES as FINETUNE_SCHEDULES
 
 DAIS_METHOD = "dais"
+# What a run does when the budget cannot be met: keep the smallest model and
+# warn (best effort), or fail.
+ON_INFEASIBLE = ("warn", "error")
 DATASETS = ("cifar10",)
 VARIANTS = (None, "original", "jpeg")
 
@@ -40,6 +43,7 @@ DEFAULTS = {
     "round_to": None,
     "band": 0.05,
     "min_width": 1,
+    "on_infeasible": "warn",
     "seed": 0,
     "search": {
         "epochs": 1,
@@ -75,7 +79,7 @@ DEFAULTS = {
 # DAISCallback keywords that come from elsewhere in the config (or the run).
 _CALLBACK_FROM_CONFIG = {
     "self", "budget", "search_data", "round_to", "band", "min_width", "seed",
-    "plot_dir", "verbose", "repair", "batch_size",
+    "plot_dir", "verbose", "repair", "batch_size", "best_effort",
 }
 
 
@@ -220,6 +224,7 @@ _KINDS = {
     "dataset": _choice(DATASETS),
     "variant": _choice(VARIANTS),
     "finetune_schedule": _choice(FINETUNE_SCHEDULES),
+    "on_infeasible": _choice(ON_INFEASIBLE),
     "unit_interval": lambda key, value: _expect(
         _is_number(value) and 0 <= value <= 1, key, "a number in [0, 1]", value
     ),
@@ -251,6 +256,7 @@ SCHEMA = {
     "round_to": "optional_pos_int",
     "band": "open_fraction",
     "min_width": "min_width",
+    "on_infeasible": "on_infeasible",
     "seed": "nonneg_int",
     "search": {
         "epochs": "pos_int",

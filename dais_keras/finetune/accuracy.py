@@ -3,8 +3,8 @@ library and its scripts use."""
 
 import numpy as np
 
-from dais_keras.finetune.inputs import check_arrays
-from dais_keras.finetune.inputs import is_dataset
+from dais_keras.utils.data_forms import check_arrays
+from dais_keras.utils.data_forms import is_dataset
 
 
 def predict_classes(model, data, batch_size=256, verbose=0, name="eval_data"):

@@ -1,10 +1,12 @@
-"""The data forms of prune / fine-tune / accuracy: arrays (one input or a
-tuple, list or dict of inputs) and datasets; the search split; empty data."""
+"""The data forms of prune / fine-tune / accuracy (`dais_keras.utils.data_forms`):
+arrays (one input or a tuple, list or dict of inputs) and datasets, empty data;
+the search split and steps of `dais_keras.finetune.inputs`."""
 
 import numpy as np
 import pytest
 
 from dais_keras.finetune import inputs
+from dais_keras.utils import data_forms
 
 
 def _two_inputs(n=20):
@@ -15,21 +17,21 @@ def _two_inputs(n=20):
 @pytest.mark.parametrize("form", [tuple, list, lambda xs: {"image": xs[0], "extra": xs[1]}])
 def test_check_arrays_accepts_one_array_per_input(form):
     x, y = _two_inputs()
-    checked, labels = inputs.check_arrays("train_data", (form(x), y))
-    assert type(checked) is type(form(x)) and inputs.num_examples(checked) == 20
+    checked, labels = data_forms.check_arrays("train_data", (form(x), y))
+    assert type(checked) is type(form(x)) and data_forms.num_examples(checked) == 20
     assert len(labels) == 20
 
 
 def test_check_arrays_names_the_problem():
     (a, b), y = _two_inputs()
     with pytest.raises(ValueError, match=r"`train_data` has input arrays of \[19, 20\] rows"):
-        inputs.check_arrays("train_data", ((a, b[:19]), y))
+        data_forms.check_arrays("train_data", ((a, b[:19]), y))
     with pytest.raises(ValueError, match="`train_data` has 20 inputs but 19 labels"):
-        inputs.check_arrays("train_data", ((a, b), y[:19]))
+        data_forms.check_arrays("train_data", ((a, b), y[:19]))
     with pytest.raises(ValueError, match="`eval_data` holds no examples"):
-        inputs.check_arrays("eval_data", (a[:0], y[:0]))
+        data_forms.check_arrays("eval_data", (a[:0], y[:0]))
     with pytest.raises(ValueError, match="`train_data` must be a `tf.data.Dataset`"):
-        inputs.check_arrays("train_data", a)
+        data_forms.check_arrays("train_data", a)
 
 
 def test_split_search_splits_every_input_alike():
@@ -55,10 +57,10 @@ def test_an_empty_dataset_of_unknown_length_is_reported():
     empty = data.filter(lambda a, b: False)
     assert int(empty.cardinality()) == tf.data.UNKNOWN_CARDINALITY
     with pytest.raises(ValueError, match="`train_data` is an empty dataset"):
-        inputs.check_data("train_data", empty)
+        data_forms.check_data("train_data", empty)
     with pytest.raises(ValueError, match="`search_data` is an empty dataset"):
-        inputs.check_data("search_data", data.take(0))
-    assert inputs.check_data("train_data", data.filter(lambda a, b: True)) is not None
+        data_forms.check_data("search_data", data.take(0))
+    assert data_forms.check_data("train_data", data.filter(lambda a, b: True)) is not None
 
 
 def test_steps_per_epoch():

@@ -35,7 +35,8 @@ class _DAISStep:
                           section["weight_decay"]),
             loss=classification_loss(model), callbacks=run.callbacks("search"),
             verbose=run.verbose, band=cfg["band"], min_width=cfg["min_width"],
-            plot_dir=str(run.dir), **callback_kwargs,
+            best_effort=cfg["on_infeasible"] == "warn", plot_dir=str(run.dir),
+            **callback_kwargs,
         )
         start = time.perf_counter()
         pruning = search(model)
@@ -63,7 +64,8 @@ class _BaselineStep:
         run, cfg = self.run, self.run.config
         step = BaselinePruning(cfg["method"], cfg["budget"], seed=cfg["seed"],
                                round_to=cfg["round_to"], band=cfg["band"],
-                               min_width=cfg["min_width"])
+                               min_width=cfg["min_width"],
+                               best_effort=cfg["on_infeasible"] == "warn")
         pruning = step(model)
         report = pruning.report
         run.log(report.summary())
