@@ -22,7 +22,9 @@ demo: $(STAMP)
 	$(PY) -m dais_keras.experiments.demo
 
 # Search tests that also run on the JAX backend (Keras needs one train_step per backend).
-JAX_TESTS := tests/search/test_search.py tests/search/test_schedules.py tests/select/test_repair.py \
+JAX_TESTS := tests/search/test_search.py tests/search/test_schedules.py \
+	tests/search/test_objective.py tests/search/test_convergence.py \
+	tests/select/test_repair.py tests/cost/test_budget.py \
 	tests/latency/test_latency.py::test_latency_budget_guarantee \
 	tests/latency/test_latency.py::test_latency_repair_widens_groups_inside_free_blocks \
 	tests/latency/test_latency.py::test_step_table_search_surrogate_and_exact_agree_at_block_ends

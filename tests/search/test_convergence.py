@@ -1,0 +1,89 @@
+"""The search converges (issue 13): binary masks on budget by themselves,
+and the hard finish trains exactly the architecture surgery hands over.
+
+Runs on every backend the search supports (`make test` runs it on TensorFlow
+and JAX)."""
+
+import numpy as np
+import pytest
+
+import keras
+
+import dais_keras as dk
+from dais_keras.search.callback import DAISCallback
+
+BATCH = 16
+STEPS_PER_EPOCH = 8
+
+
+def _model(seed=0):
+    """16x16x3 -> 4 logits, groups of 24-48 channels: one channel costs less
+    than the band's width, so the band can be met channel by channel."""
+    L = keras.layers
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((16, 16, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(24, 3, padding="same")(inp)))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, strides=2, padding="same")(x)))
+    h = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(x)))
+    h = L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(h))
+    x = L.GlobalAveragePooling2D()(L.ReLU()(L.Add()([x, h])))
+    return keras.Model(inp, L.Dense(4)(x))
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
+    y = (x[..., 0].mean((1, 2)) > 0).astype("int32") + 2 * (x[..., 1].mean((1, 2)) > 0)
+    return x, y.astype("int32")
+
+
+@pytest.fixture(scope="module")
+def searched():
+    """One 64-step search at 50 % of the MACs with a probe of the hard finish."""
+    x, y = _data(BATCH * STEPS_PER_EPOCH, 1)
+    search = dk.attach_indicators(_model())
+    search.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cb = DAISCallback(0.5, search_data=_data(64, 2), batch_size=BATCH, verbose=0)
+
+    class Probe(keras.callbacks.Callback):
+        hard_steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            if cb._finished:
+                self.hard_steps += 1
+
+    probe = Probe()
+    search.fit(x, y, batch_size=BATCH, epochs=8, shuffle=False, verbose=0,
+               callbacks=[cb, probe])
+    return search, cb, probe, x
+
+
+def test_search_ends_binary_and_inside_the_band_by_itself(searched):
+    _, cb, _, _ = searched
+    state = cb.search_state
+    assert state["binarized"] >= 0.99
+    # The search's own alpha > 0 architecture, before the repair.
+    assert 1 - cb.band - 1e-9 <= state["hard_macs_ratio"] <= 1.02
+    assert cb.report.channels_changed <= 0.02 * cb.structure.num_channels
+    assert cb.report.macs_after <= cb.report.target_macs
+
+
+def test_hard_finish_trains_the_repaired_architecture(searched):
+    search, cb, probe, x = searched
+    assert cb.hard_steps == round(0.1 * cb.total_steps) == probe.hard_steps
+    assert all(layer.hard for layer in dk.indicator_layers(search))
+    assert cb.history["binarized"][-1] == 1.0  # the masks the network applies
+    pruned = dk.surgery.apply(search)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(pruned(x[:8])),
+        keras.ops.convert_to_numpy(search(x[:8])), rtol=1e-5, atol=1e-5)
+
+
+def test_hard_finish_and_polarisation_round_trip_and_can_be_switched_off():
+    cb = DAISCallback(0.5, single_level=True, hard_finish=0.0, lambda_polar=0.0)
+    config = cb.get_config()
+    assert config["hard_finish"] == 0.0 and config["lambda_polar"] == 0.0
+    assert DAISCallback.from_config(config).get_config() == config
+    with pytest.raises(ValueError, match="hard_finish"):
+        DAISCallback(0.5, single_level=True, hard_finish=0.9)
