@@ -44,7 +44,6 @@ from dais_keras.latency.table import LatencyTable
 from dais_keras.latency.table import build_latency_table
 from dais_keras.latency.table import hat
 from dais_keras.runtime.runner import DEFAULT_RUNTIME
-from dais_keras.runtime.runner import check_runtime as _check_runtime  # search.callback
 from dais_keras.surgery.rebuild import prune
 from dais_keras.utils.progress import Progress
 
