@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
+from dais_keras.testing import toy_data  # noqa: E402
+from dais_keras.testing import toy_model  # noqa: E402
 from dais_keras.utils.io import write_json  # noqa: E402
 from dais_keras.utils.machine import machine_info  # noqa: E402
 
@@ -37,24 +39,12 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def tiny_model(seed):
-    """16x16x3 -> 4 logits; groups of 24-48 channels, so that one channel
-    costs less than the band's width."""
-    L = keras.layers
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((16, 16, 3))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(24, 3, padding="same")(inp)))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, strides=2, padding="same")(x)))
-    h = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(x)))
-    h = L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(h))
-    x = L.GlobalAveragePooling2D()(L.ReLU()(L.Add()([x, h])))
-    return keras.Model(inp, L.Dense(4)(x), name="tiny")
+    """Groups of 24-48 channels: one channel costs less than the band."""
+    return toy_model(seed, widths=(24, 48))
 
 
 def tiny_data(n, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
-    y = (x[..., 0].mean((1, 2)) > 0).astype("int32") + 2 * (x[..., 1].mean((1, 2)) > 0)
-    return x, y.astype("int32")
+    return toy_data(n, seed, quadrants=False)
 
 
 def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs):

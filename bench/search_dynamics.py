@@ -36,6 +36,8 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 import dais_keras as dk  # noqa: E402
+from dais_keras.testing import toy_data  # noqa: E402
+from dais_keras.testing import toy_model  # noqa: E402
 from dais_keras.finetune.accuracy import accuracy  # noqa: E402
 from dais_keras.finetune.recipe import sgd  # noqa: E402
 from dais_keras.search.callback import DAISCallback  # noqa: E402
@@ -67,27 +69,6 @@ class StepLog(keras.callbacks.Callback):
                 "hard_macs_ratio": float(hard),
             }
         )
-
-
-def toy_model(seed):
-    L = keras.layers
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((16, 16, 3))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same")(inp)))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, strides=2, padding="same")(x)))
-    h = L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same")(x)))
-    h = L.BatchNormalization()(L.Conv2D(16, 3, padding="same")(h))
-    x = L.GlobalAveragePooling2D()(L.ReLU()(L.Add()([x, h])))
-    return keras.Model(inp, L.Dense(4)(x))
-
-
-def toy_data(n, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
-    y = (x[:, :8, :8, 0].mean((1, 2)) > 0).astype("int32") + 2 * (
-        x[:, 8:, 8:, 1].mean((1, 2)) > 0
-    ).astype("int32")
-    return x, y
 
 
 def compile_model(model, lr):

@@ -14,6 +14,7 @@ The package follows the pipeline, one folder per stage (lowest first):
     groups/       channel groups of a functional model, per-layer handlers
     indicators/   the ChannelIndicator layer and its controls
     surgery/      rebuild a model with fewer channels
+    runtime/      TFLite / ONNX conversion, interpreters, runners
     latency/      measured latency tables and the latency cost model
     select/       the pruning problem, band search, baselines, repair
     search/       the DAIS search model, objective, steps, callback
@@ -21,7 +22,7 @@ The package follows the pipeline, one folder per stage (lowest first):
     deploy/       TFLite / ONNX export, the model zoo
     data/, models/  CIFAR-10 and CIFAR models
     experiments/  configs, the run driver, the demo
-    api.py        `prune`: the whole pipeline in one call
+    api/          `prune`: the whole pipeline in one call (run_pipeline, pruners)
     cli.py        the `dais` command
 
 Names are loaded on first use, so `import dais_keras` stays cheap.
@@ -55,10 +56,10 @@ _EXPORTS = {
     "DAISModel": "dais_keras.search.model:DAISModel",
     "DAISCallback": "dais_keras.search.callback:DAISCallback",
     # Latency.
-    "LatencyTable": "dais_keras.latency.model:LatencyTable",
-    "build_latency_table": "dais_keras.latency.model:build_latency_table",
+    "LatencyTable": "dais_keras.latency.table:LatencyTable",
+    "build_latency_table": "dais_keras.latency.table:build_latency_table",
     "latency_model": "dais_keras.latency.model:latency_model",
-    "measure_latency": "dais_keras.latency.model:measure_latency",
+    "measure_latency": "dais_keras.latency.measure:measure_latency",
     # Fine-tuning.
     "recalibrate_batchnorm": "dais_keras.finetune.batchnorm:recalibrate_batchnorm",
     # One call.
@@ -73,6 +74,7 @@ _EXPORTS = {
     "latency": "dais_keras.latency",
     "search": "dais_keras.search",
     "models": "dais_keras.models",
+    "runtime": "dais_keras.runtime",
     "surgery": "dais_keras.surgery",
     "testing": "dais_keras.testing",
     **{name: f"dais_keras.{name}" for name in _compat.OLD_MODULES},

@@ -17,6 +17,36 @@ from dais_keras.search.attach import attach_indicators
 from dais_keras.surgery.rebuild import apply
 
 
+def toy_model(seed=0, residual=True, batch_norm=True, widths=(8, 16)):
+    """A small CNN (16x16x3 -> 4 logits) with an optional residual block:
+    the tests' and benchmarks' model. `widths` are the stem's and the
+    stage's channels."""
+    L = keras.layers
+    keras.utils.set_random_seed(seed)
+    norm = (lambda name: L.BatchNormalization(name=name)) if batch_norm else (
+        lambda name: L.Identity(name=name))
+    stem, stage = widths
+    inp = keras.Input((16, 16, 3))
+    x = L.ReLU()(norm("bn1")(L.Conv2D(stem, 3, padding="same", name="conv1")(inp)))
+    x = L.ReLU()(norm("bn2")(L.Conv2D(stage, 3, strides=2, padding="same", name="conv2")(x)))
+    if residual:
+        h = L.ReLU()(norm("bn3")(L.Conv2D(stage, 3, padding="same", name="block_conv1")(x)))
+        h = norm("bn4")(L.Conv2D(stage, 3, padding="same", name="block_conv2")(h))
+        x = L.ReLU()(L.Add()([x, h]))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, L.Dense(4, name="logits")(x), name="toy")
+
+
+def toy_data(n=256, seed=0, quadrants=True):
+    """Images and 4 labels from the signs of two channel means: of two
+    quadrants (`quadrants=True`), or of the whole image."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
+    a, b = (x[:, :8, :8, 0], x[:, 8:, 8:, 1]) if quadrants else (x[..., 0], x[..., 1])
+    y = (a.mean((1, 2)) > 0).astype("int32") + 2 * (b.mean((1, 2)) > 0).astype("int32")
+    return x, y
+
+
 def application_names():
     """Names of every `keras.applications` architecture (40 in Keras 3.15)."""
     apps = keras.applications

@@ -30,32 +30,8 @@ if keras.backend.backend() == "tensorflow":
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-
-def toy_model(seed=0, residual=True, batch_norm=True):
-    """A small CNN (16x16x3 -> 4 logits) with an optional residual block."""
-    L = keras.layers
-    keras.utils.set_random_seed(seed)
-    norm = (lambda name: L.BatchNormalization(name=name)) if batch_norm else (
-        lambda name: L.Identity(name=name))
-    inp = keras.Input((16, 16, 3))
-    x = L.ReLU()(norm("bn1")(L.Conv2D(8, 3, padding="same", name="conv1")(inp)))
-    x = L.ReLU()(norm("bn2")(L.Conv2D(16, 3, strides=2, padding="same", name="conv2")(x)))
-    if residual:
-        h = L.ReLU()(norm("bn3")(L.Conv2D(16, 3, padding="same", name="block_conv1")(x)))
-        h = norm("bn4")(L.Conv2D(16, 3, padding="same", name="block_conv2")(h))
-        x = L.ReLU()(L.Add()([x, h]))
-    x = L.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, L.Dense(4, name="logits")(x), name="toy")
-
-
-def toy_data(n=256, seed=0):
-    """Images whose label depends on the signs of two quadrant means."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
-    y = (x[:, :8, :8, 0].mean((1, 2)) > 0).astype("int32") + 2 * (
-        x[:, 8:, 8:, 1].mean((1, 2)) > 0
-    ).astype("int32")
-    return x, y
+from dais_keras.testing import toy_data  # noqa: E402,F401
+from dais_keras.testing import toy_model  # noqa: E402,F401
 
 
 def compile_toy(model, lr=0.05):

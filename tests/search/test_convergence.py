@@ -11,30 +11,21 @@ import keras
 
 import dais_keras as dk
 from dais_keras.search.callback import DAISCallback
+from dais_keras.testing import toy_data
+from dais_keras.testing import toy_model
 
 BATCH = 16
 STEPS_PER_EPOCH = 8
 
 
 def _model(seed=0):
-    """16x16x3 -> 4 logits, groups of 24-48 channels: one channel costs less
-    than the band's width, so the band can be met channel by channel."""
-    L = keras.layers
-    keras.utils.set_random_seed(seed)
-    inp = keras.Input((16, 16, 3))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(24, 3, padding="same")(inp)))
-    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, strides=2, padding="same")(x)))
-    h = L.ReLU()(L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(x)))
-    h = L.BatchNormalization()(L.Conv2D(48, 3, padding="same")(h))
-    x = L.GlobalAveragePooling2D()(L.ReLU()(L.Add()([x, h])))
-    return keras.Model(inp, L.Dense(4)(x))
+    """Groups of 24-48 channels: one channel costs less than the band's
+    width, so the band can be met channel by channel."""
+    return toy_model(seed, widths=(24, 48))
 
 
 def _data(n, seed):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 16, 16, 3)).astype("float32")
-    y = (x[..., 0].mean((1, 2)) > 0).astype("int32") + 2 * (x[..., 1].mean((1, 2)) > 0)
-    return x, y.astype("int32")
+    return toy_data(n, seed, quadrants=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""`dais zoo list|show|verify`: the versioned model zoo."""
+"""`dais zoo list|show|verify|clean`: the versioned model zoo."""
 
 import argparse
 import dataclasses
@@ -16,8 +16,15 @@ def configure(parser):
     verify = actions.add_parser(
         "verify", parents=[common], help="check every weights file's size and sha256",
         description="Check that every entry's weights file exists with the recorded size "
-        "and sha256, and that its model card exists. Exit code 1 on any failure.",
+        "and sha256, and that its model card exists, and list files no entry owns (orphans "
+        "and leftovers of interrupted writes). Exit code 1 on any failure.",
     )
+    clean = actions.add_parser(
+        "clean", parents=[common], help="remove files no entry owns (leftovers of a crashed publish)",
+        description="Remove the weights and cards of no index entry and the temporary files of "
+        "interrupted writes (what `dais zoo verify` lists as orphan / leftover). Holds the zoo's "
+        "lock; never touches a file the index names.")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     verify.add_argument("--download", action="store_true",
                         help="download URL entries that are not cached and check them")
     verify.add_argument("--cache-dir", help="download cache")
@@ -58,6 +65,16 @@ def run(args):
         else:
             print(report)
         return 0 if report.ok else 1
+    if args.zoo_action == "clean":
+        removed = zoo.clean(args.zoo_dir, dry_run=args.dry_run)
+        if args.json:
+            print(json.dumps([dataclasses.asdict(c) for c in removed], indent=2))
+        else:
+            verb = "would remove" if args.dry_run else "removed"
+            for c in removed:
+                print(f"{verb} {c.status:8s} {c.path}")
+            print(f"{len(removed)} file(s): {verb}")
+        return 0
     entry = zoo.get(args.key, zoo_dir=args.zoo_dir)
     if args.card:
         if not entry.card_path.is_file():
@@ -76,5 +93,5 @@ def run(args):
     return 0
 
 
-COMMANDS = [dict(name="zoo", help="List, show and verify the model zoo.", configure=configure,
+COMMANDS = [dict(name="zoo", help="List, show, verify and clean the model zoo.", configure=configure,
                  run=run, description="Work with the versioned model zoo (see zoo/README.md).")]
