@@ -37,8 +37,8 @@ class _SlowRows:
 def arrays_run():
     """One `prune` of the toy model on arrays, shared by the checks below;
     its training images take 1 s to convert."""
-    from conftest import toy_data
-    from conftest import toy_model
+    from dais_keras.testing import toy_data
+    from dais_keras.testing import toy_model
 
     model = toy_model()
     before = _weights(model)
@@ -172,7 +172,7 @@ def test_bad_arguments_name_themselves(toy, shared_toy_model, kwargs, name):
 @pytest.fixture(scope="module")
 def shared_toy_model():
     """A toy model for checks that never train it."""
-    from conftest import toy_model
+    from dais_keras.testing import toy_model
 
     return toy_model()
 
