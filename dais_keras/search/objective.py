@@ -220,8 +220,9 @@ def penalty(model, alphas, T, hp):
         + hp["lambda_l1"] * ops.mean(m)
         + hp["lambda_min_width"] * min_penalty
         + hp["lambda_residual"] * residual
-        + hp["lambda_polar"] * progress(hp) * polarisation(m)
     )
+    if "lambda_polar" in hp:  # the search's variables always hold it
+        total = total + hp["lambda_polar"] * progress(hp) * polarisation(m)
     return total, ratio
 
 
