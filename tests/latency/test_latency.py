@@ -12,7 +12,6 @@ import keras
 from keras import ops
 
 import dais_keras as dk
-from dais_keras.cost import budget as budget_lib
 from dais_keras.select import repair as repair_lib
 from dais_keras import latency as L
 from dais_keras.latency import model as model_lib
