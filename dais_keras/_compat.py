@@ -44,6 +44,19 @@ OLD_PACKAGES = {
 }
 
 
+def _lookup(targets, attribute, owner):
+    """`attribute` from the first of the modules `targets` that has it."""
+    if attribute.startswith("__"):
+        raise AttributeError(attribute)
+    for target in targets:
+        module = importlib.import_module(target)
+        if hasattr(module, attribute):
+            return getattr(module, attribute)
+    raise AttributeError(
+        f"'{owner}' (now {', '.join(targets)}) has no attribute '{attribute}'"
+    )
+
+
 def forward(package):
     """A module `__getattr__` for `package` that serves its old module's names.
 
@@ -53,13 +66,7 @@ def forward(package):
     targets = OLD_PACKAGES[package.rpartition(".")[2]]
 
     def __getattr__(attribute):
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        for target in targets:
-            module = importlib.import_module(target)
-            if hasattr(module, attribute):
-                return getattr(module, attribute)
-        raise AttributeError(f"module '{package}' has no attribute '{attribute}'")
+        return _lookup(targets, attribute, package)
 
     return __getattr__
 
@@ -72,16 +79,7 @@ class _Facade(types.ModuleType):
         self._targets = targets
 
     def __getattr__(self, attribute):
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        for target in self._targets:
-            module = importlib.import_module(target)
-            if hasattr(module, attribute):
-                return getattr(module, attribute)
-        raise AttributeError(
-            f"'{self.__name__}' (now {', '.join(self._targets)}) has no "
-            f"attribute '{attribute}'"
-        )
+        return _lookup(self._targets, attribute, self.__name__)
 
     def __dir__(self):
         names = set()
