@@ -208,7 +208,7 @@ def main(argv=None):
     import keras
 
     import dais_keras as dk
-    from _common import machine
+    from dais_keras.utils.machine import machine_info
     from dais_keras import api
     from dais_keras import data
     from dais_keras import latency as L
@@ -333,7 +333,7 @@ def main(argv=None):
     targets = evaluate_targets(rows, args.macs_budget)
     result = {
         "model": name,
-        "machine": machine(),
+        "machine": machine_info(runtime=True),
         "runtime": {"tflite": L.runtime_id("tflite"), "onnxruntime": L.runtime_id("onnxruntime")},
         "latency_table": {
             "configurations": len(table),

@@ -227,9 +227,7 @@ class DAISCallback(keras.callbacks.Callback):
         self.on_annealed = on_annealed
         self.budget_spec = budget_lib.parse_budget(budget)
         self.budget = self.budget_spec.to_config()
-        self.band = checks.check_number(
-            "band", band, low=0.0, high=1.0, low_open=True, high_open=True
-        )
+        self.band = budget_lib.check_band(band)
         target_lib.check_latency_arguments(
             self.budget_spec, latency_model, runtime, latency_table
         )
