@@ -69,16 +69,13 @@ class PruneReport:
         return out
 
     def _accuracy_rows(self):
-        def acc(v):
-            return "-" if v is None else f"{100 * v:.2f} %"
-
         if self.accuracy_before is None:
             return []
         before = self.evaluations.get("unpruned", {})
         after = self.evaluations.get("finetuned") or self.evaluations.get("pruned", {})
         if len(before) <= 1:
-            return [("accuracy", acc(self.accuracy_before), acc(self.accuracy_after), "")]
-        return [(f"accuracy, {name}", acc(value), acc(after.get(name)), "")
+            return [("accuracy", percent(self.accuracy_before), percent(self.accuracy_after), "")]
+        return [(f"accuracy, {name}", percent(value), percent(after.get(name)), "")
                 for name, value in before.items()]
 
     def table(self):
@@ -114,17 +111,19 @@ class PruneReport:
     __repr__ = __str__
 
 
+def percent(value):
+    """A fraction as `"91.23 %"`, `"-"` for `None`."""
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
 def convergence_text(c):
     """One line on how the search converged (see `PruneReport.convergence`)."""
-    def pct(v):
-        return "-" if v is None else f"{100 * v:.2f} %"
-
     return (
-        f"search: {pct(c.get('binarized'))} binary masks, hard cost "
+        f"search: {percent(c.get('binarized'))} binary masks, hard cost "
         f"{c.get('search_ratio') or float('nan'):.3f} x target before the repair, "
         f"{c.get('repair_changed')} channels changed by the repair; accuracy soft "
-        f"{pct(c.get('acc_soft'))}, pruned {pct(c.get('acc_hard'))}, after BatchNorm "
-        f"recalibration {pct(c.get('acc_hard_recal'))}"
+        f"{percent(c.get('acc_soft'))}, pruned {percent(c.get('acc_hard'))}, after BatchNorm "
+        f"recalibration {percent(c.get('acc_hard_recal'))}"
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import keras
 
 from dais_keras.utils.checks import check_int
+from dais_keras.utils.data_forms import input_arrays
 
 
 def batchnorm_layers(model):
@@ -27,11 +28,8 @@ def batchnorm_layers(model):
 
 
 def _inputs_of(batch):
-    if isinstance(batch, dict):
-        return batch
-    if isinstance(batch, (tuple, list)):
-        return batch[0]
-    return batch
+    """The inputs of a batch: `x` of `(x, y[, sample_weight])`."""
+    return keras.utils.unpack_x_y_sample_weight(batch)[0]
 
 
 def _batches(data, batch_size):
@@ -39,15 +37,12 @@ def _batches(data, batch_size):
     array or a tuple / list / dict of arrays), a `PyDataset`, or any
     iterable of `(x, y)` batches (a `tf.data.Dataset`)."""
     if isinstance(data, keras.utils.PyDataset):
-        for i in range(len(data)):
-            yield _inputs_of(data[i])
-        return
-    if isinstance(data, (tuple, list)):
-        data = data[0]
-    leaves = keras.tree.flatten(data)
-    if leaves and all(isinstance(leaf, np.ndarray) for leaf in leaves):
-        for start in range(0, len(leaves[0]), batch_size):
-            yield keras.tree.map_structure(lambda a: a[start:start + batch_size], data)
+        data = (data[i] for i in range(len(data)))
+    elif isinstance(data, np.ndarray) or isinstance(data, (tuple, list)):
+        x = data if isinstance(data, np.ndarray) else data[0]
+        rows = len(input_arrays(x)[0])
+        for start in range(0, rows, batch_size):
+            yield keras.tree.map_structure(lambda a: a[start:start + batch_size], x)
         return
     for batch in data:
         yield _inputs_of(batch)
