@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
+from dais_keras.search.objective import DEFAULT_HARD_FINISH  # noqa: E402
+from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR  # noqa: E402
 from dais_keras.testing import toy_data  # noqa: E402
 from dais_keras.testing import toy_model  # noqa: E402
 from dais_keras.utils.io import write_json  # noqa: E402
@@ -53,7 +55,6 @@ def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs)
     t0 = time.perf_counter()
     result = pruner(model)
     row = dict(result.convergence)
-    from dais_keras.search.objective import DEFAULT_HARD_FINISH, DEFAULT_LAMBDA_POLAR
     row["settings"] = {"lambda_polar": kwargs.get("lambda_polar", DEFAULT_LAMBDA_POLAR),
                        "hard_finish": kwargs.get("hard_finish", DEFAULT_HARD_FINISH),
                        "recalibrate_batches": pruner.recalibrate_batches}

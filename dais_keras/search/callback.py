@@ -414,7 +414,7 @@ class DAISCallback(keras.callbacks.Callback):
             model.make_train_function()
         self._searching = False
         self._finished = False
-        self._first_step_start = None
+        self._first_step_start = None  # set when the first step starts, reported once
         if self.verbose:
             # The first step traces the search step: minutes on a large model.
             print(f"DAIS search: {self.total_steps} steps ({self.anneal_steps} annealing, "
@@ -464,18 +464,17 @@ class DAISCallback(keras.callbacks.Callback):
         )
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self._first_step_start is None:
+        if self._first_step_start is None and self.verbose:
             self._first_step_start = time.perf_counter()
         if (self._searching and not self._finished
                 and self._epoch_start + batch >= self.anneal_steps):
             self._finish(retrace=True)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._first_step_start is not None and self._first_step_start > 0:
-            if self.verbose:
-                print(f"DAIS search: first step done in "
-                      f"{time.perf_counter() - self._first_step_start:.1f} s", flush=True)
-            self._first_step_start = 0.0  # reported once
+        if self._first_step_start:
+            print(f"DAIS search: first step done in "
+                  f"{time.perf_counter() - self._first_step_start:.1f} s", flush=True)
+            self._first_step_start = False
         if not self._searching or self._finished:
             return
         model = self.model
