@@ -507,9 +507,7 @@ class DAISCallback(keras.callbacks.Callback):
         of that hard architecture for the rest of the search (the hard
         finish)."""
         model = self.model
-        sync = getattr(model, "jax_state_sync", None)
-        if sync is not None:
-            sync()  # mid-epoch on JAX the values live in the trainer's state
+        model.sync_variables()
         model.configure_search(mode=None)
         for layer in self.structure.layers:
             layer.temperature.assign(self.schedule.T_min)

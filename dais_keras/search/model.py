@@ -233,6 +233,12 @@ class DAISModel(keras.Model):
         state until the end of the epoch)."""
         return _STEP.read_variable(self, variable)
 
+    def sync_variables(self):
+        """Makes the variables hold their current values, also in the middle
+        of a `fit` (JAX keeps them in the trainer's state): call it before
+        changing variables between two steps."""
+        _STEP.sync_variables(self)
+
     def alpha_values(self):
         """List of numpy `alpha` vectors, one per indicator."""
         return [self.read_variable(l.alpha) for l in self._dais.indicators]

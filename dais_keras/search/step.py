@@ -54,6 +54,10 @@ class SearchStep:
         """The current value of `variable` as numpy."""
         return keras.ops.convert_to_numpy(variable.value)
 
+    def sync_variables(self, model):
+        """Makes the model's variables hold the current values, also in the
+        middle of a `fit`, so that they can be changed between steps."""
+
 
 @functools.cache
 def get(backend=None):

@@ -183,6 +183,11 @@ class JAXStep(SearchStep):
 
         return map(_distribute_data, dataset.as_numpy_iterator())
 
+    def sync_variables(self, model):
+        """Mid-epoch the values live in the trainer's state: write them back;
+        the trainer reads the variables again at its next step."""
+        model.jax_state_sync()
+
     def read_variable(self, model, variable):
         """Also in the middle of a `fit`, where the values live in the
         trainer's state until the end of the epoch."""
