@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+TORCH  ?= torch==2.13.0
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
@@ -12,7 +13,9 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,onnx,jax]"
+	# The CPU build of torch first (a plain range would pick a multi-GB CUDA build).
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,onnx,jax,torch]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -53,6 +53,10 @@ def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs)
     t0 = time.perf_counter()
     result = pruner(model)
     row = dict(result.convergence)
+    from dais_keras.search.objective import DEFAULT_HARD_FINISH, DEFAULT_LAMBDA_POLAR
+    row["settings"] = {"lambda_polar": kwargs.get("lambda_polar", DEFAULT_LAMBDA_POLAR),
+                       "hard_finish": kwargs.get("hard_finish", DEFAULT_HARD_FINISH),
+                       "recalibrate_batches": pruner.recalibrate_batches}
     row.update(seconds=time.perf_counter() - t0, macs_ratio_after=(
         result.report.macs_after / result.report.total_macs))
     return row

@@ -37,8 +37,8 @@ class _SlowRows:
 def arrays_run():
     """One `prune` of the toy model on arrays, shared by the checks below;
     its training images take 1 s to convert."""
-    from conftest import toy_data
-    from conftest import toy_model
+    from dais_keras.testing import toy_data
+    from dais_keras.testing import toy_model
 
     model = toy_model()
     before = _weights(model)
@@ -172,7 +172,7 @@ def test_bad_arguments_name_themselves(toy, shared_toy_model, kwargs, name):
 @pytest.fixture(scope="module")
 def shared_toy_model():
     """A toy model for checks that never train it."""
-    from conftest import toy_model
+    from dais_keras.testing import toy_model
 
     return toy_model()
 
@@ -202,6 +202,13 @@ def test_prune_a_model_with_two_inputs_from_arrays():
     assert report.macs_after < report.macs_before
     assert 0.0 <= report.accuracy_after <= 1.0
     assert pruned.predict([image, extra], verbose=0).shape == (64, 3)
+    # The bi-level search (the default) takes the same forms of search data.
+    bilevel, report = api.prune(
+        model, 0.7, ((image, extra), y), epochs=2, finetune_epochs=0, batch_size=32,
+        learning_rate=0.01, verbose=0,
+    )
+    assert report.macs_after < report.macs_before
+    assert bilevel.predict([image, extra], verbose=0).shape == (64, 3)
     for x in ((image, extra), [image, extra], named):
         (wx, _), (_, sy) = api.split_search((x, y), 0.25, seed=0)
         rows = [len(a) for a in (wx.values() if isinstance(x, dict) else wx)]

@@ -41,23 +41,10 @@ _SPLIT_HINT = (
 
 
 def cifar10(
-    split="train",
-    batch_size=128,
-    augment=None,
-    *,
-    format="tf",
-    shuffle=None,
-    search_fraction=None,
-    seed=0,
-    limit=None,
-    drop_remainder=False,
-    workers=None,
-    use_multiprocessing=None,
-    max_queue_size=None,
-    data_dir=None,
-    cache_dir=None,
-    variant=None,
-    download=True,
+    split="train", batch_size=128, augment=None, *, format="tf", shuffle=None,
+    search_fraction=None, seed=0, limit=None, drop_remainder=False, workers=None,
+    use_multiprocessing=None, max_queue_size=None, data_dir=None, cache_dir=None,
+    variant=None, download=True,
 ):
     """Returns CIFAR-10 as batches of `(images, labels)` for `fit`.
 
@@ -180,16 +167,8 @@ def cifar10(
 
 
 def cifar10_numpy(
-    split="train",
-    *,
-    search_fraction=None,
-    seed=0,
-    limit=None,
-    shuffle=False,
-    data_dir=None,
-    cache_dir=None,
-    variant=None,
-    download=True,
+    split="train", *, search_fraction=None, seed=0, limit=None, shuffle=False,
+    data_dir=None, cache_dir=None, variant=None, download=True,
 ):
     """Returns CIFAR-10 examples as numpy arrays.
 

@@ -60,16 +60,14 @@ class ChannelIndicator(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(
-                f"ChannelIndicator '{self.name}': `units` must be a positive "
-                f"integer (the group's channel count); received {units!r}."
-            )
-        if not temperature > 0:
-            raise ValueError(
-                f"ChannelIndicator '{self.name}': `temperature` must be > 0; "
-                f"received {temperature!r}."
-            )
+        problem = None
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            problem = f"`units` must be a positive integer (the group's channel count); " \
+                      f"received {units!r}."
+        elif not temperature > 0:
+            problem = f"`temperature` must be > 0; received {temperature!r}."
+        if problem:
+            raise ValueError(f"ChannelIndicator '{self.name}': {problem}")
         self.units = int(units)
         self.alpha_init = float(alpha_init)
         self.initial_temperature = float(temperature)

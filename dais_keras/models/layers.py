@@ -270,3 +270,9 @@ def check_num_classes(num_classes, builder):
             f"{num_classes!r}."
         )
     return int(num_classes)
+
+
+def check_builder_arguments(input_shape, num_classes, builder):
+    """`(input_shape, num_classes)` of a model builder, both checked (see
+    `check_image_input` and `check_num_classes`)."""
+    return check_image_input(input_shape, builder), check_num_classes(num_classes, builder)

@@ -27,8 +27,7 @@ Keras; the head keeps 1280 channels for `alpha <= 1`.
 import keras
 
 from dais_keras.models.layers import batch_norm
-from dais_keras.models.layers import check_image_input
-from dais_keras.models.layers import check_num_classes
+from dais_keras.models.layers import check_builder_arguments
 from dais_keras.models.layers import input_normalization
 
 #: (expansion, output channels, repeats, stride of the first repeat).
@@ -132,8 +131,7 @@ def cifar_mobilenet_v2(
     model = dais_keras.models.cifar_mobilenet_v2(alpha=0.5)
     ```
     """
-    input_shape = check_image_input(input_shape, "cifar_mobilenet_v2")
-    num_classes = check_num_classes(num_classes, "cifar_mobilenet_v2")
+    input_shape, num_classes = check_builder_arguments(input_shape, num_classes, "cifar_mobilenet_v2")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
         raise ValueError(
             f"cifar_mobilenet_v2(): `alpha` (width multiplier) must be a "

@@ -34,8 +34,7 @@ import keras
 
 from dais_keras.models.layers import ZeroPadShortcut
 from dais_keras.models.layers import batch_norm
-from dais_keras.models.layers import check_image_input
-from dais_keras.models.layers import check_num_classes
+from dais_keras.models.layers import check_builder_arguments
 from dais_keras.models.layers import input_normalization
 
 #: Depths of the CIFAR ResNets in He et al. (2016).
@@ -176,8 +175,7 @@ def cifar_resnet(
             f"('A': subsample and zero-pad channels, 'B': 1x1 convolution + "
             f"BN); received {shortcut!r}."
         )
-    input_shape = check_image_input(input_shape, "cifar_resnet")
-    num_classes = check_num_classes(num_classes, "cifar_resnet")
+    input_shape, num_classes = check_builder_arguments(input_shape, num_classes, "cifar_resnet")
     if name is None:
         name = f"cifar_resnet{depth}" + ("b" if shortcut_key == "B" else "")
 

@@ -20,8 +20,7 @@ Convolutions have no bias (a bias before batch normalisation is redundant).
 import keras
 
 from dais_keras.models.layers import batch_norm
-from dais_keras.models.layers import check_image_input
-from dais_keras.models.layers import check_num_classes
+from dais_keras.models.layers import check_builder_arguments
 from dais_keras.models.layers import input_normalization
 
 #: Output channels of the convolutions of each block (VGG-16, config "D").
@@ -55,8 +54,7 @@ def cifar_vgg16(num_classes=10, input_shape=(32, 32, 3), name="cifar_vgg16"):
     model = dais_keras.models.cifar_vgg16(num_classes=100)
     ```
     """
-    input_shape = check_image_input(input_shape, "cifar_vgg16")
-    num_classes = check_num_classes(num_classes, "cifar_vgg16")
+    input_shape, num_classes = check_builder_arguments(input_shape, num_classes, "cifar_vgg16")
     if any(d is not None and d < 32 for d in input_shape[:2]):
         raise ValueError(
             f"cifar_vgg16(): height and width must be at least 32 (the model "

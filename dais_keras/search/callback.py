@@ -11,6 +11,7 @@ logs the search's state per epoch, stops on a non-finite step, and when
 """
 
 import os
+import time
 
 import keras
 
@@ -415,6 +416,12 @@ class DAISCallback(keras.callbacks.Callback):
             model.make_train_function()
         self._searching = False
         self._finished = False
+        self._first_step_start = None
+        if self.verbose:
+            # The first step traces the search step: minutes on a large model.
+            print(f"DAIS search: {self.total_steps} steps ({self.anneal_steps} annealing, "
+                  f"{self.hard_steps} hard finish) to {self.budget_spec}; tracing the "
+                  "first step...", flush=True)
         self.search_state = None
         self.report = None
         self._record = SearchRecord(
@@ -459,11 +466,18 @@ class DAISCallback(keras.callbacks.Callback):
         )
 
     def on_train_batch_begin(self, batch, logs=None):
+        if self._first_step_start is None:
+            self._first_step_start = time.perf_counter()
         if (self._searching and not self._finished
                 and self._epoch_start + batch >= self.anneal_steps):
             self._finish(retrace=True)
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._first_step_start is not None and self._first_step_start > 0:
+            if self.verbose:
+                print(f"DAIS search: first step done in "
+                      f"{time.perf_counter() - self._first_step_start:.1f} s", flush=True)
+            self._first_step_start = 0.0  # reported once
         if not self._searching or self._finished:
             return
         model = self.model

@@ -7,7 +7,10 @@ the training batches by the backend's step).
 
 import numpy as np
 
+import keras
+
 from dais_keras.search import step as step_lib
+from dais_keras.utils import data_forms
 
 
 class SearchFeed:
@@ -38,9 +41,13 @@ class SearchFeed:
             self.dataset = data.repeat()
             self.x_shape = _x_shape(data.element_spec)
         elif isinstance(data, (tuple, list)) and len(data) in (2, 3):
-            arrays = [None if a is None else np.asarray(a) for a in data]
-            n = len(arrays[0])
-            for name, a in zip(("y", "sample_weight"), arrays[1:]):
+            # `x` is one array, or a tuple / list / dict of them (one per input).
+            x = keras.tree.map_structure(np.asarray, data[0])
+            rest = [None if a is None else np.asarray(a) for a in data[1:]]
+            inputs = data_forms.input_arrays(x)
+            n = len(inputs[0])
+            for name, a in [("inputs", b) for b in inputs[1:]] + list(
+                    zip(("y", "sample_weight"), rest)):
                 if a is not None and len(a) != n:
                     raise ValueError(
                         f"`search_data` has {n} inputs but {len(a)} values "
@@ -51,12 +58,14 @@ class SearchFeed:
             batch_size = 32 if batch_size is None else int(batch_size)
             if batch_size < 1:
                 raise ValueError(f"`batch_size` must be >= 1; received {batch_size}.")
-            tensors = tuple(tf.constant(a) for a in arrays if a is not None)
+            tensors = (keras.tree.map_structure(tf.constant, x),) + tuple(
+                tf.constant(a) for a in rest if a is not None)
             size = min(batch_size, n)
-            self._gather = lambda idx: tuple(tf.gather(t, idx) for t in tensors)
+            self._gather = lambda idx: tuple(
+                keras.tree.map_structure(lambda v: tf.gather(v, idx), part) for part in tensors)
             self._indices = _index_stream(n, size, seed if shuffle else None)
             self.dataset = None
-            self.x_shape = tuple(arrays[0].shape)
+            self.x_shape = tuple(inputs[0].shape) if len(inputs) == 1 else None
         else:
             raise ValueError(
                 "`search_data` must be a `tf.data.Dataset` of (x, y) batches "

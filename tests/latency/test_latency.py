@@ -12,7 +12,6 @@ import keras
 from keras import ops
 
 import dais_keras as dk
-from dais_keras.cost import budget as budget_lib
 from dais_keras.select import repair as repair_lib
 from dais_keras import latency as L
 from dais_keras.latency import model as model_lib
@@ -318,36 +317,7 @@ def test_unknown_runtime_is_rejected(tmp_path):
 # ------------------------------------------------------------------ budgets
 
 
-@pytest.mark.parametrize(
-    "budget, kind, value",
-    [
-        (0.5, "macs", 0.5),
-        ({"macs": 0.3}, "macs", 0.3),
-        ({"latency": 0.5}, "latency", 0.5),
-        ({"latency_ms": 3.0}, "latency_ms", 3.0),
-    ],
-)
-def test_parse_budget(budget, kind, value):
-    spec = budget_lib.parse_budget(budget)
-    assert (spec.kind, spec.value) == (kind, value)
-    assert budget_lib.parse_budget(spec.to_config()) == spec
-
-
-@pytest.mark.parametrize(
-    "budget",
-    [1.5, 0, {"latency": 1.0}, {"latency_ms": -1}, {"speed": 0.5},
-     {"latency": 0.5, "macs": 0.5}, "0.5", True, {"latency": "fast"}],
-)
-def test_bad_budgets_are_rejected_clearly(budget):
-    with pytest.raises(ValueError, match="`budget` must be a MACs fraction"):
-        budget_lib.parse_budget(budget)
-
-
-def test_latency_ms_at_or_above_the_unpruned_latency_is_an_error():
-    spec = budget_lib.parse_budget({"latency_ms": 5.0})
-    with pytest.raises(ValueError, match="nothing to prune"):
-        spec.target(4.0)
-    assert spec.target(10.0) == 5.0
+# Budget parsing is tested in tests/cost/test_budget.py.
 
 
 def test_latency_budget_guarantee(tmp_path):

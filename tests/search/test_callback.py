@@ -205,3 +205,13 @@ def test_budget_below_the_smallest_reachable_cost_is_an_error(tiny):
     ):
         model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
     assert model.search_mode is None
+
+
+def test_search_says_what_it_does_before_the_first_step(tiny, capsys):
+    """Issue 12 #14: a line before the (slow) first step, and its time after."""
+    model, x, y = tiny
+    cb = DAISCallback(0.5, search_data=(x, y), verbose=1)
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
+    out = capsys.readouterr().out
+    assert "tracing the first step" in out and "first step done in" in out
+    assert out.index("tracing the first step") < out.index("first step done in")

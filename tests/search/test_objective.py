@@ -83,3 +83,12 @@ def test_nonfinite_code_names_the_first_failed_quantity():
     assert "the budget penalty" in message and "NaN/Inf at search step 5" in message
     assert "temperature 0.0316" in message and "learning rate 2" in message
     assert "`learning_rate`" in objective.nonfinite_message(4, 5, 1, 0.1, 2.0)
+
+
+def test_polarisation_is_one_at_one_half_and_zero_at_binary_masks():
+    m = keras.ops.convert_to_tensor(np.array([0.5, 0.5], "float32"))
+    assert float(keras.ops.convert_to_numpy(objective.polarisation(m))) == pytest.approx(1.0)
+    m = keras.ops.convert_to_tensor(np.array([0.0, 1.0], "float32"))
+    assert float(keras.ops.convert_to_numpy(objective.polarisation(m))) == pytest.approx(0.0)
+    hp = {"step": np.float32(5.0), "total_steps": np.float32(11.0)}
+    assert float(keras.ops.convert_to_numpy(objective.progress(hp))) == pytest.approx(0.5)
