@@ -10,6 +10,7 @@ from dais_keras.indicators.layer import ChannelIndicator
 from dais_keras.indicators.state import indicator_layers
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import clone_operation
+from dais_keras.utils.functional import initialized_later
 from dais_keras.utils.functional import replay
 
 
@@ -97,9 +98,11 @@ def insert_indicators(
         if first:
             new = clone_operation(op)
             new_layers[id(op)] = new
-        outputs = new(*args, **kwargs)
-        if first and isinstance(op, keras.layers.Layer) and op.weights:
-            new.set_weights(op.get_weights())
+        if not (first and isinstance(op, keras.layers.Layer) and op.weights):
+            return new(*args, **kwargs)
+        with initialized_later(new):
+            outputs = new(*args, **kwargs)
+        new.set_weights(op.get_weights())
         return outputs
 
     inputs, outputs = replay(model, call_node)

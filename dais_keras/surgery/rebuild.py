@@ -16,6 +16,7 @@ from dais_keras.groups.handlers import handler_for
 from dais_keras.indicators.layer import ChannelIndicator
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import clone_operation
+from dais_keras.utils.functional import initialized_later
 from dais_keras.utils.functional import replay
 
 
@@ -46,17 +47,19 @@ def _rebuild(graph, keep_by_group, name=None):
             new = handler.rebuild(op, keep)
             weights = handler.new_weights(op, keep) if has_weights else None
         new_layers[id(op)] = new
-        outputs = new(*args, **kwargs)
-        if weights is not None:
-            try:
-                new.set_weights(weights)
-            except ValueError as e:
-                raise ValueError(
-                    f"Surgery could not set the weights of layer '{op.name}' "
-                    f"({type(op).__name__}): {e}. Its handler "
-                    f"({type(handler).__name__}) sliced them inconsistently; "
-                    "fix or re-register it with dais_keras.register_handler."
-                ) from e
+        if weights is None:
+            return new(*args, **kwargs)
+        with initialized_later(new):
+            outputs = new(*args, **kwargs)
+        try:
+            new.set_weights(weights)
+        except ValueError as e:
+            raise ValueError(
+                f"Surgery could not set the weights of layer '{op.name}' "
+                f"({type(op).__name__}): {e}. Its handler "
+                f"({type(handler).__name__}) sliced them inconsistently; "
+                "fix or re-register it with dais_keras.register_handler."
+            ) from e
         return outputs
 
     inputs, outputs = replay(graph.model, call_node)

@@ -6,6 +6,8 @@ runs. This module is the one place that knows how to get that graph out of a
 model and how to re-run it with replaced operations.
 """
 
+import contextlib
+
 import keras
 from keras.src import tree
 from keras.src.models.functional import Functional
@@ -241,6 +243,32 @@ def clone_operation(op):
         if isinstance(op, keras.layers.Layer) and op.weights:
             raise
         return op
+
+
+@contextlib.contextmanager
+def initialized_later(layer):
+    """Builds `layer` within the block without drawing its initial values.
+
+    For a copy whose weights are set right after its first call: the layer's
+    `*_initializer` attributes are zeros within the block (no random draws)
+    and its own again after it, so its config is unchanged.
+
+    Args:
+        layer: A new layer (or operation), not built yet.
+    """
+    saved = {
+        key: value
+        for key, value in vars(layer).items()
+        if key.endswith("_initializer") and isinstance(value, keras.initializers.Initializer)
+    }
+    zeros = keras.initializers.Zeros()
+    for key in saved:
+        setattr(layer, key, zeros)
+    try:
+        yield layer
+    finally:
+        for key, value in saved.items():
+            setattr(layer, key, value)
 
 
 def spatial_size(shape):

@@ -1,6 +1,7 @@
 """Tests of dais_keras.models: CIFAR builders, the option-A layer, the registry
 and the exact ports of the pretrained akamaster CIFAR-10 ResNets."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -467,9 +468,16 @@ SAVE_CASES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
+def _save_case(case):
+    """The model of `SAVE_CASES[case]`, built once per session (its BN
+    statistics randomised: the checks below read configs and outputs)."""
+    return _randomise_bn(SAVE_CASES[case]())
+
+
 @pytest.mark.parametrize("case", sorted(SAVE_CASES))
 def test_save_and_reload_safe_mode(case, tmp_path):
-    model = _randomise_bn(SAVE_CASES[case]())
+    model = _save_case(case)
     x = _random_images(4, seed=3)
     expected = keras.ops.convert_to_numpy(model(x, training=False))
     path = tmp_path / f"{case}.keras"
@@ -494,7 +502,7 @@ def test_pretrained_saves_and_reloads(tmp_path, exact_subset):
 
 @pytest.mark.parametrize("case", sorted(SAVE_CASES))
 def test_every_layer_config_round_trips(case):
-    model = SAVE_CASES[case]()
+    model = _save_case(case)
     for layer in model.layers:
         config = layer.get_config()
         clone = type(layer).from_config(config)
