@@ -34,10 +34,14 @@ One method per process (long runs; each writes its own run JSON and saves
 its model, so runs made at different times or by different sessions merge),
 then the merge (TensorFlow: it times every model in one process and writes
 the table, JSON and plot). The long run, ResNet-20 at 50 % of the MACs on
-the 50,000 JPEG training images, knowledge distillation for every method:
+the 50,000 JPEG training images, 12 epochs, knowledge distillation for every
+method, on TensorFlow, this 2-core machine's fastest backend for it (one
+epoch of plain fine-tuning at batch 128: 153 s on TensorFlow, 360 s on JAX,
+553 s on torch; 212 s on TensorFlow with the teacher; measured with
+`--time-steps 100`, bench/results/compare_resnet20_cifar10_epoch_time.json):
 
     for m in dais group-norm group-norm-global l1-layer uniform unpruned; do
-      KERAS_BACKEND=torch python bench/compare.py \\
+      KERAS_BACKEND=tensorflow python bench/compare.py \\
           --config configs/bench/compare_resnet20_cifar10_long.yaml --method $m --seed 0
     done
     KERAS_BACKEND=tensorflow python bench/compare.py \\
@@ -322,6 +326,39 @@ def run_one(method, args, command, out=None):
     return out
 
 
+def time_epoch(args, steps, command, warmup=10):
+    """Times `steps` training steps of the protocol's fine-tune (with the
+    teacher when `--distill`) on its training images and extrapolates one
+    epoch; writes `--out-run` when given. Compiles and fits like
+    `FinetuneRecipe.fit` (that takes no `PyDataset` yet)."""
+    from dais_keras.finetune.distill import Distiller
+
+    protocol = Protocol(args)
+    fmt = data_format(args.format)
+    train = training_sets(protocol, fmt)["train"]
+    original = models.pretrained(f"resnet{args.depth}")
+    student = _unpruned(protocol, original, None)(original).model
+    trainee = Distiller(student, original) if protocol.distill else student
+    per_epoch = steps_of(train, protocol.batch_size)
+    trainee.compile(optimizer=protocol.optimizer(0.0, 1.0, per_epoch),
+                    loss=classification_loss(original), metrics=["accuracy"])
+    marks = {}
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: marks.setdefault(batch + 1, time.perf_counter()))
+    trainee.fit(train, epochs=1, steps_per_epoch=steps, shuffle=False, callbacks=[clock], verbose=0)
+    per_step = (marks[steps] - marks[warmup]) / (steps - warmup)
+    result = {"command": command, "backend": keras.backend.backend(), "data_format": fmt,
+              "distill": protocol.distill, "batch_size": protocol.batch_size,
+              "timed_steps": steps - warmup, "warmup_steps": warmup, "seconds_per_step": per_step,
+              "steps_per_epoch": per_epoch, "epoch_seconds": per_step * per_epoch,
+              "images_per_second": protocol.batch_size / per_step,
+              "machine": machine_info(runtime=True)}
+    print(result, flush=True)
+    if args.out_run:
+        write_json(args.out_run, result, indent=1)
+    return result
+
+
 def _add_options(parser):
     add = parser.add_argument
     add("--config", default=None, help="YAML file of these options (the command line wins)")
@@ -349,6 +386,8 @@ def _add_options(parser):
     add("--merge", nargs="*", default=None, metavar="RUN_JSON",
         help="merge run JSONs (default: the runs of this config) into the table")
     add("--out", default=None, help="stem of the merged outputs (default bench/results/<stem>)")
+    add("--time-steps", type=int, default=None, metavar="N",
+        help="only time N fine-tune steps and extrapolate one epoch (sizing long runs)")
 
 
 def parse_args(argv=None):
@@ -384,6 +423,9 @@ def main(argv=None):
 
         files = args.merge or sorted(str(p) for p in (RESULTS / f"{stem}_runs").glob("*.json"))
         compare_merge.merge_files(files, out, command)
+        return
+    if args.time_steps:
+        time_epoch(args, args.time_steps, command)
         return
     if args.method:
         run_one(args.method, args, command, out=args.out_run)

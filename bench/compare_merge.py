@@ -27,6 +27,13 @@ from dais_keras.utils.machine import machine_info
 from dais_keras.utils.timing import time_ms
 
 RUN_SCHEMA = "dais-keras/compare-run/1"
+#: What each data format guarantees about the batches every method sees.
+BATCHES = {
+    "tf": "the same seeded image order per epoch (tf.data; the augmentation is drawn from "
+          "the same distribution, not replayed draw for draw)",
+    "pydataset": "identical batches (the reproducible PyDataset: order and augmentation are "
+                 "a function of the seed)",
+}
 SPREAD_KEYS = ("acc_jpeg_test", "acc_exact_subset", "macs", "params", "tflite_ms", "ort_ms")
 
 
@@ -190,28 +197,34 @@ def _pct(s):
 
 
 def protocol_text(p):
+    """The protocol of the merged runs, in words, for the markdown."""
     images = p["train_images"] or 50000
     search = int(round(images * p["search_fraction"]))
     total, s = p["total_epochs"], p["search_epochs"]
-    kd = (f"knowledge distillation from the unpruned pretrained model (T={p['distill_temperature']:g}, "
-          f"weight {p['distill_weight']:g}) in every fine-tune epoch of every method; DAIS's search "
-          "epochs train on the labels only" if p["distill"] else "no distillation")
-    return (
-        f"**Equal compute.** Every method, and the unpruned reference, trains {total} epochs over "
-        f"the same {images:,} training images ({p['data']}: {images - search:,} weight + {search:,} "
-        f"search part): DAIS searches {s} epoch(s) (the search trains the weights on the weight "
-        f"part and the indicators on the search part) and fine-tunes {total - s}; every other "
-        f"method fine-tunes {total} epochs on all {images:,} images. Same optimizer ({p['optimizer']}, "
-        f"lr {p['lr']:g}, weight decay {p['weight_decay']:g}), one schedule ({p['schedule']}; DAIS's "
-        f"search follows its first {s}/{total}), same augmentation ({p['augment']}), batch size "
-        f"{p['batch_size']}, seeds and batches ({p['data_format']} format); {kd}. Budget "
-        f"{p['budget']:.0%} of the unpruned MACs"
-        + (f", round_to={p['round_to']}" if p["round_to"] else "") + f", ResNet-{p['depth']} "
-        "pretrained port. Accuracy: top-1 on the 10,000 JPEG test images and the 1,017 exact-pixel "
-        "test images. Latency: batch 1, one thread, median of 300 runs, every model timed in the "
-        "merge process; speed-up against the unpruned architecture timed there. Spread over seeds: "
-        "mean ± sample standard deviation (min–max)."
-    )
+    kd = "no distillation"
+    if p["distill"]:
+        kd = (f"knowledge distillation from the unpruned pretrained model "
+              f"(T={p['distill_temperature']:g}, weight {p['distill_weight']:g}) in every "
+              "fine-tune epoch of every method; DAIS's search epochs train on the labels only")
+    budget = f"{p['budget']:.0%} of the unpruned MACs" + (
+        f", round_to={p['round_to']}" if p["round_to"] else "")
+    sentences = [
+        f"**Equal compute.** Every method, and the unpruned reference, trains {total} epochs "
+        f"over the same {images:,} training images ({p['data']}: {images - search:,} weight + "
+        f"{search:,} search part): DAIS searches {s} epoch(s) (the search trains the weights on "
+        f"the weight part and the indicators on the search part) and fine-tunes {total - s}; "
+        f"every other method fine-tunes {total} epochs on all {images:,} images.",
+        f"Same optimizer ({p['optimizer']}, lr {p['lr']:g}, weight decay {p['weight_decay']:g}), "
+        f"one schedule ({p['schedule']}; DAIS's search follows its first {s}/{total}), same "
+        f"augmentation ({p['augment']}), batch size {p['batch_size']}, seed per run and "
+        f"{BATCHES.get(p['data_format'], p['data_format'])}; {kd}.",
+        f"ResNet-{p['depth']} pretrained port pruned to {budget}.",
+        "Accuracy: top-1 on the 10,000 JPEG test images and the 1,017 exact-pixel test images.",
+        "Latency: batch 1, one thread, median of 300 runs, every model timed in the merge "
+        "process; speed-up against the unpruned architecture timed there.",
+        "Spread over seeds: mean ± sample standard deviation (min–max).",
+    ]
+    return " ".join(sentences)
 
 
 def write_markdown(merged, path):

@@ -58,12 +58,12 @@ def register_parameter_norms(layer_class):
     registered base class.
 
     Args:
-        layer_class: A `keras.layers.Layer` subclass.
+        layer_class: The `keras.layers.Layer` subclass the rule is for.
 
     Returns:
-        A decorator.
+        A decorator that registers the rule and returns it.
 
-    Example:
+    Example (a layer with one scale per channel):
 
     ```python
     @dais_keras.baselines.register_parameter_norms(MyScale)

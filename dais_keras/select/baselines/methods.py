@@ -149,7 +149,8 @@ def _cpmc(problem):
     return Plan(scores=problem.flat(normalise_per_group({g: write[g] * read[g] for g in write})))
 
 
-@register_method("group-norm", "uniform widths, channels with the largest group L2 norm kept (DepGraph)")
+@register_method("group-norm", "uniform widths, channels with the largest group L2 norm kept "
+                 "(DepGraph)")
 def _group_norm(problem):
     scores = problem.flat(group_norms(problem.graph))
     return Plan(scores=scores, widths=problem.uniform_widths(), regrow="uniform")
