@@ -90,6 +90,7 @@ BENCH = pathlib.Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 ROOT = BENCH.parent
 SEARCH_FRACTION = 0.2
+MOMENTUM = 0.9  # SGD with Nesterov momentum, for every method
 LONG_METHODS = ("dais", "group-norm", "group-norm-global", "l1-layer", "uniform", "unpruned")
 
 
@@ -138,18 +139,22 @@ class Protocol:
 
     def optimizer(self, start, end, steps):
         """SGD on the `[start, end]` part of the run's cosine schedule."""
-        return sgd(CosineSegment(self.lr, start, end, steps), 0.9, True, self.weight_decay)
+        return sgd(CosineSegment(self.lr, start, end, steps), MOMENTUM, True, self.weight_decay)
 
     def recipe(self, epochs):
-        return FinetuneRecipe(epochs, lr=self.lr, nesterov=True, weight_decay=self.weight_decay,
-                              distill=self.distill, seed=self.seed)
+        """The fine-tune recipe (its optimizer is replaced by `optimizer`)."""
+        return FinetuneRecipe(epochs, lr=self.lr, momentum=MOMENTUM, nesterov=True,
+                              weight_decay=self.weight_decay, distill=self.distill, seed=self.seed)
 
     def as_dict(self, data_format, source):
+        """The protocol as recorded in every run JSON (runs merge only when equal)."""
+        recipe = self.recipe(1)
         out = {name: getattr(self, name) for name in self.FIELDS}
         out.update(total_epochs=self.total_epochs, search_fraction=SEARCH_FRACTION,
-                   optimizer="SGD momentum 0.9 nesterov", schedule="cosine to 0 over total_epochs",
-                   distill_temperature=4.0 if self.distill else None,
-                   distill_weight=0.7 if self.distill else None,
+                   optimizer=f"SGD momentum {MOMENTUM:g} nesterov",
+                   schedule="cosine to 0 over total_epochs",
+                   distill_temperature=recipe.distill_temperature if self.distill else None,
+                   distill_weight=recipe.distill_weight if self.distill else None,
                    augment="pad-4 random crop + horizontal flip", data_format=data_format,
                    data=source)
         return out
@@ -173,13 +178,15 @@ def _dais(protocol, original, sets):
     )
 
 
-def _unpruned(protocol, original, sets):
-    def copy(model):
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        return Pruning(clone, None)
-
+def clone(model):
+    """A copy of `model` with its weights (trained without touching `model`)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
     return copy
+
+
+def _unpruned(protocol, original, sets):
+    return lambda model: Pruning(clone(model), None)
 
 
 #: How a method prunes; a name not here is a baseline of
@@ -337,7 +344,7 @@ def time_epoch(args, steps, command, warmup=10):
     fmt = data_format(args.format)
     train = training_sets(protocol, fmt)["train"]
     original = models.pretrained(f"resnet{args.depth}")
-    student = _unpruned(protocol, original, None)(original).model
+    student = clone(original)
     trainee = Distiller(student, original) if protocol.distill else student
     per_epoch = steps_of(train, protocol.batch_size)
     trainee.compile(optimizer=protocol.optimizer(0.0, 1.0, per_epoch),
