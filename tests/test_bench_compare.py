@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 compare = importlib.import_module("compare")
 compare_merge = importlib.import_module("compare_merge")
 
-METHODS = ("dais", "l1-layer", "group-norm-global", "unpruned")
+METHODS = ("dais", "group-norm-global", "unpruned")
 
 
 @pytest.fixture(scope="module")
