@@ -40,7 +40,9 @@ import keras  # noqa: E402
 
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_FINISH  # noqa: E402
+from dais_keras.search.objective import DEFAULT_HARD_BAND  # noqa: E402
 from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR  # noqa: E402
+from dais_keras.search.objective import DEFAULT_T_MIN  # noqa: E402
 from dais_keras.testing import toy_data  # noqa: E402
 from dais_keras.testing import toy_model  # noqa: E402
 from dais_keras.utils.io import write_json  # noqa: E402
@@ -48,6 +50,7 @@ from dais_keras.utils.machine import machine_info  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+ARGS = argparse.Namespace(search_kwargs={})  # the command line's, set by main()
 
 
 def tiny_model(seed):
@@ -60,6 +63,7 @@ def tiny_data(n, seed):
 
 
 def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs):
+    kwargs = {**ARGS.search_kwargs, **kwargs}
     pruner = DAISSearch(budget, train, search, epochs=epochs, batch_size=batch, loss=LOSS,
                         steps_per_epoch=steps, verbose=0, eval_data=eval_data, **kwargs)
     t0 = time.perf_counter()
@@ -67,7 +71,9 @@ def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs)
     row = dict(result.convergence)
     row["settings"] = {"lambda_polar": kwargs.get("lambda_polar", DEFAULT_LAMBDA_POLAR),
                        "hard_finish": kwargs.get("hard_finish", DEFAULT_HARD_FINISH),
-                       "recalibrate_batches": pruner.recalibrate_batches}
+                       "hard_band": kwargs.get("hard_band", DEFAULT_HARD_BAND),
+                       "T_min": kwargs.get("T_min", DEFAULT_T_MIN),
+                       "recalibrate_batches": pruner.recalibrate_batches, **kwargs}
     row.update(seconds=time.perf_counter() - t0, macs_ratio_after=(
         result.report.macs_after / result.report.total_macs))
     return row
@@ -182,7 +188,11 @@ def main():
                         help="keras.applications cases: training images")
     parser.add_argument("--pretrain-epochs", type=int, default=3,
                         help="keras.applications cases: epochs of training before the search")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="DAISCallback arguments to override (numbers), e.g. T_min=1e-4")
     args = parser.parse_args()
+    args.search_kwargs = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    ARGS.search_kwargs = args.search_kwargs
     cases = {"tiny": tiny, "resnet20": resnet, "resnet56": resnet}
     rows = cases.get(args.case, applications)(args)
     previous = {"rows": []}
