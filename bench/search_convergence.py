@@ -149,8 +149,8 @@ def applications(args):
     x, xs, xe = (_upsampled(a, size).astype("float32") / 127.5 - 1.0 for a in (x, xs, xe))
     base = getattr(keras.applications, name)(
         weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None)
-    base.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=LOSS,
-                 metrics=["accuracy"])
+    # Adam: SGD(0.05) left MobileNetV2 at chance (9.9 %) after 3 epochs on 10,000 images.
+    base.compile(optimizer=keras.optimizers.Adam(1e-3), loss=LOSS, metrics=["accuracy"])
     t0 = time.perf_counter()
     base.fit(x, y, batch_size=args.batch, epochs=args.pretrain_epochs, verbose=0)
     pretrain_seconds = time.perf_counter() - t0
