@@ -36,6 +36,7 @@ with TensorFlow blocked:
 
 import argparse
 import importlib.abc
+import importlib.machinery
 import os
 import sys
 import time
@@ -55,13 +56,23 @@ DEFAULT_SEARCH_EPOCHS = 20
 DEFAULT_FINETUNE_EPOCHS = 30
 
 
-class _NoTensorFlow(importlib.abc.MetaPathFinder):
-    """`import tensorflow` (and any `tensorflow.*`) raises ImportError."""
+class _NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`import tensorflow` (and any `tensorflow.*`) raises ImportError.
+
+    `importlib.util.find_spec` finds a spec without a file (`origin` None),
+    as torch's probes expect of a module they may skip; loading it fails.
+    """
 
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] == "tensorflow":
-            raise ModuleNotFoundError(f"TensorFlow is blocked ({name!r})", name=name)
+            return importlib.machinery.ModuleSpec(name, self)
         return None
+
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"TensorFlow is blocked ({spec.name!r})", name=spec.name)
+
+    def exec_module(self, module):
+        pass
 
 
 def block_tensorflow():

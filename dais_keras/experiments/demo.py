@@ -50,10 +50,11 @@ def _parse(argv=None):
 def main(argv=None):
     args = _parse(argv)
     t_start = time.perf_counter()
-    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
-        from dais_keras.utils.tf_logging import silence_tensorflow
+    from dais_keras.utils.tf_logging import silence_tensorflow
 
-        silence_tensorflow()  # on JAX or torch, TensorFlow is not needed
+    # Where TensorFlow is installed, `keras.utils.set_random_seed` imports it
+    # on every backend (to seed it); where it is not, nothing needs it.
+    silence_tensorflow()
     import keras
 
     from dais_keras import data
