@@ -11,9 +11,9 @@ torch, in one run: each backend in its own process, one after the other
   batch, then a weight step on the training batch.
 
 Each row runs `fit` on random images in memory for `warmup + steps` steps
-and times every step (`on_train_batch_begin` to `_end`; Keras turns the logs
+and times every step (from the end of the step before; Keras turns the logs
 into Python numbers at every step, so JAX's asynchronous steps are waited
-for); `images_per_second` is the batch size over the median of the timed
+for; the time of the callbacks' per-step work is included); `images_per_second` is the batch size over the median of the timed
 steps (`mean_images_per_second` over their mean). Per backend one more row,
 `step = "loader"`: images/s of the TensorFlow-free CIFAR-10 loader
 (`cifar10("train", format="pydataset")`, shuffled and augmented in numpy) as
@@ -54,23 +54,23 @@ LOADER_BATCHES = 48
 FED_SHARE = 0.10  # as in bench/data_feed.py
 
 
-def _step_timer():
+def _step_clock():
+    """A callback noting when `fit` starts and when every step ends; the
+    step times are the intervals (a step's callbacks and batch included)."""
     import keras
 
-    class StepTimer(keras.callbacks.Callback):
-        """Wall time of every training step."""
-
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._start = time.perf_counter()
+    class StepClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends = [time.perf_counter()]
 
         def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter() - self._start)
+            self.ends.append(time.perf_counter())
 
-    return StepTimer()
+        @property
+        def times(self):
+            return [b - a for a, b in zip(self.ends, self.ends[1:])]
+
+    return StepClock()
 
 
 def _time_steps(name, step, warmup, steps, data):
@@ -92,7 +92,7 @@ def _time_steps(name, step, warmup, steps, data):
             budget=0.5, search_data=data["search"], batch_size=BATCH_SIZE, repair=False,
             log_widths=False, record_every=10**6, verbose=0))
     model.compile(optimizer=sgd(0.01), loss=classification_loss(model), metrics=["accuracy"])
-    timer = _step_timer()
+    timer = _step_clock()
     x, y = data["train"]
     start = time.perf_counter()
     model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, steps_per_epoch=warmup + steps,
@@ -204,16 +204,16 @@ def main():
         "benchmark": "images/s of a plain and a DAIS bi-level training step, CIFAR "
         "ResNet-20 and ResNet-56, batch 128, per Keras backend; and of the "
         "TensorFlow-free loader",
-        "rows": rows,
-        "summary": _summary(rows),
-        "fed_share": FED_SHARE,
-        "children": children,
-        "wall_s": round(time.perf_counter() - start, 1),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": _machine(load_start),
+        "wall_s": round(time.perf_counter() - start, 1),
         "note": "one process per backend, run one after the other; random images in "
         "memory for the steps; images_per_second = batch / median step time; load "
         "averages above the CPU count mean other jobs shared the CPUs",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "summary": _summary(rows),
+        "fed_share": FED_SHARE,
+        "rows": rows,
+        "children": children,
     }
     write_json(args.out, result)
     print(json.dumps(result["summary"], indent=1), "->", args.out)
