@@ -5,8 +5,8 @@ The lent GPU machine (see `/work/.library/device/`) has Python 3.12, JAX,
 torch, numpy, Pillow, h5py, ml-dtypes, rich, absl-py, PyYAML and matplotlib,
 but no TensorFlow, no Keras and no internet. Its `run` sends the repository's
 working tree (this code) plus up to 8 ignored paths named in `carry`, 64 MiB
-in all. This script fills one such path (default `<repository>/.gpu_bundle`,
-which git must ignore):
+in all. This script fills one such path (default
+`<repository>/.cache/gpu_bundle`: git ignores `.cache/`):
 
 * `wheels/`: the wheels of Keras and of its requirements the machine lacks
   (`namex`, pure Python; `optree`, built for CPython 3.12 on manylinux
@@ -18,7 +18,8 @@ which git must ignore):
 * `weights/`: the pretrained ResNet-56 (`resnet56-*.npz`) and its LICENSE;
 * `MANIFEST.json`: every file with its size and SHA-256.
 
-Usage: `python scripts/gpu_bundle.py [--dest .gpu_bundle] [--backend jax]`.
+Usage: `python scripts/gpu_bundle.py [--dest .cache/gpu_bundle] [--backend jax]`,
+then the printed `run` call, from this checkout.
 """
 
 import argparse
@@ -38,6 +39,7 @@ from dais_keras.utils.io import write_json
 from dais_keras.utils.paths import repo_root
 
 LIMIT_BYTES = 60 * 10**6
+DEFAULT_DEST = Path(".cache") / "gpu_bundle"
 JPEG_ARCHIVE = Path("cifar10-jpeg") / "cifar10-jpg.tar.gz"
 # What the GPU machine lacks: Keras and the requirements it does not have.
 WHEELS = ("keras", "namex", "optree")
@@ -86,8 +88,9 @@ def _manifest(dest):
     return files
 
 
-def command(dest_name, backend="jax"):
-    """The `run` call that runs the full schedule on the GPU machine."""
+def command(dest_name=str(DEFAULT_DEST), backend="jax"):
+    """The `run` call that runs the full schedule on the GPU machine, with
+    the bundle at `dest_name` (relative to the repository root)."""
     shell = (
         PIP_INSTALL.format(dest=dest_name)
         + f" export KERAS_BACKEND={backend} DAIS_DATA_DIR=$PWD/{dest_name}/data"
@@ -100,11 +103,11 @@ def command(dest_name, backend="jax"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", default=None, help="default: <repository>/.gpu_bundle")
+    parser.add_argument("--dest", default=None, help="default: <repository>/.cache/gpu_bundle")
     parser.add_argument("--backend", default="jax", choices=("jax", "torch"))
     args = parser.parse_args(argv)
     root = repo_root()
-    dest = Path(args.dest) if args.dest else root / ".gpu_bundle"
+    dest = Path(args.dest) if args.dest else root / DEFAULT_DEST
     if dest.exists():
         shutil.rmtree(dest)
     pins = _download_wheels(dest / "wheels")
@@ -119,7 +122,11 @@ def main(argv=None):
     if total > LIMIT_BYTES:
         raise SystemExit(f"{dest} holds {total / 1e6:.1f} MB, over the {LIMIT_BYTES / 1e6:.0f} MB "
                          "limit.")
-    name = dest.name if dest.parent.resolve() == root.resolve() else str(dest)
+    try:
+        name = str(dest.resolve().relative_to(root.resolve()))
+    except ValueError:
+        raise SystemExit(f"{dest} is outside the repository {root}: `run` carries only paths "
+                         "inside it.") from None
     call = command(name, args.backend)
     write_json(dest / "MANIFEST.json", {"wheels": pins, "bytes": total, "files": files,
                                         "run": call})

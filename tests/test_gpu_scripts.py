@@ -67,13 +67,13 @@ def test_block_tensorflow_in_a_fresh_process():
 
 
 def test_bundle_command_fits_the_run_tool():
-    call = bundle.command(".gpu_bundle")
-    assert call["carry"] == [".gpu_bundle"] and call["timeout_s"] <= 600
+    call = bundle.command()
+    assert call["carry"] == [".cache/gpu_bundle"] and call["timeout_s"] <= 600
     assert len(call["command"]) <= 2000
     shell = call["command"]
-    for part in ("--target /tmp/site .gpu_bundle/wheels/*.whl",
-                 "KERAS_BACKEND=jax", "DAIS_DATA_DIR=$PWD/.gpu_bundle/data",
-                 "DAIS_WEIGHTS_DIR=$PWD/.gpu_bundle/weights",
+    for part in ("--target /tmp/site .cache/gpu_bundle/wheels/*.whl",
+                 "KERAS_BACKEND=jax", "DAIS_DATA_DIR=$PWD/.cache/gpu_bundle/data",
+                 "DAIS_WEIGHTS_DIR=$PWD/.cache/gpu_bundle/weights",
                  "python3 bench/gpu_full_schedule.py --out $OUT"):
         assert part in shell, part
     assert json.loads(json.dumps(call)) == call
