@@ -24,8 +24,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dais_keras.experiments.demo
 
-# Search tests that also run on the JAX backend (Keras needs one train_step per backend).
-JAX_TESTS := tests/search/test_search.py tests/search/test_schedules.py \
+# Search tests that also run on the JAX and torch backends (one search step per backend).
+BACKEND_TESTS := tests/search/test_search.py tests/search/test_feed.py tests/search/test_schedules.py \
 	tests/search/test_objective.py tests/search/test_convergence.py \
 	tests/select/test_repair.py tests/cost/test_budget.py \
 	tests/latency/test_latency.py::test_latency_budget_guarantee \
@@ -33,7 +33,9 @@ JAX_TESTS := tests/search/test_search.py tests/search/test_schedules.py \
 	tests/latency/test_latency.py::test_step_table_search_surrogate_and_exact_agree_at_block_ends
 
 # pytest exits 5 when it collects no test: that must never look like success.
-PYTEST = $(PY) -m pytest -q -p no:cacheprovider --durations=15
+# Two workers (pytest-xdist), one test file each at a time: the suite is single-threaded
+# Python for the most part, so this halves its time on a 2-core machine.
+PYTEST = $(PY) -m pytest -q -p no:cacheprovider --durations=15 -n 2 --dist loadfile
 define run_pytest
 	$(1) $(PYTEST) $(2); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests"; exit 1; fi; \
@@ -42,7 +44,8 @@ endef
 
 test: $(STAMP)
 	$(call run_pytest,KERAS_BACKEND=tensorflow,tests)
-	$(call run_pytest,KERAS_BACKEND=jax,$(JAX_TESTS))
+	$(call run_pytest,KERAS_BACKEND=jax,$(BACKEND_TESTS))
+	$(call run_pytest,KERAS_BACKEND=torch,$(BACKEND_TESTS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,32 +1,74 @@
-"""DAIS vs the baselines on real CIFAR-10, in one run, with one protocol.
+"""DAIS vs the baselines on real CIFAR-10, at equal compute, one protocol.
 
-Starting from the pretrained CIFAR ResNet port, every method prunes to the same
-MACs budget; then every pruned model (and the unpruned model, as the
-reference) is fine-tuned with the *same* data, epochs, optimizer and seed, and
-evaluated on the full JPEG test set and the 1,017 exact-pixel test images.
-Each model is exported to TFLite (XNNPack) and ONNX and timed at batch 1 on
-one thread (median of many runs); speed-ups are against the unpruned model in
-the same run.
+Starting from the pretrained CIFAR ResNet port, every method prunes to the
+same MACs budget and is trained the same way; the unpruned model is trained
+alike as the reference. Accuracy on the full JPEG test set and the 1,017
+exact-pixel test images; TFLite (XNNPack) and ONNX Runtime latency at batch
+1 on one thread (median), measured together in the merge step.
 
-Usage:
-    python bench/compare.py [--depth 20] [--budget 0.5] [--round-to 8]
-        [--train-images 10000] [--search-epochs 1] [--finetune-epochs 2]
+Equal-compute protocol (every method, the unpruned reference included):
 
-Writes bench/results/compare_resnet{depth}_cifar10[_r{round_to}].json, a
-markdown table and an accuracy-vs-MACs plot beside it.
+* the same total number of training epochs (`--search-epochs` +
+  `--finetune-epochs`) over the same training images: DAIS's search epochs
+  count (its search also trains the weights: the weight part of the
+  weight/search split for the weights, the search part for the
+  indicators), then it fine-tunes `--finetune-epochs`; every other method
+  fine-tunes all the epochs on the same images (weight + search part);
+* the same optimizer (SGD, `--lr`, momentum 0.9, Nesterov, `--weight-decay`)
+  and one learning-rate schedule over the whole run: cosine from `--lr` to 0
+  over the total epochs (DAIS's weight optimizer follows its first
+  `search / total` of it during the search, its fine-tune the rest);
+* the same augmentation (pad-4 random crop and flip), seed and batches:
+  on TensorFlow a seeded `tf.data` pipeline, on JAX and torch the
+  reproducible `PyDataset` batches (`data.cifar10(format="pydataset")`:
+  batch `i` of pass `e` is a function of the seed only);
+* the same distillation setting (`--distill`: knowledge distillation from
+  the unpruned pretrained model in every fine-tune epoch; DAIS's search
+  epochs train on the labels only, the search step has no teacher).
+
+Usage, all methods in one process (the 8,000-image comparison):
+
+    python bench/compare.py --config configs/bench/compare_resnet20_cifar10.yaml
+
+One method per process (long runs; each writes its own run JSON and saves
+its model, so runs made at different times or by different sessions merge),
+then the merge (TensorFlow: it times every model in one process and writes
+the table, JSON and plot). The long run, ResNet-20 at 50 % of the MACs on
+the 50,000 JPEG training images, 12 epochs, knowledge distillation for every
+method, on TensorFlow, this 2-core machine's fastest backend for it (one
+epoch of plain fine-tuning at batch 128: 153 s on TensorFlow, 360 s on JAX,
+553 s on torch; 212 s on TensorFlow with the teacher; measured with
+`--time-steps 100`, bench/results/compare_resnet20_cifar10_epoch_time.json):
+
+    for m in dais group-norm group-norm-global l1-layer uniform unpruned; do
+      KERAS_BACKEND=tensorflow python bench/compare.py \\
+          --config configs/bench/compare_resnet20_cifar10_long.yaml --method $m --seed 0
+    done
+    KERAS_BACKEND=tensorflow python bench/compare.py \\
+        --config configs/bench/compare_resnet20_cifar10_long.yaml --merge
+
+Run JSONs go to bench/results/compare_resnet20_cifar10_long_runs/<method>_s<seed>.json
+(`--out-run` to change), models to runs/compare/<stem>/ (`--models-dir`);
+the merge reads every run JSON there (or the files after `--merge`) and
+writes bench/results/compare_resnet20_cifar10_long.{json,md,png}.
 """
 
 import argparse
-import json
+import math
 import os
+import pathlib
 import shlex
+import subprocess
 import sys
-import tempfile
 import time
 
 from dais_keras.utils.tf_logging import silence_tensorflow
 
 silence_tensorflow()
+
+import numpy as np  # noqa: E402
+
+import keras  # noqa: E402
 
 from dais_keras import data  # noqa: E402
 from dais_keras import models  # noqa: E402
@@ -36,186 +78,369 @@ from dais_keras.api.pruners import DAISSearch  # noqa: E402
 from dais_keras.api.pruners import Pruning  # noqa: E402
 from dais_keras.cost.macs import count_macs  # noqa: E402
 from dais_keras.cost.macs import count_params  # noqa: E402
-from dais_keras.deploy import export  # noqa: E402
 from dais_keras.finetune.accuracy import accuracy  # noqa: E402
 from dais_keras.finetune.recipe import FinetuneRecipe  # noqa: E402
-from dais_keras.search.plot import pyplot  # noqa: E402
+from dais_keras.finetune.recipe import sgd  # noqa: E402
 from dais_keras.select import baselines  # noqa: E402
-from dais_keras.utils.io import atomic_write  # noqa: E402
 from dais_keras.utils.io import write_json  # noqa: E402
 from dais_keras.utils.losses import classification_loss  # noqa: E402
 from dais_keras.utils.machine import machine_info  # noqa: E402
-from dais_keras.utils.timing import time_ms  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def measure_latency(model, sample, tmp, runs=300, warmup=20):
-    """Batch-1, one-thread median latency in TFLite (XNNPack) and ONNX Runtime,
-    after exporting (with the parity check) to both."""
-    x = sample[:1].astype("float32")
-    tfl = os.path.join(tmp, f"{model.name}.tflite")
-    export.tflite(model, tfl, sample=sample)
-    interpreter, _ = export.litert_interpreter(tfl, num_threads=1)
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(inp, x.shape)
-    interpreter.allocate_tensors()
-
-    def run_tflite():
-        interpreter.set_tensor(inp, x)
-        interpreter.invoke()
-
-    onx = os.path.join(tmp, f"{model.name}.onnx")
-    export.onnx(model, onx, sample=sample)
-    session, _ = export.onnx_session(onx, num_threads=1)
-    feed = {session.get_inputs()[0].name: x}
-    return (time_ms(run_tflite, runs=runs, warmup=warmup),
-            time_ms(lambda: session.run(None, feed), runs=runs, warmup=warmup))
+BENCH = pathlib.Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+ROOT = BENCH.parent
+SEARCH_FRACTION = 0.2
+MOMENTUM = 0.9  # SGD with Nesterov momentum, for every method
+LONG_METHODS = ("dais", "group-norm", "group-norm-global", "l1-layer", "uniform", "unpruned")
 
 
-def pruner(method, args, original, weight, search):
-    """The pruning step of `method`: DAIS, a baseline, or none (`unpruned`:
-    the reference, fine-tuned like the others)."""
-    if method == "unpruned":
-        return lambda model: Pruning(models.pretrained(f"resnet{args.depth}"), None)
-    if method == "dais":
-        return DAISSearch(args.budget, weight, search, epochs=args.search_epochs,
-                          loss=classification_loss(original), round_to=args.round_to,
-                          seed=args.seed, verbose=0)
-    return BaselinePruning(method, args.budget, seed=args.seed, round_to=args.round_to)
+@keras.saving.register_keras_serializable(package="dais_keras_bench")
+class CosineSegment(keras.optimizers.schedules.LearningRateSchedule):
+    """The part `[start, end]` (fractions of the run) of one cosine decay from
+    `lr` to 0 over the whole run, spread over `steps` optimizer steps.
+
+    `CosineSegment(lr, 0, 1, n)` is `keras.optimizers.schedules.CosineDecay(lr,
+    n)`; a run split into a search and a fine-tune uses `[0, s]` and `[s, 1]`.
+    """
+
+    def __init__(self, lr, start, end, steps):
+        self.lr, self.start, self.end, self.steps = float(lr), float(start), float(end), int(steps)
+
+    def __call__(self, step):
+        progress = keras.ops.minimum(keras.ops.cast(step, "float32") / max(self.steps, 1), 1.0)
+        t = self.start + (self.end - self.start) * progress
+        return 0.5 * self.lr * (1.0 + keras.ops.cos(math.pi * t))
+
+    def get_config(self):
+        return {"lr": self.lr, "start": self.start, "end": self.end, "steps": self.steps}
+
+
+class Protocol:
+    """The training every method gets (see the module docstring).
+
+    Args:
+        args: The parsed command line (`parse_args`).
+    """
+
+    FIELDS = ("depth", "budget", "round_to", "train_images", "search_epochs", "finetune_epochs",
+              "batch_size", "lr", "weight_decay", "distill")
+
+    def __init__(self, args):
+        for name in self.FIELDS:
+            setattr(self, name, getattr(args, name))
+        self.seed = args.seed
+        self.total_epochs = self.search_epochs + self.finetune_epochs
+
+    def epochs(self, method):
+        """`(search, fine-tune)` epochs of `method`: only a search that trains
+        the weights (`TRAINING_SEARCHES`) takes epochs from the fine-tune."""
+        search = self.search_epochs if method in TRAINING_SEARCHES else 0
+        return search, self.total_epochs - search
+
+    def optimizer(self, start, end, steps):
+        """SGD on the `[start, end]` part of the run's cosine schedule."""
+        return sgd(CosineSegment(self.lr, start, end, steps), MOMENTUM, True, self.weight_decay)
+
+    def recipe(self, epochs):
+        """The fine-tune recipe (its optimizer is replaced by `optimizer`)."""
+        return FinetuneRecipe(epochs, lr=self.lr, momentum=MOMENTUM, nesterov=True,
+                              weight_decay=self.weight_decay, distill=self.distill, seed=self.seed)
+
+    def as_dict(self, data_format, source):
+        """The protocol as recorded in every run JSON (runs merge only when equal)."""
+        recipe = self.recipe(1)
+        out = {name: getattr(self, name) for name in self.FIELDS}
+        out.update(total_epochs=self.total_epochs, search_fraction=SEARCH_FRACTION,
+                   optimizer=f"SGD momentum {MOMENTUM:g} nesterov",
+                   schedule="cosine to 0 over total_epochs",
+                   distill_temperature=recipe.distill_temperature if self.distill else None,
+                   distill_weight=recipe.distill_weight if self.distill else None,
+                   augment="pad-4 random crop + horizontal flip", data_format=data_format,
+                   data=source)
+        return out
+
+
+def steps_of(batches, batch_size):
+    """Optimizer steps of one pass over `batches` (arrays, a dataset, a PyDataset)."""
+    if isinstance(batches, tuple):
+        return -(-len(batches[1]) // batch_size)
+    return len(batches)
+
+
+def _dais(protocol, original, sets):
+    search_epochs, _ = protocol.epochs("dais")
+    steps = steps_of(sets["weight"], protocol.batch_size) * search_epochs
+    return DAISSearch(
+        protocol.budget, sets["weight"], sets["search"], epochs=search_epochs,
+        batch_size=protocol.batch_size, loss=classification_loss(original),
+        optimizer=protocol.optimizer(0.0, search_epochs / protocol.total_epochs, steps),
+        round_to=protocol.round_to, seed=protocol.seed, verbose=0,
+    )
+
+
+def clone(model):
+    """A copy of `model` with its weights (trained without touching `model`)."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _unpruned(protocol, original, sets):
+    return lambda model: Pruning(clone(model), None)
+
+
+#: How a method prunes; a name not here is a baseline of
+#: `dais_keras.baselines`. The searches here train the weights.
+PRUNERS = {"dais": _dais, "unpruned": _unpruned}
+TRAINING_SEARCHES = ("dais",)
+
+
+def pruner_for(method, protocol, original, sets):
+    build = PRUNERS.get(method)
+    if build is None:
+        return BaselinePruning(baselines.get(method).name, protocol.budget, seed=protocol.seed,
+                               round_to=protocol.round_to)
+    return build(protocol, original, sets)
+
+
+def run_method(method, protocol, original, sets, evals):
+    """Prunes `original` with `method` and trains it under `protocol`.
+
+    Args:
+        method: `"dais"`, `"unpruned"` or a baseline's name.
+        protocol: A `Protocol`.
+        original: The pretrained model (left unchanged; the teacher).
+        sets: `{"train", "weight", "search"}` training data (arrays or
+            batches); `"train"` holds the images of the other two.
+        evals: `{name: (x, y)}`; each gives an `acc_<name>` column. The first
+            is also evaluated right after pruning.
+
+    Returns:
+        `(model, row)`: the trained model and its row of the table.
+    """
+    base_macs = count_macs(original)
+    _, finetune_epochs = protocol.epochs(method)
+    steps = steps_of(sets["train"], protocol.batch_size)
+    first = next(iter(evals))
+    done = protocol.total_epochs - finetune_epochs
+    result = run_pipeline(
+        original, pruner_for(method, protocol, original, sets),
+        recipe=protocol.recipe(finetune_epochs), finetune_data=sets["train"],
+        eval_data={first: evals[first]}, eval_stages=("pruned",), eval_batch_size=500,
+        batch_size=protocol.batch_size, steps_per_epoch=steps,
+        optimizer=protocol.optimizer(done / protocol.total_epochs, 1.0, steps * finetune_epochs),
+    )
+    model = result.model
+    macs = count_macs(model)
+    search_history = result.pruning.history.get("loss", [])
+    row = {
+        "method": method,
+        "seed": protocol.seed,
+        "budget": 1.0 if method == "unpruned" else protocol.budget,
+        "total_epochs": len(search_history) + len(result.finetune_history["loss"]),
+        "search_epochs": len(search_history),
+        "finetune_epochs": len(result.finetune_history["loss"]),
+        "macs": macs,
+        "params": count_params(model),
+        "macs_ratio": macs / base_macs,
+        "macs_reduction": base_macs / macs,
+    }
+    for name, pair in evals.items():
+        row[f"acc_{name}"] = accuracy(model, pair, batch_size=500)
+    row[f"acc_{first}_before_finetune"] = result.accuracy["pruned"][first]
+    row.update(round_to=protocol.round_to, prune_seconds=result.seconds["prune"],
+               finetune_seconds=result.seconds["finetune"],
+               final_train_accuracy=result.finetune_history["accuracy"][-1])
+    report = result.pruning.report
+    if hasattr(report, "ratio_before"):  # a DAIS search's repair
+        row["search_macs_ratio"] = report.ratio_before
+        row["repair_channels_changed"] = report.channels_changed
+    return model, row
+
+
+def data_format(requested):
+    """`"tf"` on TensorFlow, the reproducible `"pydataset"` elsewhere."""
+    if requested != "auto":
+        return requested
+    return "tf" if keras.backend.backend() == "tensorflow" else "pydataset"
+
+
+def training_sets(protocol, fmt):
+    """The weight and search parts of the training images and their union,
+    as batches of `fmt` (`"tf"` or `"pydataset"`)."""
+    n = protocol.train_images
+    n_search = None if n is None else int(round(n * SEARCH_FRACTION))
+    parts = {}
+    for split, limit in (("weight", None if n is None else n - n_search), ("search", n_search)):
+        parts[split] = data.cifar10_numpy(split, search_fraction=SEARCH_FRACTION, seed=protocol.seed,
+                                          shuffle=True, limit=limit)
+    parts["train"] = tuple(np.concatenate([parts["weight"][i], parts["search"][i]]) for i in (0, 1))
+    if fmt == "tf":
+        from dais_keras.data.tfdata import tf_dataset as build
+    else:
+        build = data.ImagePyDataset
+    return {
+        split: build(x, y, protocol.batch_size, augment=split != "search", shuffle=True,
+                     seed=protocol.seed, drop_remainder=True)
+        for split, (x, y) in parts.items()
+    }
+
+
+def evaluation_sets():
+    """The exact-pixel subset (also evaluated right after pruning) and the
+    full JPEG test set."""
+    return {"exact_subset": data.cifar10_exact_subset(), "jpeg_test": data.cifar10_numpy("test")}
+
+
+def stem_of(args):
+    suffix = "" if args.round_to is None else f"_r{args.round_to}"
+    tag = f"_{args.tag}" if args.tag else ""
+    return f"compare_resnet{args.depth}_cifar10{suffix}{tag}"
+
+
+def run_one(method, args, command, out=None):
+    """Runs `method` under the protocol of `args`; writes its run JSON to
+    `out` (default `<stem>_runs/<method>_s<seed>.json`) and saves its model
+    for the merge's latency. Returns the JSON's path."""
+    keras.utils.set_random_seed(args.seed)
+    start = time.perf_counter()
+    protocol = Protocol(args)
+    fmt = data_format(args.format)
+    original = models.pretrained(f"resnet{args.depth}")
+    model, row = run_method(method, protocol, original, training_sets(protocol, fmt),
+                            evaluation_sets())
+    stem = stem_of(args)
+    out = pathlib.Path(out or RESULTS / f"{stem}_runs" / f"{method}_s{args.seed}.json")
+    model_dir = pathlib.Path(args.models_dir or ROOT / "runs" / "compare" / stem)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model_path = model_dir / f"{method}_s{args.seed}.keras"
+    model.save(model_path)
+    run = {
+        "schema": "dais-keras/compare-run/1",
+        "method": method,
+        "seed": args.seed,
+        "command": command,
+        "backend": keras.backend.backend(),
+        "machine": machine_info(runtime=True),
+        "protocol": protocol.as_dict(fmt, data.cifar10_source().name),
+        "model_path": str(model_path.resolve()),
+        "wall_seconds": time.perf_counter() - start,
+        "row": row,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, run, indent=1)
+    print(f"{method}: {row}\nwrote {out}", flush=True)
+    return out
+
+
+def time_epoch(args, steps, command, warmup=10):
+    """Times `steps` training steps of the protocol's fine-tune (with the
+    teacher when `--distill`) on its training images and extrapolates one
+    epoch; writes `--out-run` when given. Compiles and fits like
+    `FinetuneRecipe.fit` (that takes no `PyDataset` yet)."""
+    from dais_keras.finetune.distill import Distiller
+
+    protocol = Protocol(args)
+    fmt = data_format(args.format)
+    train = training_sets(protocol, fmt)["train"]
+    original = models.pretrained(f"resnet{args.depth}")
+    student = clone(original)
+    trainee = Distiller(student, original) if protocol.distill else student
+    per_epoch = steps_of(train, protocol.batch_size)
+    trainee.compile(optimizer=protocol.optimizer(0.0, 1.0, per_epoch),
+                    loss=classification_loss(original), metrics=["accuracy"])
+    marks = {}
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: marks.setdefault(batch + 1, time.perf_counter()))
+    trainee.fit(train, epochs=1, steps_per_epoch=steps, shuffle=False, callbacks=[clock], verbose=0)
+    per_step = (marks[steps] - marks[warmup]) / (steps - warmup)
+    result = {"command": command, "backend": keras.backend.backend(), "data_format": fmt,
+              "distill": protocol.distill, "batch_size": protocol.batch_size,
+              "timed_steps": steps - warmup, "warmup_steps": warmup, "seconds_per_step": per_step,
+              "steps_per_epoch": per_epoch, "epoch_seconds": per_step * per_epoch,
+              "images_per_second": protocol.batch_size / per_step,
+              "machine": machine_info(runtime=True)}
+    print(result, flush=True)
+    if args.out_run:
+        write_json(args.out_run, result, indent=1)
+    return result
+
+
+def _add_options(parser):
+    add = parser.add_argument
+    add("--config", default=None, help="YAML file of these options (the command line wins)")
+    add("--depth", type=int, default=20, choices=[20, 32, 44, 56])
+    add("--budget", type=float, default=0.5)
+    add("--round-to", type=int, default=None)
+    add("--train-images", type=int, default=8000,
+        help="training images (a seeded subset, 80 %% weight / 20 %% search part); 0: all 50,000")
+    add("--search-epochs", type=int, default=1, help="DAIS's search epochs (count in the total)")
+    add("--finetune-epochs", type=int, default=2, help="DAIS's fine-tune epochs; others get "
+        "search + fine-tune epochs of fine-tuning")
+    add("--batch-size", type=int, default=64)
+    add("--lr", type=float, default=0.01)
+    add("--weight-decay", type=float, default=0.0)
+    add("--distill", action=argparse.BooleanOptionalAction, default=False,
+        help="distil from the unpruned pretrained model in every fine-tune")
+    add("--seed", type=int, default=0)
+    add("--format", default="auto", choices=["auto", "tf", "pydataset"],
+        help="training batches (auto: tf on TensorFlow, pydataset elsewhere)")
+    add("--methods", default=",".join(["dais", *baselines.available(), "unpruned"]))
+    add("--method", default=None, help="run this one method and write its run JSON")
+    add("--out-run", default=None, help="the run JSON of --method")
+    add("--models-dir", default=None, help="where models are saved (default runs/compare/<stem>)")
+    add("--tag", default="", help="suffix of the output names (e.g. long)")
+    add("--merge", nargs="*", default=None, metavar="RUN_JSON",
+        help="merge run JSONs (default: the runs of this config) into the table")
+    add("--out", default=None, help="stem of the merged outputs (default bench/results/<stem>)")
+    add("--time-steps", type=int, default=None, metavar="N",
+        help="only time N fine-tune steps and extrapolate one epoch (sizing long runs)")
+
+
+def parse_args(argv=None):
+    """The command line, on top of the `--config` file's values."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    _add_options(parser)
+    first, _ = parser.parse_known_args(argv)
+    if first.config:
+        import yaml
+
+        values = yaml.safe_load(pathlib.Path(first.config).read_text()) or {}
+        known = {a.dest for a in parser._actions}
+        values = {k.replace("-", "_"): v for k, v in values.items()}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SystemExit(f"{first.config}: unknown option(s) {unknown}; valid: {sorted(known)}")
+        parser.set_defaults(**values)
+    args = parser.parse_args(argv)
+    args.train_images = args.train_images or None
+    if isinstance(args.methods, (list, tuple)):
+        args.methods = ",".join(args.methods)
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--depth", type=int, default=20, choices=[20, 32, 44, 56])
-    parser.add_argument("--budget", type=float, default=0.5)
-    parser.add_argument("--round-to", type=int, default=None)
-    parser.add_argument("--train-images", type=int, default=10000,
-                        help="training images (JPEG train set, class-balanced prefix)")
-    parser.add_argument("--search-epochs", type=int, default=1)
-    parser.add_argument("--finetune-epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", default="dais," + ",".join(baselines.available()))
-    parser.add_argument("--save-dir", default=None,
-                        help="also save every fine-tuned model as <dir>/<method>.keras")
-    args = parser.parse_args(argv)
-    import keras
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    command = "python bench/compare.py " + " ".join(shlex.quote(a) for a in argv)
+    stem = stem_of(args)
+    out = args.out or str(RESULTS / stem)
+    if args.merge is not None:
+        import compare_merge
 
-    keras.utils.set_random_seed(args.seed)
-    t_start = time.perf_counter()
-
-    base_name = f"resnet{args.depth}"
-    train = data.cifar10("train", batch_size=args.batch_size, augment=True, limit=args.train_images,
-                         seed=args.seed, drop_remainder=True)
-    weight = data.cifar10("weight", batch_size=args.batch_size, augment=True, search_fraction=0.2,
-                          limit=int(args.train_images * 0.8), seed=args.seed, drop_remainder=True)
-    search = data.cifar10("search", batch_size=args.batch_size, augment=False, search_fraction=0.2,
-                          limit=int(args.train_images * 0.2), seed=args.seed, drop_remainder=True)
-    x_test, y_test = data.cifar10_numpy("test")
-    x_exact, y_exact = data.cifar10_exact_subset()
-    source = data.cifar10_source()
-    # The same fine-tuning protocol for every method, the reference included.
-    recipe = FinetuneRecipe(args.finetune_epochs, nesterov=True, seed=args.seed)
-
-    original = models.pretrained(base_name)
-    base_macs = count_macs(original)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base_tfl, base_ort = measure_latency(original, x_exact[:64], tmp)
-        for method in args.methods.split(",") + ["unpruned"]:
-            result = run_pipeline(
-                original, pruner(method, args, original, weight, search), recipe=recipe,
-                finetune_data=train, eval_data={"exact": (x_exact, y_exact)},
-                eval_stages=("pruned", "finetuned"), eval_batch_size=500,
-            )
-            model = result.model
-            macs = count_macs(model)
-            print(f"{method}: pruned to {macs / base_macs:.3f} of MACs", flush=True)
-            tfl, ort = measure_latency(model, x_exact[:64], tmp)
-            if args.save_dir:
-                os.makedirs(args.save_dir, exist_ok=True)
-                model.save(os.path.join(args.save_dir, f"{method}.keras"))
-            row = {
-                "method": method,
-                "macs": macs,
-                "params": count_params(model),
-                "macs_ratio": macs / base_macs,
-                "acc_jpeg_test": accuracy(model, (x_test, y_test), batch_size=500),
-                "acc_exact_subset": result.accuracy["finetuned"]["exact"],
-                "acc_exact_subset_before_finetune": result.accuracy["pruned"]["exact"],
-                "tflite_ms": tfl,
-                "ort_ms": ort,
-                "tflite_speedup": base_tfl / tfl,
-                "ort_speedup": base_ort / ort,
-                "macs_reduction": base_macs / macs,
-                "round_to": args.round_to,
-                "prune_seconds": result.seconds["prune"] if method != "unpruned" else 0.0,
-                "finetune_seconds": result.seconds["finetune"],
-                "final_train_accuracy": result.finetune_history["accuracy"][-1],
-            }
-            if method == "dais":
-                row["search_macs_ratio"] = result.pruning.report.ratio_before
-                row["repair_channels_changed"] = result.pruning.report.channels_changed
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-
-    suffix = "" if args.round_to is None else f"_r{args.round_to}"
-    stem = os.path.join(RESULTS, f"compare_{base_name}_cifar10{suffix}")
-    result = {
-        "machine": machine_info(runtime=True),
-        "epochs": {"search": args.search_epochs, "finetune": args.finetune_epochs},
-        "train_images": args.train_images,
-        "budget": args.budget,
-        "data": {"train": source.name, "test": source.name + " test (10,000)",
-                 "exact_subset": "cifar10-exact-subset-1017"},
-        "unpruned_latency_ms": {"tflite": base_tfl, "ort": base_ort},
-        "command": "python bench/compare.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-        "wall_seconds": time.perf_counter() - t_start,
-        "rows": rows,
-    }
-    write_json(stem + ".json", result, indent=1)
-    write_markdown(result, stem + ".md")
-    write_plot(result, stem + ".png")
-
-
-def write_markdown(result, path):
-    lines = [
-        f"# {result['command']}",
-        "",
-        f"Budget {result['budget']:.0%} of MACs; {result['train_images']} training images; "
-        f"search {result['epochs']['search']} epoch(s), fine-tune {result['epochs']['finetune']} "
-        f"epoch(s), same protocol for every method; data: {result['data']['train']}. "
-        f"Latency: batch 1, one thread, median; speed-up vs the unpruned model in the same run.",
-        "",
-        "| method | MACs | params | acc JPEG test | acc exact subset | TFLite ms (speed-up) | ORT ms (speed-up) | MACs reduction |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        lines.append(
-            f"| {r['method']} | {r['macs']:,} | {r['params']:,} | {100 * r['acc_jpeg_test']:.2f} % | "
-            f"{100 * r['acc_exact_subset']:.2f} % | {r['tflite_ms']:.3f} ({r['tflite_speedup']:.2f}×) | "
-            f"{r['ort_ms']:.3f} ({r['ort_speedup']:.2f}×) | {r['macs_reduction']:.2f}× |"
-        )
-    atomic_write(path, "\n".join(lines) + "\n")
-
-
-def write_plot(result, path):
-    try:
-        plt = pyplot()
-    except ImportError:
+        files = args.merge or sorted(str(p) for p in (RESULTS / f"{stem}_runs").glob("*.json"))
+        compare_merge.merge_files(files, out, command)
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in result["rows"]:
-        ax.scatter(r["macs"] / 1e6, 100 * r["acc_jpeg_test"])
-        ax.annotate(r["method"], (r["macs"] / 1e6, 100 * r["acc_jpeg_test"]), fontsize=8)
-    ax.set_xlabel("MACs (millions)")
-    ax.set_ylabel("top-1 on JPEG CIFAR-10 test (%)")
-    ax.set_title(os.path.basename(path).replace(".png", ""))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if args.time_steps:
+        time_epoch(args, args.time_steps, command)
+        return
+    if args.method:
+        run_one(args.method, args, command, out=args.out_run)
+        return
+    files = [str(run_one(m, args, command)) for m in args.methods.split(",")]
+    merge = [sys.executable, str(BENCH / "compare.py"), *argv, "--out", out, "--merge", *files]
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")  # TFLite timing needs TensorFlow
+    subprocess.run(merge, env=env, check=True)
 
 
 if __name__ == "__main__":

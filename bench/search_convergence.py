@@ -12,8 +12,18 @@ Cases:
         weight/search split, evaluated on the 1,017 exact test images.
     tiny: a small CNN on synthetic data, searched 1, 2, 4, ... steps.
 
-Usage (one run per JSON row, appended to --out):
-    python bench/search_convergence.py resnet20 --steps 300 --batch 64 --budget 0.5
+    mobilenetv2 / densenet121: `keras.applications` models (`weights=None`,
+        32x32 and 64x64 inputs; CIFAR-10 upsampled by pixel repetition),
+        trained briefly first (`--pretrain-epochs` on `--train-images`) so
+        that accuracy means something, then searched at each budget from
+        the same trained weights; evaluated on held-out training images.
+
+The data are `tf.data` on TensorFlow and numpy batches (`format=
+"pydataset"`, or arrays) on the other backends.
+
+Usage (one run per JSON file; rows are appended to --out):
+    python bench/search_convergence.py resnet20 --steps 300 --batch 64 --budgets 0.3 0.5 0.7
+    python bench/search_convergence.py mobilenetv2 --steps 300 --budgets 0.3 0.5 0.7
     python bench/search_convergence.py tiny --steps 1 2 4 8 16 32 64 128
 """
 
@@ -86,8 +96,10 @@ def resnet(args):
     from dais_keras import models
 
     keras.utils.set_random_seed(args.seed)
-    train = data.cifar10("weight", batch_size=args.batch, seed=args.seed).repeat()
-    search = data.cifar10("search", batch_size=args.batch, seed=args.seed)
+    fmt = "tf" if keras.backend.backend() == "tensorflow" else "pydataset"
+    train = data.cifar10("weight", batch_size=args.batch, seed=args.seed, format=fmt)
+    train = train.repeat() if fmt == "tf" else train
+    search = data.cifar10("search", batch_size=args.batch, seed=args.seed, format=fmt)
     xe, ye = data.cifar10_exact_subset()
     rows = []
     for steps in args.steps:
@@ -98,7 +110,61 @@ def resnet(args):
                       batch=args.batch)
             row.update(model=f"{args.case} (pretrained)", input="32x32", budget=budget,
                        steps=steps, batch=args.batch, data=data.cifar10_source().name,
+                       backend=keras.backend.backend(),
                        eval="cifar10 exact test subset (1,017 images)")
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+# keras.applications cases: constructor and input size.
+APPLICATIONS = {
+    "mobilenetv2": ("MobileNetV2", 32),
+    "densenet121": ("DenseNet121", 64),
+}
+
+
+def _upsampled(x, size):
+    factor = size // x.shape[1]
+    return np.repeat(np.repeat(x, factor, axis=1), factor, axis=2) if factor > 1 else x
+
+
+def applications(args):
+    """Briefly trains a `keras.applications` model on CIFAR-10, then searches
+    it at every budget from those same weights."""
+    from dais_keras import data
+
+    keras.utils.set_random_seed(args.seed)
+    name, size = APPLICATIONS[args.case]
+    x, y = data.cifar10_numpy("weight", seed=args.seed, shuffle=True, limit=args.train_images)
+    xs, ys = data.cifar10_numpy("search", seed=args.seed, shuffle=True, limit=args.train_images // 4)
+    n_eval = min(1000, len(ys) // 2)
+    (xe, ye), (xs, ys) = (xs[:n_eval], ys[:n_eval]), (xs[n_eval:], ys[n_eval:])
+    x, xs, xe = (_upsampled(a, size).astype("float32") / 127.5 - 1.0 for a in (x, xs, xe))
+    base = getattr(keras.applications, name)(
+        weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None)
+    base.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=LOSS,
+                 metrics=["accuracy"])
+    t0 = time.perf_counter()
+    base.fit(x, y, batch_size=args.batch, epochs=args.pretrain_epochs, verbose=0)
+    pretrain_seconds = time.perf_counter() - t0
+    from dais_keras.finetune.accuracy import accuracy
+
+    base_acc = accuracy(base, (xe, ye))
+    weights = base.get_weights()
+    rows = []
+    for steps in args.steps:
+        for budget in args.budgets:
+            model = keras.models.clone_model(base)
+            model.set_weights(weights)
+            epochs = 10 if steps >= 10 else 1
+            row = run(model, budget, (x, y), (xs, ys), (xe, ye), epochs=epochs,
+                      steps=steps // epochs, batch=args.batch)
+            row.update(model=f"{name} (weights=None, trained {args.pretrain_epochs} epochs "
+                       f"on {len(y)} images)", input=f"{size}x{size}", budget=budget,
+                       steps=steps, batch=args.batch, backend=keras.backend.backend(),
+                       acc_unpruned=base_acc, pretrain_seconds=pretrain_seconds,
+                       eval=f"{len(ye)} held-out CIFAR-10 training images")
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows
@@ -106,14 +172,19 @@ def resnet(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=["tiny", "resnet20", "resnet56"])
+    parser.add_argument("case", choices=["tiny", "resnet20", "resnet56", *APPLICATIONS])
     parser.add_argument("--steps", type=int, nargs="+", default=[300])
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.5])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "search_convergence.json"))
+    parser.add_argument("--train-images", type=int, default=10000,
+                        help="keras.applications cases: training images")
+    parser.add_argument("--pretrain-epochs", type=int, default=3,
+                        help="keras.applications cases: epochs of training before the search")
     args = parser.parse_args()
-    rows = tiny(args) if args.case == "tiny" else resnet(args)
+    cases = {"tiny": tiny, "resnet20": resnet, "resnet56": resnet}
+    rows = cases.get(args.case, applications)(args)
     previous = {"rows": []}
     if os.path.exists(args.out):
         with open(args.out) as f:

@@ -100,9 +100,11 @@ class CostModel:
         """Differentiable MACs for a backend tensor `m` (float32)."""
         from keras import ops
 
-        c_in = ops.where(self.uses_in, self.c_in.tensor(m) / self.groups.astype("float32"), 1.0)
+        # Constants as tensors: numpy arrays do not mix with torch tensors.
+        groups, coef = (ops.convert_to_tensor(a.astype("float32")) for a in (self.groups, self.coef))
+        c_in = ops.where(self.uses_in, self.c_in.tensor(m) / groups, 1.0)
         c_out = ops.where(self.uses_out, self.c_out.tensor(m), 1.0)
-        return ops.sum(self.coef.astype("float32") * c_in * c_out)
+        return ops.sum(coef * c_in * c_out)
 
     def channel_macs(self, m):
         """MACs saved by removing each channel alone, given masks `m`.

@@ -147,7 +147,7 @@ class LatencyModel:
                 x, y = c_in[idx] - shift_in, c_out[idx] - shift_out
             else:
                 x, y = xp.take(c_in, idx), xp.take(c_out, idx)
-                F = F.astype("float32")
+                F = xp.convert_to_tensor(F.astype("float32"))
             value = xp.sum(xp.matmul(hat(x, grid_in, xp), F) * hat(y, grid_out, xp), axis=1)
             yield idx, value
 
@@ -192,7 +192,9 @@ class LatencyModel:
         for _, value in self._per_entry(c_in, c_out, ops, soft=True):
             total = total + ops.sum(value)
         a, b = self.overhead
-        volume = self.volume_const + ops.sum(self.volume_w.astype("float32") * m)
+        volume = self.volume_const + ops.sum(
+            ops.convert_to_tensor(self.volume_w.astype("float32")) * m
+        )
         return total + float(a) + float(b) * volume
 
     def marginal(self, m):

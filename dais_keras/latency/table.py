@@ -39,11 +39,13 @@ def hat(x, grid, xp):
     `weights @ values` interpolates `values` linearly between grid points."""
     grid = np.asarray(grid, dtype=np.float64)
     if grid.size == 1:
-        return xp.ones_like(x[:, None] * np.ones((1, 1), "float32"))
+        return xp.ones_like(x[:, None])
     padded = np.concatenate([[grid[0] - 1.0], grid, [grid[-1] + 1.0]])
     lo, mid, hi = padded[:-2], padded[1:-1], padded[2:]
     dtype = "float32" if xp is not np else "float64"
     lo, mid, hi = (v.astype(dtype) for v in (lo, mid, hi))
+    if xp is not np:  # numpy arrays do not mix with torch tensors
+        lo, mid, hi = (xp.convert_to_tensor(v) for v in (lo, mid, hi))
     # Constant outside the grid (fewer channels than measured, or more).
     x = xp.clip(x, float(grid[0]), float(grid[-1]))[:, None]
     left = (x - lo) / (mid - lo)

@@ -1,5 +1,7 @@
 """`attach_indicators`: the search model of a Keras model."""
 
+import keras
+
 from dais_keras.indicators.insert import insert_indicators
 from dais_keras.search.model import DAISModel
 
@@ -43,6 +45,9 @@ def attach_indicators(
         temperature=temperature,
         strict=strict,
     )
-    return DAISModel(
-        inputs=inserted.input, outputs=inserted.output, name=inserted.name
-    )
+    name = inserted.name
+    if keras.backend.backend() == "torch":
+        # The search's variables belong to the model itself, and PyTorch
+        # refuses `.` in their paths (`mobilenetv2_1.00_224/dais_step`).
+        name = name.replace(".", "_")
+    return DAISModel(inputs=inserted.input, outputs=inserted.output, name=name)

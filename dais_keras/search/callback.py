@@ -24,7 +24,9 @@ from dais_keras.search.feed import SearchFeed
 from dais_keras.search.record import SearchRecord
 from dais_keras.search.objective import DEFAULT_BETA_1
 from dais_keras.search.objective import DEFAULT_HARD_FINISH
+from dais_keras.search.objective import DEFAULT_HARD_BAND
 from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR
+from dais_keras.search.objective import DEFAULT_T_MIN
 from dais_keras.search.objective import DEFAULT_LAMBDA_BUDGET
 from dais_keras.search.objective import DEFAULT_LR_POWER
 from dais_keras.search.objective import auto_learning_rate
@@ -36,7 +38,7 @@ from dais_keras.utils import checks
 _CONFIG = (
     "budget", "batch_size", "schedule", "learning_rate", "lr_power", "beta_1",
     "beta_2", "lambda_budget", "lambda_l1", "min_width", "lambda_min_width",
-    "residual_prior", "lambda_polar", "hard_finish", "band", "single_level", "train_weights", "warmup_epochs",
+    "residual_prior", "lambda_polar", "hard_band", "hard_finish", "band", "single_level", "train_weights", "warmup_epochs",
     "round_to", "repair", "best_effort", "seed", "shuffle", "log_widths",
     "plot_dir", "record_every", "verbose", "runtime", "latency_table",
 )
@@ -115,6 +117,10 @@ class DAISCallback(keras.callbacks.Callback):
             residual stage, weighted by fan-out).
         lambda_polar: Weight of the polarisation term
             `progress * mean(4 m (1 - m))` (0: none).
+        hard_band: Weight, relative to `lambda_budget`, of the band on the
+            hard architecture (`alpha > 0`, straight-through), which grows
+            with the annealing's progress (0: soft masks only). It makes the
+            architecture the search ends with meet the band by itself.
         hard_finish: Share of the search's steps, at its end, that train the
             repaired architecture with hard masks (0: binarise when `fit`
             ends, as a plain annealing would). Needs `repair=True`.
@@ -188,7 +194,7 @@ class DAISCallback(keras.callbacks.Callback):
         batch_size=None,
         schedule="exponential",
         T0=1.0,
-        T_min=0.01,
+        T_min=DEFAULT_T_MIN,
         learning_rate="auto",
         lr_power=DEFAULT_LR_POWER,
         beta_1=DEFAULT_BETA_1,
@@ -199,6 +205,7 @@ class DAISCallback(keras.callbacks.Callback):
         lambda_min_width=1.0,
         residual_prior=1.0,
         lambda_polar=DEFAULT_LAMBDA_POLAR,
+        hard_band=DEFAULT_HARD_BAND,
         hard_finish=DEFAULT_HARD_FINISH,
         band=budget_lib.DEFAULT_BAND,
         single_level=False,
@@ -250,6 +257,7 @@ class DAISCallback(keras.callbacks.Callback):
             ("lambda_min_width", lambda_min_width),
             ("residual_prior", residual_prior),
             ("lambda_polar", lambda_polar),
+            ("hard_band", hard_band),
         ):
             setattr(self, name, checks.check_number(name, value, low=0.0))
         self.hard_finish = checks.check_number("hard_finish", hard_finish, 0.0, 0.5)
@@ -373,6 +381,7 @@ class DAISCallback(keras.callbacks.Callback):
             "lambda_min_width": self.lambda_min_width,
             "lambda_residual": self.residual_prior,
             "lambda_polar": self.lambda_polar,
+            "hard_band": self.hard_band,
             "nonfinite": 0.0,
             "min_widths": self.min_widths.astype("float32"),
             "residual_weights": self.structure.residual_weights,

@@ -69,7 +69,7 @@ class DAISModel(keras.Model):
     variables of the model, so it is saved with the weights and restored by
     `keras.callbacks.BackupAndRestore`.
 
-    Supported backends for the search: TensorFlow and JAX.
+    Supported backends for the search: TensorFlow, JAX and PyTorch.
 
     Example:
 
@@ -185,9 +185,9 @@ class DAISModel(keras.Model):
             raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
         if mode is not None and not _STEP.supports_search:
             raise NotImplementedError(
-                "The DAIS search runs on the TensorFlow and JAX backends; "
-                f"this process uses '{keras.backend.backend()}'. Set "
-                "KERAS_BACKEND to 'tensorflow' or 'jax'."
+                "The DAIS search runs on the TensorFlow, JAX and PyTorch "
+                f"backends; this process uses '{keras.backend.backend()}'. Set "
+                "KERAS_BACKEND to 'tensorflow', 'jax' or 'torch'."
             )
         if mode == "bilevel" and feed is None:
             raise ValueError("The bi-level search needs a search `feed`.")

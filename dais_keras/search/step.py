@@ -48,7 +48,12 @@ class SearchStep:
     def iterate(self, model, dataset):
         """An iterator over the `tf.data.Dataset` of search batches, in the
         form (and distribution) the train step expects."""
-        return iter(dataset.as_numpy_iterator())
+        return self.iterate_batches(model, dataset.as_numpy_iterator())
+
+    def iterate_batches(self, model, batches):
+        """An iterator over `batches` (an endless iterator of numpy
+        batches), in the form (and distribution) the train step expects."""
+        return batches
 
     def read_variable(self, model, variable):
         """The current value of `variable` as numpy."""
@@ -57,6 +62,17 @@ class SearchStep:
     def sync_variables(self, model):
         """Makes the model's variables hold the current values, also in the
         middle of a `fit`, so that they can be changed between steps."""
+
+
+def alpha_variables(state):
+    """The indicator step's variables of a `DAISModel`'s search `state`
+    (`model._dais`): alphas, Adam moments, iterations (stateful steps
+    snapshot and restore them)."""
+    variables = [l.alpha for l in state.indicators]
+    for m, v in state.moments:
+        variables += [m, v]
+    variables.append(state.vars["iterations"])
+    return variables
 
 
 @functools.cache

@@ -178,10 +178,10 @@ class JAXStep(SearchStep):
 
         return train_function
 
-    def iterate(self, model, dataset):
+    def iterate_batches(self, model, batches):
         from keras.src.backend.jax.trainer import _distribute_data
 
-        return map(_distribute_data, dataset.as_numpy_iterator())
+        return map(_distribute_data, batches)
 
     def sync_variables(self, model):
         """Mid-epoch the values live in the trainer's state: write them back;

@@ -15,6 +15,7 @@ from keras import ops
 
 from dais_keras.search import objective
 from dais_keras.search.step import SearchStep
+from dais_keras.search.step import alpha_variables
 from dais_keras.search.step import ZipFeed
 
 
@@ -114,15 +115,6 @@ def _apply_if(optimizer, finite, grads, variables):
     )
 
 
-def _alpha_variables(state):
-    """The indicator step's variables: alphas, Adam moments, iterations."""
-    variables = [l.alpha for l in state.indicators]
-    for m, v in state.moments:
-        variables += [m, v]
-    variables.append(state.vars["iterations"])
-    return variables
-
-
 def _batch_size(x):
     return _tf().shape(next(i for i in keras.tree.flatten(x) if i is not None))[0]
 
@@ -190,7 +182,7 @@ def _weight_step(model, data, penalty_fn=None, extra_finite=None):
 
 def _update_alphas(state, grads, hp, T, finite, old):
     """Adam step on alpha where `finite`; `old` holds the values of
-    `_alpha_variables(state)`."""
+    `alpha_variables(state)`."""
     n = len(state.indicators)
     alphas = old[:n]
     moments = [(old[n + 2 * i], old[n + 2 * i + 1]) for i in range(n)]
@@ -201,7 +193,7 @@ def _update_alphas(state, grads, hp, T, finite, old):
     new.append(it)
     _assign(
         (var, ops.where(finite, value, previous))
-        for var, value, previous in zip(_alpha_variables(state), new, old)
+        for var, value, previous in zip(alpha_variables(state), new, old)
     )
 
 
@@ -235,7 +227,7 @@ def _bilevel(model, data, hp, T, old):
             model, train_data, extra_finite=finite_search
         )
         # A non-finite weight step undoes the indicator step too.
-        _keep_where(finite_weights, _alpha_variables(state), old)
+        _keep_where(finite_weights, alpha_variables(state), old)
     else:
         # No weight step: report the metrics of the search batch.
         model._loss_tracker.update_state(_unscale(task), sample_weight=_batch_size(xs))
@@ -246,13 +238,8 @@ def _bilevel(model, data, hp, T, old):
 
 def _single_level(model, data, hp, T, old):
     """Weights and indicators from one pass over the training batch."""
-
-    def penalty_fn(alphas):
-        extra, ratio = objective.penalty(model, alphas, T, hp)
-        return extra, (extra, ratio)
-
     metrics, finite, grads, (extra, ratio) = _weight_step(
-        model, data, penalty_fn=penalty_fn
+        model, data, penalty_fn=objective.penalty_with_aux(model, T, hp)
     )
     grads = _all_reduce_sum(grads)
     _update_alphas(model._dais, grads, hp, T, finite, old)
@@ -271,7 +258,7 @@ class TensorFlowStep(SearchStep):
         hp = {k: _read(v) for k, v in state.vars.items()}
         T = objective.temperature(state.schedule, hp)
         _assign([(l.temperature, T) for l in state.indicators])
-        old = [_read(v) for v in _alpha_variables(state)]
+        old = [_read(v) for v in alpha_variables(state)]
         run = _bilevel if state.mode == "bilevel" else _single_level
         metrics, checks, ratio, search_loss = run(model, data, hp, T, old)
         _assign(
@@ -299,6 +286,22 @@ class TensorFlowStep(SearchStep):
         if strategy.num_replicas_in_sync > 1:
             dataset = strategy.experimental_distribute_dataset(dataset)
         return iter(dataset)
+
+    def iterate_batches(self, model, batches):
+        """Numpy batches as they are (the compiled step converts them), or,
+        under a `tf.distribute` strategy of several replicas, through a
+        `tf.data.Dataset` (`from_generator`) that it shards."""
+        if model.distribute_strategy.num_replicas_in_sync == 1:
+            return batches
+        tf = _tf()
+        first = next(batches)
+        signature = keras.tree.map_structure(
+            lambda a: tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype)), first
+        )
+        dataset = tf.data.Dataset.from_generator(
+            lambda: itertools.chain([first], batches), output_signature=signature
+        )
+        return self.iterate(model, dataset)
 
 
 STEP = TensorFlowStep()

@@ -8,6 +8,7 @@ import keras
 import dais_keras as dk
 from dais_keras.search import schedules
 from dais_keras.search.callback import DAISCallback
+from dais_keras.search.objective import DEFAULT_T_MIN
 
 BATCH = 32
 
@@ -124,7 +125,7 @@ def test_warmup_epochs_train_weights_only(toy):
     history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[cb, Spy()])
     np.testing.assert_array_equal(seen[0], 2.0)  # alpha_init: untouched in warm-up
     assert history.history["dais_T"][0] == pytest.approx(1.0)
-    assert history.history["dais_T"][-1] == pytest.approx(0.01, rel=1e-4)
+    assert history.history["dais_T"][-1] == pytest.approx(DEFAULT_T_MIN, rel=1e-4)
     assert not np.array_equal(seen[2], seen[0])
 
 
@@ -143,7 +144,7 @@ def test_callback_is_reusable_across_fits(toy):
     first = cb.report
     assert all(layer.hard for layer in dk.indicator_layers(model))
     model, history = _fit(toy, cb, epochs=2, model=model)
-    assert history.history["dais_T"][-1] == pytest.approx(0.01, rel=1e-4)
+    assert history.history["dais_T"][-1] == pytest.approx(DEFAULT_T_MIN, rel=1e-4)
     assert cb.report is not first and cb.report.feasible
     assert model.search_mode is None
     # A plain fit afterwards trains weights only.

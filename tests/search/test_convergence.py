@@ -1,8 +1,8 @@
 """The search converges (issue 13): binary masks on budget by themselves,
 and the hard finish trains exactly the architecture surgery hands over.
 
-Runs on every backend the search supports (`make test` runs it on TensorFlow
-and JAX)."""
+Runs on every backend the search supports (`make test` runs it on TensorFlow,
+JAX and torch)."""
 
 import numpy as np
 import pytest

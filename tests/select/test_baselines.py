@@ -177,6 +177,17 @@ def test_weight_norms_sum_over_producers_and_consumers(tiny):
         baselines.channel_weight_norms(graph, p=3)
 
 
+def test_group_norm_of_a_residual_group_sums_every_producer_and_consumer(tiny):
+    graph = _facts(tiny)[1]
+    shared = graph["down"]  # written by 'down', 'block_conv2'; read by 'block_conv1', 'logits'
+    w = {n: [a.astype(np.float64) for a in tiny.get_layer(n).get_weights()]
+         for n in ("down", "block_conv2", "bn2", "bn4", "block_conv1", "logits")}
+    squares = sum((w[n][0] ** 2).sum(axis=(0, 1, 2)) + w[n][1] ** 2 for n in ("down", "block_conv2"))
+    squares = squares + sum(w[n][0] ** 2 + w[n][1] ** 2 for n in ("bn2", "bn4"))  # gamma, beta
+    squares = squares + (w["block_conv1"][0] ** 2).sum(axis=(0, 1, 3)) + (w["logits"][0] ** 2).sum(axis=1)
+    np.testing.assert_allclose(baselines.group_norms(graph)[shared.id], np.sqrt(squares), rtol=1e-6)
+
+
 def test_weight_norms_of_depthwise_separable_dense_and_flatten():
     keras.utils.set_random_seed(0)
     inp = keras.Input((6, 6, 3))
@@ -230,7 +241,7 @@ def test_random_is_deterministic_per_seed(resnet20):
 
 
 def test_deterministic_methods_ignore_the_seed(tiny):
-    for method in ("uniform", "l1-layer", "l1-global", "cpmc"):
+    for method in ("uniform", "l1-layer", "l1-global", "cpmc", "group-norm", "group-norm-global"):
         assert baselines.select(tiny, method, 0.5, seed=0)[0] == baselines.select(tiny, method, 0.5, seed=5)[0]
 
 

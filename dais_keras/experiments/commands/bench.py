@@ -11,7 +11,7 @@ def configure(parser):
     # `+` as the option prefix: every `-x`/`--xx` after `compare` is passed on
     # to the script, including --help.
     compare = actions.add_parser(
-        "compare", help="run bench/compare.py (DAIS against the baselines); every "
+        "compare", help="run bench/compare.py (DAIS against the baselines, equal compute); every "
         "argument after `compare` goes to the script", prefix_chars="+", add_help=False,
     )
     compare.add_argument("script_args", nargs="*", metavar="ARGS")
@@ -24,11 +24,17 @@ Python and returns its exit code; every argument after `compare` (--config
 FILE, --help, ...) goes to the script.
 
 actions:
-  compare    DAIS against the baselines at the same budgets (bench/compare.py)
+  compare    DAIS against the baselines at the same budget and equal compute
+             (bench/compare.py): every method, and the unpruned model, trains
+             the same total epochs over the same images (DAIS's search
+             epochs count), with one optimizer, schedule, augmentation,
+             distillation setting (--distill) and seed
 
 examples:
   dais bench compare --help
-  dais bench compare --config configs/cifar10/resnet20/base.yaml
+  dais bench compare --config configs/bench/compare_resnet20_cifar10.yaml
+  dais bench compare --config configs/bench/compare_resnet20_cifar10_long.yaml --method dais
+  dais bench compare --config configs/bench/compare_resnet20_cifar10_long.yaml --merge
 """
 
 

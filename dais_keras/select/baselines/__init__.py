@@ -30,9 +30,19 @@ Methods (`available()`; add your own with `register_method`):
   so does its cost. Score of channel `c`:
   `||W_write(c)||_2 * ||W_read(c)||_2`, normalised by its group's mean,
   ranked per MAC saved and dropped greedily like `"l1-global"`.
+* `"group-norm"`: the widths of `"uniform"`; within each group the channels
+  with the largest group L2 norm, the norm over *every* parameter the
+  channel owns: each producer's kernel slice and bias, the BatchNorm gamma
+  and beta that carry it, each consumer's input slice (DepGraph, Fang et
+  al., CVPR 2023; Torch-Pruning's `GroupNormImportance` pruned per group).
+* `"group-norm-global"`: all channels ranked together by their squared
+  group norm divided by its group's mean (Torch-Pruning's `"mean"`
+  normaliser), dropped greedily lowest first, without regard to MACs (as
+  Torch-Pruning's `global_pruning=True`), until the budget is met.
 
 The weight norms are `dais_keras.select.importance` (a registry per layer
-type, `register_weight_norms`). The budget is met by the band search shared
+type, `register_weight_norms`); the group norms
+`dais_keras.select.group_norm` (`register_parameter_norms`). The budget is met by the band search shared
 with the DAIS repair (`dais_keras.select.band`): greedy methods start from
 the full model, width-based methods from their widths; groups never go
 below `min_width` (default one channel), frozen groups are never touched,
@@ -65,6 +75,9 @@ from dais_keras.select.baselines.methods import register_method
 from dais_keras.select.baselines.report import BaselineReport
 from dais_keras.select.baselines.run import prune
 from dais_keras.select.baselines.run import select
+from dais_keras.select.group_norm import group_norms
+from dais_keras.select.group_norm import normalised_group_importance
+from dais_keras.select.group_norm import register_parameter_norms
 from dais_keras.select.importance import channel_weight_norms
 from dais_keras.select.importance import normalise_per_group
 from dais_keras.select.importance import register_weight_norms
@@ -86,9 +99,12 @@ __all__ = [
     "available",
     "channel_weight_norms",
     "get",
+    "group_norms",
     "normalise_per_group",
+    "normalised_group_importance",
     "prune",
     "register_method",
+    "register_parameter_norms",
     "register_weight_norms",
     "select",
     "select_widths",

@@ -12,6 +12,8 @@ import types
 
 import numpy as np
 
+from dais_keras.select.group_norm import group_norms
+from dais_keras.select.group_norm import normalised_group_importance
 from dais_keras.select.importance import normalise_per_group
 
 
@@ -101,7 +103,8 @@ def available():
     """Names of the registered baseline methods.
 
     Returns:
-        A list, e.g. `["uniform", "l1-layer", "l1-global", "random", "cpmc"]`.
+        A list, e.g. `["uniform", "l1-layer", "l1-global", "random", "cpmc",
+        "group-norm", "group-norm-global"]`.
     """
     return list(_METHODS)
 
@@ -144,3 +147,16 @@ def _cpmc(problem):
     write, read = problem.weight_norms(p=2)
     read = {gid: r if r.any() else np.ones_like(r) for gid, r in read.items()}
     return Plan(scores=problem.flat(normalise_per_group({g: write[g] * read[g] for g in write})))
+
+
+@register_method("group-norm", "uniform widths, channels with the largest group L2 norm kept "
+                 "(DepGraph)")
+def _group_norm(problem):
+    scores = problem.flat(group_norms(problem.graph))
+    return Plan(scores=scores, widths=problem.uniform_widths(), regrow="uniform")
+
+
+@register_method("group-norm-global", "global greedy on the group L2 norm normalised per group "
+                 "(Torch-Pruning), MACs ignored")
+def _group_norm_global(problem):
+    return Plan(scores=problem.flat(normalised_group_importance(problem.graph)), per_mac=False)

@@ -93,7 +93,8 @@ def prune(model, method, budget, seed=0, round_to=None, band=DEFAULT_BAND, min_w
     Args:
         model: A functional (or built Sequential) Keras model.
         method: One of `available()`: `"uniform"`, `"l1-layer"`,
-            `"l1-global"`, `"random"`, `"cpmc"`.
+            `"l1-global"`, `"random"`, `"cpmc"`, `"group-norm"`,
+            `"group-norm-global"`.
         budget: Target MACs as a fraction of the unpruned model's, in (0, 1).
         seed: Integer seed (the `"random"` method).
         round_to: Align every pruned group's width to a multiple of this

@@ -1,0 +1,299 @@
+"""The merge step of bench/compare.py: run JSONs -> one table, JSON and plot.
+
+Every run JSON (`compare.py --method M --out-run FILE`) holds one method's
+row, its protocol, command, seed, backend, machine and wall time. The merge
+checks that all runs share one protocol (same total epochs, images,
+optimizer, schedule, distillation, data format, budget), times every saved
+model in this one process (TFLite with XNNPack and ONNX Runtime, batch 1,
+one thread: TensorFlow is needed, whatever backend trained the models), and
+summarises each method over its seeds: mean, sample standard deviation and
+min-max.
+
+Run it through compare.py: `python bench/compare.py --config FILE --merge
+[RUN_JSON ...]`.
+"""
+
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from dais_keras.deploy import export
+from dais_keras.search.plot import pyplot
+from dais_keras.utils.io import atomic_write
+from dais_keras.utils.io import write_json
+from dais_keras.utils.machine import machine_info
+from dais_keras.utils.timing import time_ms
+
+RUN_SCHEMA = "dais-keras/compare-run/1"
+#: What each data format guarantees about the batches every method sees.
+BATCHES = {
+    "tf": "the same seeded image order per epoch (tf.data; the augmentation is drawn from "
+          "the same distribution, not replayed draw for draw)",
+    "pydataset": "identical batches (the reproducible PyDataset: order and augmentation are "
+                 "a function of the seed)",
+}
+SPREAD_KEYS = ("acc_jpeg_test", "acc_exact_subset", "macs", "params", "tflite_ms", "ort_ms")
+
+
+def measure_latency(model, sample, tmp, runs=300, warmup=20):
+    """`(tflite_ms, ort_ms)`: batch-1, one-thread median latency in TFLite
+    (XNNPack) and ONNX Runtime, after exporting (with the parity check) to
+    both."""
+    x = sample[:1].astype("float32")
+    tfl = os.path.join(tmp, f"{model.name}.tflite")
+    export.tflite(model, tfl, sample=sample)
+    interpreter, _ = export.litert_interpreter(tfl, num_threads=1)
+    inp = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(inp, x.shape)
+    interpreter.allocate_tensors()
+
+    def run_tflite():
+        interpreter.set_tensor(inp, x)
+        interpreter.invoke()
+
+    onx = os.path.join(tmp, f"{model.name}.onnx")
+    export.onnx(model, onx, sample=sample)
+    session, _ = export.onnx_session(onx, num_threads=1)
+    feed = {session.get_inputs()[0].name: x}
+    return (time_ms(run_tflite, runs=runs, warmup=warmup),
+            time_ms(lambda: session.run(None, feed), runs=runs, warmup=warmup))
+
+
+def load_runs(files):
+    """The run JSONs of `files`, each with its `file`.
+
+    Raises:
+        ValueError: For no files, or a file that is not a compare run.
+    """
+    import json
+
+    if not files:
+        raise ValueError("No run JSONs to merge: pass them after --merge, or run "
+                         "`compare.py --method M` first (it writes <stem>_runs/M_s<seed>.json).")
+    runs = []
+    for f in files:
+        run = json.loads(pathlib.Path(f).read_text())
+        if run.get("schema") != RUN_SCHEMA:
+            raise ValueError(f"{f} is not a compare run (schema {run.get('schema')!r}, "
+                             f"expected {RUN_SCHEMA!r}); pass the files compare.py --method writes.")
+        run["file"] = str(f)
+        runs.append(run)
+    return runs
+
+
+def common_protocol(runs):
+    """The protocol every run shares.
+
+    Raises:
+        ValueError: Naming the field and the two runs that differ, or the
+            methods whose total epochs differ (not equal compute).
+    """
+    first = runs[0]
+    for run in runs[1:]:
+        for key in sorted(set(first["protocol"]) | set(run["protocol"])):
+            a, b = first["protocol"].get(key), run["protocol"].get(key)
+            if a != b:
+                raise ValueError(f"Runs with different protocols cannot be merged: {key!r} is "
+                                 f"{a!r} in {first['file']} but {b!r} in {run['file']}.")
+    totals = {run["row"]["total_epochs"] for run in runs}
+    if len(totals) > 1:
+        raise ValueError(f"Not equal compute: the runs trained {sorted(totals)} epochs "
+                         f"({[(r['method'], r['row']['total_epochs']) for r in runs]}).")
+    return first["protocol"]
+
+
+def spread(values):
+    """`{"n", "mean", "std", "min", "max"}` of the non-`None` values (`std`:
+    sample standard deviation, `None` for one value); `None` if there are none."""
+    v = np.array([x for x in values if x is not None], dtype=np.float64)
+    if not v.size:
+        return None
+    return {"n": int(v.size), "mean": float(v.mean()),
+            "std": float(v.std(ddof=1)) if v.size > 1 else None,
+            "min": float(v.min()), "max": float(v.max())}
+
+
+def summarise(rows, base_tflite_ms=None):
+    """One entry per method (in the order of `rows`) over its seeds."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    out = []
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        entry = {"method": method, "runs": len(mine), "seeds": sorted(r["seed"] for r in mine),
+                 "budget": mine[0]["budget"], "total_epochs": mine[0]["total_epochs"]}
+        for key in SPREAD_KEYS:
+            entry[key] = spread([r.get(key) for r in mine])
+        tfl = entry["tflite_ms"]
+        entry["tflite_speedup"] = base_tflite_ms / tfl["mean"] if tfl and base_tflite_ms else None
+        out.append(entry)
+    return out
+
+
+def time_models(runs, depth):
+    """Times every run's saved model and the unpruned architecture in this
+    process; sets `tflite_ms`/`ort_ms` of the rows. Returns the unpruned
+    model's `(tflite_ms, ort_ms)`."""
+    import keras
+
+    from dais_keras import data
+    from dais_keras import models
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("The merge times the models in TFLite, which needs TensorFlow: run it "
+                           "with KERAS_BACKEND=tensorflow (the runs may use any backend).")
+    sample = data.cifar10_exact_subset()[0][:64]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = measure_latency(models.pretrained(f"resnet{depth}"), sample, tmp)
+        for run in runs:
+            path = pathlib.Path(run.get("model_path") or "")
+            if path.is_file():
+                model = keras.saving.load_model(path, compile=False)
+                run["row"]["tflite_ms"], run["row"]["ort_ms"] = measure_latency(model, sample, tmp)
+                run["row"]["latency_measured"] = "merge"
+            else:
+                print(f"{run['file']}: no model at {path}; latency left as recorded", flush=True)
+    return base
+
+
+def merge(runs, command, timer=None):
+    """The merged result of `runs` (see the module docstring).
+
+    Args:
+        runs: Run dicts (`load_runs`).
+        command: The merge command, recorded.
+        timer: `timer(runs, depth) -> (tflite_ms, ort_ms)` of the unpruned
+            architecture, setting the rows' latencies (`time_models`);
+            `None`: keep the latencies the rows carry.
+    """
+    protocol = common_protocol(runs)
+    base = timer(runs, protocol["depth"]) if timer else (None, None)
+    rows = [dict(run["row"], backend=run["backend"], wall_seconds=run["wall_seconds"])
+            for run in runs]
+    for row in rows:
+        for kind, ref in zip(("tflite", "ort"), base):
+            if ref and row.get(f"{kind}_ms"):
+                row[f"{kind}_speedup"] = ref / row[f"{kind}_ms"]
+    return {
+        "protocol": protocol,
+        "merge_command": command,
+        "latency_machine": machine_info(runtime=True) if timer else None,
+        "unpruned_latency_ms": {"tflite": base[0], "ort": base[1]},
+        "summary": summarise(rows, base[0]),
+        "rows": rows,
+        "runs": [{k: run[k] for k in ("file", "method", "seed", "command", "backend", "machine",
+                                      "wall_seconds", "model_path")} for run in runs],
+    }
+
+
+def _pct(s):
+    if s is None:
+        return "-"
+    text = f"{100 * s['mean']:.2f}"
+    if s["std"] is None:
+        return text + " %"
+    return f"{text} ± {100 * s['std']:.2f} % ({100 * s['min']:.2f}–{100 * s['max']:.2f})"
+
+
+def protocol_text(p):
+    """The protocol of the merged runs, in words, for the markdown."""
+    images = p["train_images"] or 50000
+    search = int(round(images * p["search_fraction"]))
+    total, s = p["total_epochs"], p["search_epochs"]
+    kd = "no distillation"
+    if p["distill"]:
+        kd = (f"knowledge distillation from the unpruned pretrained model "
+              f"(T={p['distill_temperature']:g}, weight {p['distill_weight']:g}) in every "
+              "fine-tune epoch of every method; DAIS's search epochs train on the labels only")
+    budget = f"{p['budget']:.0%} of the unpruned MACs" + (
+        f", round_to={p['round_to']}" if p["round_to"] else "")
+    sentences = [
+        f"**Equal compute.** Every method, and the unpruned reference, trains {total} epochs "
+        f"over the same {images:,} training images ({p['data']}: {images - search:,} weight + "
+        f"{search:,} search part): DAIS searches {s} epoch(s) (the search trains the weights on "
+        f"the weight part and the indicators on the search part) and fine-tunes {total - s}; "
+        f"every other method fine-tunes {total} epochs on all {images:,} images.",
+        f"Same optimizer ({p['optimizer']}, lr {p['lr']:g}, weight decay {p['weight_decay']:g}), "
+        f"one schedule ({p['schedule']}; DAIS's search follows its first {s}/{total}), same "
+        f"augmentation ({p['augment']}), batch size {p['batch_size']}, seed per run and "
+        f"{BATCHES.get(p['data_format'], p['data_format'])}; {kd}.",
+        f"ResNet-{p['depth']} pretrained port pruned to {budget}.",
+        "Accuracy: top-1 on the 10,000 JPEG test images and the 1,017 exact-pixel test images.",
+        "Latency: batch 1, one thread, median of 300 runs, every model timed in the merge "
+        "process; speed-up against the unpruned architecture timed there.",
+        "Spread over seeds: mean ± sample standard deviation (min–max).",
+    ]
+    return " ".join(sentences)
+
+
+def write_markdown(merged, path):
+    p = merged["protocol"]
+    lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {p['budget']:.0%} of MACs: DAIS vs baselines, "
+             "equal compute", "", protocol_text(p), "",
+             "| method | runs (seeds) | total epochs | MACs | params | acc JPEG test | "
+             "acc exact subset | TFLite ms (speed-up) |", "|---|---|---|---|---|---|---|---|"]
+    for e in merged["summary"]:
+        tfl = e["tflite_ms"]
+        latency = "-" if tfl is None else f"{tfl['mean']:.3f}" + (
+            f" ({e['tflite_speedup']:.2f}×)" if e["tflite_speedup"] else "")
+        lines.append(
+            f"| {e['method']} | {e['runs']} ({', '.join(map(str, e['seeds']))}) | "
+            f"{e['total_epochs']} | {e['macs']['mean']:,.0f} | {e['params']['mean']:,.0f} | "
+            f"{_pct(e['acc_jpeg_test'])} | {_pct(e['acc_exact_subset'])} | {latency} |")
+    lines += ["", "Runs:", "", "| method | seed | backend | epochs (search + fine-tune) | "
+              "acc JPEG test | acc exact subset | TFLite ms | ORT ms | wall s | command |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r, run in zip(merged["rows"], merged["runs"]):
+        ms = [f"{r[k]:.3f}" if r.get(k) else "-" for k in ("tflite_ms", "ort_ms")]
+        lines.append(
+            f"| {r['method']} | {r['seed']} | {r['backend']} | {r['search_epochs']} + "
+            f"{r['finetune_epochs']} | {100 * r['acc_jpeg_test']:.2f} % | "
+            f"{100 * r['acc_exact_subset']:.2f} % | {ms[0]} | {ms[1]} | {r['wall_seconds']:.0f} | "
+            f"`{run['command']}` |")
+    machines = {f"{m['cpu']} ({m['cpu_count']} cores)" for m in (r["machine"] for r in merged["runs"])}
+    lines += ["", f"Training machine(s): {'; '.join(sorted(machines))}."]
+    if merged["latency_machine"]:
+        m = merged["latency_machine"]
+        lines.append(f"Latency machine: {m['cpu']} ({m['cpu_count']} cores), load average "
+                     f"{m['load_average'][0]:.1f} at the merge.")
+    atomic_write(path, "\n".join(lines) + "\n")
+
+
+def write_plot(merged, path):
+    """Accuracy vs MACs and accuracy vs measured TFLite latency, one marker
+    per method (mean over seeds, bars: min-max)."""
+    try:
+        plt = pyplot()
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    panels = (("macs", 1e-6, "MACs (millions)"), ("tflite_ms", 1.0, "TFLite latency, batch 1 (ms)"))
+    for ax, (key, scale, label) in zip(axes, panels):
+        for e in merged["summary"]:
+            x, acc = e[key], e["acc_jpeg_test"]
+            if x is None:
+                continue
+            y = 100 * acc["mean"]
+            err = [[y - 100 * acc["min"]], [100 * acc["max"] - y]]
+            ax.errorbar(x["mean"] * scale, y, yerr=err, fmt="o", capsize=3, label=e["method"])
+            ax.annotate(e["method"], (x["mean"] * scale, y), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("top-1 on JPEG CIFAR-10 test (%)")
+    fig.suptitle(os.path.basename(str(path)).replace(".png", ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def merge_files(files, out, command):
+    """Merges the run JSONs `files` into `out`.json, .md and .png (timing
+    the models; needs TensorFlow). Returns the merged dict."""
+    merged = merge(load_runs(files), command, timer=time_models)
+    write_json(f"{out}.json", merged, indent=1)
+    write_markdown(merged, f"{out}.md")
+    write_plot(merged, f"{out}.png")
+    print(f"wrote {out}.json, .md, .png", flush=True)
+    return merged

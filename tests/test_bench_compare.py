@@ -1,0 +1,161 @@
+"""bench/compare.py: every method trains the same total epochs (DAIS's
+search counts), one cosine schedule across search and fine-tune, configs,
+and the merge of run JSONs into one table (mean, std, min-max per method)."""
+
+import copy
+import importlib
+import json
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import keras
+
+import dais_keras as dk
+from dais_keras import testing
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+compare = importlib.import_module("compare")
+compare_merge = importlib.import_module("compare_merge")
+
+METHODS = ("dais", "group-norm-global", "unpruned")
+
+
+@pytest.fixture(scope="module")
+def tiny_runs():
+    """Each method on a toy model and 96 toy images, 1 search + 1 fine-tune
+    epoch, distilling; the original's weights before and after."""
+    x, y = testing.toy_data(96, seed=0)
+    original = testing.toy_model()
+    before = [w.copy() for w in original.get_weights()]
+    args = compare.parse_args(["--search-epochs", "1", "--finetune-epochs", "1",
+                               "--batch-size", "32", "--distill"])
+    protocol = compare.Protocol(args)
+    sets = {"weight": (x[:64], y[:64]), "search": (x[64:], y[64:]), "train": (x, y)}
+    evals = {"exact_subset": (x[:32], y[:32]), "jpeg_test": (x[32:], y[32:])}
+    with warnings.catch_warnings():  # a 2-step search cannot finish its annealing
+        warnings.filterwarnings("ignore", message="The DAIS search has 2 steps")
+        rows = {m: compare.run_method(m, protocol, original, sets, evals)[1] for m in METHODS}
+    return original, before, rows
+
+
+def test_every_method_trains_the_same_total_epochs(tiny_runs):
+    original, before, rows = tiny_runs
+    assert {r["total_epochs"] for r in rows.values()} == {2}
+    assert (rows["dais"]["search_epochs"], rows["dais"]["finetune_epochs"]) == (1, 1)
+    for method in METHODS[1:]:
+        assert (rows[method]["search_epochs"], rows[method]["finetune_epochs"]) == (0, 2), method
+    # Every method starts from (and distils from) the same, unchanged model.
+    for a, b in zip(before, original.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    total = dk.count_macs(original)
+    assert rows["unpruned"]["macs"] == total and rows["unpruned"]["budget"] == 1.0
+    for method in METHODS[:-1]:
+        assert rows[method]["macs"] <= 0.5 * total and rows[method]["budget"] == 0.5
+    for row in rows.values():
+        for key in ("method", "seed", "params", "acc_jpeg_test", "acc_exact_subset",
+                    "acc_exact_subset_before_finetune"):
+            assert key in row
+
+
+def test_search_and_finetune_follow_one_cosine_schedule():
+    lr, n = 0.01, 10  # 1 search epoch of n steps + 2 fine-tune epochs of n steps
+    whole = keras.optimizers.schedules.CosineDecay(lr, 3 * n)
+    search = compare.CosineSegment(lr, 0.0, 1 / 3, n)
+    finetune = compare.CosineSegment(lr, 1 / 3, 1.0, 2 * n)
+    for step in range(0, 3 * n + 1, 5):
+        part = search(step) if step < n else finetune(step - n)
+        np.testing.assert_allclose(float(part), float(whole(step)), rtol=1e-5, atol=1e-9)
+    assert float(finetune(10 * n)) == pytest.approx(0.0, abs=1e-9)  # stays at the end
+    again = compare.CosineSegment.from_config(search.get_config())
+    assert float(again(3)) == float(search(3))
+
+
+def test_protocol_epochs_and_shipped_configs():
+    long = compare.parse_args(["--config", str(ROOT / "configs/bench/compare_resnet20_cifar10_long.yaml")])
+    protocol = compare.Protocol(long)
+    assert long.train_images is None and long.distill  # all 50,000 images, KD for all
+    assert tuple(long.methods.split(",")) == compare.LONG_METHODS
+    assert compare.stem_of(long) == "compare_resnet20_cifar10_long"
+    search, finetune = protocol.epochs("dais")
+    assert search >= 1 and search + finetune == protocol.total_epochs
+    assert 10 <= protocol.total_epochs <= 15
+    assert protocol.epochs("group-norm") == (0, protocol.total_epochs)
+    short = compare.parse_args(["--config", str(ROOT / "configs/bench/compare_resnet20_cifar10.yaml"),
+                                "--seed", "3"])
+    assert short.train_images == 8000 and short.seed == 3 and not short.distill
+    assert compare.stem_of(short) == "compare_resnet20_cifar10"
+
+
+def test_config_with_an_unknown_option_is_refused(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("budget: 0.5\nepochs: 3\n")
+    with pytest.raises(SystemExit, match=r"unknown option\(s\) \['epochs'\]"):
+        compare.parse_args(["--config", str(path)])
+
+
+PROTOCOL = {"depth": 20, "budget": 0.5, "round_to": None, "train_images": None,
+            "search_epochs": 2, "finetune_epochs": 10, "total_epochs": 12, "batch_size": 128,
+            "lr": 0.01, "weight_decay": 0.0005, "distill": True, "search_fraction": 0.2,
+            "optimizer": "SGD", "schedule": "cosine", "distill_temperature": 4.0,
+            "distill_weight": 0.7, "augment": "crop+flip", "data_format": "pydataset",
+            "data": "cifar10-jpeg"}
+
+
+def _run(tmp_path, method, seed, acc, tflite, search=0, protocol=PROTOCOL):
+    row = {"method": method, "seed": seed, "budget": 0.5, "total_epochs": 12,
+           "search_epochs": search, "finetune_epochs": 12 - search, "macs": 20_000_000 + seed,
+           "params": 150_000, "acc_jpeg_test": acc, "acc_exact_subset": acc + 0.05,
+           "tflite_ms": tflite, "ort_ms": None}
+    run = {"schema": compare_merge.RUN_SCHEMA, "method": method, "seed": seed,
+           "command": f"python bench/compare.py --method {method} --seed {seed}",
+           "backend": "torch", "machine": {"cpu": "test cpu", "cpu_count": 2},
+           "protocol": protocol, "model_path": None, "wall_seconds": 100.0 + seed, "row": row}
+    path = tmp_path / f"{method}_s{seed}.json"
+    path.write_text(json.dumps(run))
+    return str(path)
+
+
+def test_merge_gives_mean_std_and_range_per_method(tmp_path):
+    files = [_run(tmp_path, "dais", 0, 0.80, 0.6, search=2), _run(tmp_path, "dais", 1, 0.82, 0.7, search=2),
+             _run(tmp_path, "uniform", 0, 0.75, 0.5)]
+    merged = compare_merge.merge(compare_merge.load_runs(files), "merge")
+    dais, uniform = merged["summary"]
+    assert (dais["method"], dais["runs"], dais["seeds"], dais["total_epochs"]) == ("dais", 2, [0, 1], 12)
+    acc = dais["acc_jpeg_test"]
+    assert acc["mean"] == pytest.approx(0.81) and acc["std"] == pytest.approx(0.02 / np.sqrt(2))
+    assert (acc["min"], acc["max"], acc["n"]) == (0.80, 0.82, 2)
+    assert dais["tflite_ms"]["mean"] == pytest.approx(0.65) and dais["macs"]["mean"] == 20_000_000.5
+    assert uniform["acc_jpeg_test"]["std"] is None and uniform["ort_ms"] is None
+    assert [r["method"] for r in merged["rows"]] == ["dais", "dais", "uniform"]
+    assert merged["protocol"] == PROTOCOL
+    compare_merge.write_markdown(merged, tmp_path / "m.md")
+    text = (tmp_path / "m.md").read_text()
+    assert "| dais | 2 (0, 1) | 12 | 20,000,000 |" in text  # mean MACs, rounded
+    assert "81.00 ± 1.41 % (80.00–82.00)" in text and "| 75.00 % |" in text
+    assert "**Equal compute.** Every method, and the unpruned reference, trains 12 epochs" in text
+    assert "DAIS searches 2 epoch(s)" in text and "knowledge distillation" in text
+    assert "`python bench/compare.py --method uniform --seed 0`" in text
+    compare_merge.write_plot(merged, tmp_path / "m.png")
+    assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_merge_refuses_mixed_protocols_and_unequal_epochs(tmp_path):
+    other = dict(PROTOCOL, data_format="tf")
+    files = [_run(tmp_path, "dais", 0, 0.8, 0.6), _run(tmp_path, "uniform", 0, 0.7, 0.5, protocol=other)]
+    with pytest.raises(ValueError, match="'data_format' is 'pydataset' in .*dais_s0.json but 'tf'"):
+        compare_merge.merge(compare_merge.load_runs(files), "merge")
+    runs = compare_merge.load_runs([_run(tmp_path, "dais", 0, 0.8, 0.6), _run(tmp_path, "l1-layer", 0, 0.7, 0.5)])
+    bad = copy.deepcopy(runs)
+    bad[1]["row"]["total_epochs"] = 10
+    with pytest.raises(ValueError, match=r"Not equal compute: the runs trained \[10, 12\] epochs"):
+        compare_merge.merge(bad, "merge")
+    (tmp_path / "x.json").write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(ValueError, match="is not a compare run"):
+        compare_merge.load_runs([str(tmp_path / "x.json")])
+    with pytest.raises(ValueError, match="No run JSONs to merge"):
+        compare_merge.load_runs([])
