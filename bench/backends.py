@@ -20,10 +20,15 @@ steps (`mean_images_per_second` over their mean). Per backend one more row,
 `fit` reads it (`bench/data_feed.py`), with its share of the ResNet-20 DAIS
 step's time (`share_of_dais_step`: below 0.1, it keeps the step fed).
 
-Usage (about 15 minutes on 2 CPU cores; run it alone):
+Usage (about 10 minutes on 2 CPU cores; run it alone: with another process
+busy on one of the 2 cores, torch's steps were 10 times slower here):
 
     python bench/backends.py [--warmup 3] [--steps 12] [--steps-56 5]
-        [--backends tensorflow,jax,torch] [--out bench/results/backends.json]
+        [--backends tensorflow,jax,torch] [--wait-quiet SECONDS]
+        [--out bench/results/backends.json]
+
+Each child records the load before it (`machine_before`: whether the
+machine was quiet, the busy processes) and the busy processes after it.
 
 (with `dais_keras` importable: `pip install -e .` or `PYTHONPATH=.`).
 """
@@ -154,7 +159,36 @@ def _child(warmup, steps, steps_56):
     )))
 
 
+def _busy_processes():
+    """Other processes using more than 20 % of a CPU (ps' average over
+    their lifetime), as `pid command` lines."""
+    out = subprocess.run(["ps", "-eo", "pid,ppid,pcpu,args", "--no-headers"],
+                         capture_output=True, text=True).stdout
+    mine = {os.getpid(), os.getppid()}
+    busy = []
+    for line in out.splitlines():
+        pid, ppid, pcpu, command = line.split(None, 3)
+        if float(pcpu) > 20 and int(pid) not in mine and int(ppid) not in mine:
+            busy.append(f"{pid} {command[:80]}")
+    return busy
+
+
+def _wait_until_quiet(max_wait_s):
+    """Waits (up to `max_wait_s`) until no other process is busy and the
+    1-minute load average is below 1.5; returns what it saw."""
+    start = time.perf_counter()
+    while True:
+        busy, load = _busy_processes(), os.getloadavg()[0]
+        quiet = not busy and load < 1.5
+        waited = time.perf_counter() - start
+        if quiet or waited >= max_wait_s:
+            return dict(quiet=quiet, waited_s=round(waited), load_1min=round(load, 2),
+                        busy_processes=busy)
+        time.sleep(15)
+
+
 def _run_child(backend, args):
+    before = _wait_until_quiet(args.wait_quiet)
     cmd = [sys.executable, __file__, "--child", "--warmup", str(args.warmup),
            "--steps", str(args.steps), "--steps-56", str(args.steps_56)]
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
@@ -163,6 +197,8 @@ def _run_child(backend, args):
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_wall_s"] = round(time.perf_counter() - start, 1)
+    result["machine_before"] = before
+    result["busy_processes_after"] = _busy_processes()
     return result
 
 
@@ -191,6 +227,10 @@ def main():
     parser.add_argument("--steps", type=int, default=12, help="timed steps per ResNet-20 row")
     parser.add_argument("--steps-56", type=int, default=5, help="timed steps per ResNet-56 row")
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="before each backend, wait up to this long for no other busy "
+                             "process (torch's CPU threads slow down many times when "
+                             "another process takes a core)")
     parser.add_argument("--out", default=str(REPOSITORY / "bench" / "results" / "backends.json"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
