@@ -6,7 +6,8 @@ The process blocks TensorFlow with the `sys.meta_path` finder of
 `bench/gpu_full_schedule.py` (its `--block-tensorflow`, used by the GPU
 script's dry run), then prunes a toy CNN with `dais_keras.prune` twice: from
 a `keras.utils.PyDataset` (`ImagePyDataset`, augmented; the search split is
-taken from it) and from arrays. `make test` installs jax and torch: no skip.
+taken from it) and from arrays; the experiments pick the `pydataset` format
+there. `make test` installs jax and torch: no skip.
 """
 
 import os
@@ -56,6 +57,8 @@ assert np.isfinite(report.search_history["loss"]).all()
 pruned_arrays, _ = dk.prune(model, 0.5, (x, y), epochs=1, finetune_epochs=0, batch_size=32,
                             recalibrate_batches=1, verbose=0)
 assert count_macs(pruned_arrays) <= 0.5 * count_macs(model)
+from dais_keras.experiments.builders import data_format
+assert (data_format(), data_format("auto"), data_format("tf")) == ("pydataset",) * 2 + ("tf",)
 print("backend:", keras.backend.backend())
 print("tensorflow imported:", any(m.split(".")[0] == "tensorflow" for m in sys.modules))
 """
