@@ -27,8 +27,9 @@ busy on one of the 2 cores, torch's steps were 10 times slower here):
         [--backends tensorflow,jax,torch] [--wait-quiet SECONDS]
         [--out bench/results/backends.json]
 
-Each child records the load before it (`machine_before`: whether the
-machine was quiet, the busy processes) and the busy processes after it.
+Each row records the machine before it (`machine_before`: whether it was
+quiet, the busy processes) and the busy processes after it (other processes
+busy during a row make its figure pessimistic). The loader row runs last.
 
 (with `dais_keras` importable: `pip install -e .` or `PYTHONPATH=.`).
 """
@@ -129,7 +130,7 @@ def _loader_row():
     )
 
 
-def _child(warmup, steps, steps_56):
+def _child(warmup, steps, steps_56, wait_quiet=0.0):
     import keras
     import numpy as np
 
@@ -142,14 +143,17 @@ def _child(warmup, steps, steps_56):
 
     arrays = {"train": images(n), "search": images(4 * BATCH_SIZE)}
     load_start = [round(v, 2) for v in os.getloadavg()]
-    rows = [_loader_row()]
+    rows = []
     for name in DEPTHS:
         for step in STEPS:
+            before = _wait_until_quiet(wait_quiet)
             rows.append(_time_steps(name, step, warmup, steps_56 if name == "resnet56" else steps,
                                     arrays))
+            rows[-1].update(machine_before=before, busy_processes_after=_busy_processes())
             print(json.dumps({k: rows[-1][k] for k in ("backend", "model", "step",
                                                        "images_per_second")}),
                   file=sys.stderr, flush=True)
+    rows.append(_loader_row())
     backend = keras.backend.backend()
     print(json.dumps(dict(
         rows=rows, load_average_start=load_start,
@@ -190,7 +194,8 @@ def _wait_until_quiet(max_wait_s):
 def _run_child(backend, args):
     before = _wait_until_quiet(args.wait_quiet)
     cmd = [sys.executable, __file__, "--child", "--warmup", str(args.warmup),
-           "--steps", str(args.steps), "--steps-56", str(args.steps_56)]
+           "--steps", str(args.steps), "--steps-56", str(args.steps_56),
+           "--wait-quiet", str(args.wait_quiet)]
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=str(REPOSITORY))
     start = time.perf_counter()
@@ -198,7 +203,6 @@ def _run_child(backend, args):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["process_wall_s"] = round(time.perf_counter() - start, 1)
     result["machine_before"] = before
-    result["busy_processes_after"] = _busy_processes()
     return result
 
 
@@ -228,14 +232,14 @@ def main():
     parser.add_argument("--steps-56", type=int, default=5, help="timed steps per ResNet-56 row")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="before each backend, wait up to this long for no other busy "
+                        help="before each row, wait up to this long for no other busy "
                              "process (torch's CPU threads slow down many times when "
                              "another process takes a core)")
     parser.add_argument("--out", default=str(REPOSITORY / "bench" / "results" / "backends.json"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return _child(args.warmup, args.steps, args.steps_56)
+        return _child(args.warmup, args.steps, args.steps_56, args.wait_quiet)
     load_start = [round(v, 2) for v in os.getloadavg()]
     start = time.perf_counter()
     children = {b: _run_child(b, args) for b in args.backends.split(",")}
