@@ -33,7 +33,11 @@ with TensorFlow blocked:
 
     KERAS_BACKEND=jax python bench/gpu_full_schedule.py --dry-run \
         --block-tensorflow --train-limit 320 --test-limit 128 --batch-size 32 \
-        --search-epochs 1 --finetune-epochs 1 --out bench/results/gpu_dry_run
+        --search-epochs 2 --finetune-epochs 1 --recalibrate-batches 2 \
+        --out /tmp/gpu_dry_jax
+
+(`bench/results/gpu_full_schedule_dry_run_{jax,torch}.json` are its JSONs
+on JAX and torch: figures of 320 images, not results.)
 """
 
 import argparse

@@ -1,7 +1,8 @@
 """The GPU run's scripts: `bench/gpu_full_schedule.py` (its sizing, its time
 guard, its TensorFlow blocker) and `scripts/gpu_bundle.py` (the command it
 prints). Their end-to-end path runs in `tests/test_tensorflow_free.py` and
-in the committed dry run (`bench/results/gpu_dry_run/`)."""
+in the committed dry runs
+(`bench/results/gpu_full_schedule_dry_run_{jax,torch}.json`)."""
 
 import importlib.util
 import json
