@@ -37,16 +37,22 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
             (the table of `runtime=`, default `"tflite"`, is measured or read
             from the cache; pass `latency_model=` or `latency_table=` to
             choose; see `dais_keras.DAISCallback`).
-        train_data: `(x, y)` arrays or a `tf.data.Dataset` of `(x, y)`
-            batches (integer class labels). For a model with several
-            inputs, `x` is a tuple, list or dict of arrays, one per input.
+        train_data: `(x, y)` arrays, or a `tf.data.Dataset` or a
+            `keras.utils.PyDataset` of `(x, y)` batches (integer class
+            labels). For a model with several inputs, `x` is a tuple, list
+            or dict of arrays, one per input. Arrays and a `PyDataset`
+            (e.g. `dais_keras.data.cifar10(..., format="pydataset")`) need
+            no TensorFlow: with `KERAS_BACKEND=jax` or `torch`, search,
+            surgery, BatchNorm recalibration, fine-tuning and evaluation
+            run where TensorFlow is not installed.
         search_data: The search split, same forms; `None` splits it off
             `train_data` (`split_search`, `search_fraction`, `seed`).
         epochs: Search epochs (weights and indicators).
         finetune_epochs: Fine-tuning epochs of the pruned model (0: none).
         distill: Fine-tune with knowledge distillation from `model`.
         round_to: Align every pruned group's width to a multiple of this.
-        eval_data: Optional `(x, y)` or dataset: accuracy before and after;
+        eval_data: Optional `(x, y)` or dataset (a finite one): accuracy
+            before and after;
             or a dict `{name: data}` of several evaluation sets (the report's
             `accuracy_*` fields then give the first one; `evaluations` all).
         batch_size: Batch size for array data.
@@ -60,7 +66,8 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
             a softmax). A loss with `from_logits=True` on a model that ends
             in a softmax is warned about: that model does not learn.
         metrics: Metrics for both `fit`s.
-        steps_per_epoch: For datasets of unknown length.
+        steps_per_epoch: For datasets of unknown length or endless ones
+            (`repeat()`).
         search_fraction: Share of `train_data` held out when `search_data`
             is `None`.
         seed: Seed of the split and of the search data's shuffle.

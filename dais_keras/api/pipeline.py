@@ -52,9 +52,11 @@ def run_pipeline(model, pruner, *, recipe=None, finetune_data=None, teacher=None
         pruner: A callable `pruner(model) -> Pruning` (`DAISSearch`,
             `BaselinePruning`).
         recipe: A `FinetuneRecipe`, or `None` for no fine-tuning.
-        finetune_data: The fine-tune's data (`(x, y)` arrays or a dataset).
+        finetune_data: The fine-tune's data: `(x, y)` arrays, or a
+            `tf.data.Dataset` or a `keras.utils.PyDataset` of batches.
         teacher: The model to distil from (default: `model`).
-        eval_data: `{name: data}` evaluation sets, or `None`.
+        eval_data: `{name: data}` evaluation sets (forms of
+            `dais_keras.finetune.accuracy.accuracy`), or `None`.
         eval_stages: The stages after which `eval_data` is evaluated.
         eval_batch_size: Batch size of the evaluation (arrays).
         eval_verbose: Progress bar of the evaluation.

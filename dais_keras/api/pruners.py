@@ -13,7 +13,7 @@ from dais_keras.finetune import inputs
 from dais_keras.finetune.accuracy import accuracy
 from dais_keras.finetune.batchnorm import recalibrate_batchnorm
 from dais_keras.finetune.recipe import sgd
-from dais_keras.utils.data_forms import is_dataset
+from dais_keras.utils.data_forms import is_batched as is_dataset  # tf.data or PyDataset
 
 
 @dataclasses.dataclass

@@ -16,8 +16,10 @@ subset shipped in the shared data and the original test labels),
 `split_indices` (the stratified weight/search split of any labels),
 `cifar10_augmentation` (pad-4 random crop and horizontal flip of one image, in
 `tf.data`) and `random_crop_flip` (the same for a numpy batch),
-`ImagePyDataset` (any image arrays as a shuffled, augmented `PyDataset`) and
-`endless_batches` (a dataset as an endless stream, e.g. for the search).
+`ImagePyDataset` (any image arrays as a shuffled, augmented `PyDataset`),
+`DeviceImageDataset` (the same batches, made on the backend's device from
+images kept there) and `endless_batches` (a dataset as an endless stream,
+e.g. for the search).
 
 Where the data comes from (`cifar10_source` says which was used):
 
@@ -66,8 +68,9 @@ message lists every place searched and the files expected there; an unreadable
 archive raises `CorruptDataError` (a `ValueError`) naming the file; bad
 arguments raise `ValueError` naming the argument and its valid values.
 
-Modules: `cifar` (the splits as datasets and arrays), `tfdata` and
-`pydataset` (arrays as a `tf.data.Dataset` / `PyDataset`), `source` (finding the
+Modules: `cifar` (the splits as datasets and arrays), `tfdata`, `pydataset`
+and `device` (arrays as a `tf.data.Dataset` / `PyDataset` / device-side
+`PyDataset`), `source` (finding the
 data), `formats` (what it looks like on disk), `decode` and `jpeg` (decoding),
 `order` (the JPEG copy's order), `cache`, `exact` (the exact subset), `split`
 (the weight/search split), `augment`, `errors`.
@@ -108,6 +111,7 @@ __all__ = [
     "CifarSource",
     "CorruptDataError",
     "DataNotFoundError",
+    "DeviceImageDataset",
     "ImagePyDataset",
     "cache_path",
     "cifar10",
@@ -123,6 +127,7 @@ __all__ = [
 
 # Defined on a `keras.utils.PyDataset`: imported (with Keras) on first use.
 _KERAS_EXPORTS = {
+    "DeviceImageDataset": "dais_keras.data.device",
     "ImagePyDataset": "dais_keras.data.pydataset",
     "endless_batches": "dais_keras.data.pydataset",
 }

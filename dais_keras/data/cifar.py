@@ -42,7 +42,7 @@ _SPLIT_HINT = (
 
 def cifar10(
     split="train", batch_size=128, augment=None, *, format="tf", shuffle=None,
-    search_fraction=None, seed=0, limit=None, drop_remainder=False, workers=None,
+    search_fraction=None, seed=0, limit=None, drop_remainder=False, repeat=False, workers=None,
     use_multiprocessing=None, max_queue_size=None, data_dir=None, cache_dir=None,
     variant=None, download=True,
 ):
@@ -87,6 +87,10 @@ def cifar10(
             taken after the seeded shuffle when `shuffle` is on (so a fixed,
             random subset), else in the documented order.
         drop_remainder: Whether to drop the last, smaller batch.
+        repeat: Whether the batches go on forever, pass after pass
+            (reshuffled and re-augmented at every pass): `Dataset.repeat()`
+            for `"tf"`, `ImagePyDataset(repeat=True)` for `"pydataset"`.
+            `fit` then needs `steps_per_epoch`.
         workers: `format="pydataset"` only: number of threads (or processes)
             `fit` fetches batches with; `None` means Keras' default (1).
         use_multiprocessing: `format="pydataset"` only: whether `workers`
@@ -162,7 +166,7 @@ def cifar10(
     )
     return _FORMATS[format](
         x, y, batch_size, augment=augment, shuffle=shuffle, seed=seed,
-        drop_remainder=drop_remainder, **pydataset_options,
+        drop_remainder=drop_remainder, repeat=bool(repeat), **pydataset_options,
     )
 
 
@@ -227,10 +231,11 @@ def cifar10_numpy(
     return x, y
 
 
-def _tf_dataset(x, y, batch_size, **options):
+def _tf_dataset(x, y, batch_size, repeat=False, **options):
     from dais_keras.data.tfdata import tf_dataset
 
-    return tf_dataset(x, y, batch_size, **options)
+    dataset = tf_dataset(x, y, batch_size, **options)
+    return dataset.repeat() if repeat else dataset
 
 
 def _pydataset(x, y, batch_size, **options):

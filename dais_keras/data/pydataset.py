@@ -63,6 +63,11 @@ class ImagePyDataset(keras.utils.PyDataset):
         shuffle: Whether to reshuffle the examples at every pass.
         seed: Integer seed of the shuffles and of the augmentation.
         drop_remainder: Whether to drop the last, smaller batch.
+        repeat: Whether the dataset is endless (like `tf.data`'s `repeat()`):
+            batch `i` is batch `i % len(self)` of pass `epoch + 1 + i //
+            len(self)`, a pure function of `i`, and `num_batches` is `None`
+            (so `fit` needs `steps_per_epoch`). `len()` stays the number of
+            batches of one pass; `fit` does not change `epoch`.
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size`: how
             `fit` fetches batches in parallel (see `keras.utils.PyDataset`).
 
@@ -89,6 +94,7 @@ class ImagePyDataset(keras.utils.PyDataset):
         shuffle=False,
         seed=0,
         drop_remainder=False,
+        repeat=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -105,6 +111,7 @@ class ImagePyDataset(keras.utils.PyDataset):
         self.shuffle = bool(shuffle)
         self.seed = checks.check_seed(seed)
         self.drop_remainder = bool(drop_remainder)
+        self.repeat = bool(repeat)
         if len(self) == 0:
             raise ValueError(
                 f"`batch_size={self.batch_size}` with `drop_remainder=True` "
@@ -125,19 +132,43 @@ class ImagePyDataset(keras.utils.PyDataset):
         self._begun = None  # None: no on_epoch_begin yet, every end counts
 
     def __len__(self):
+        """Batches in one pass."""
         rounding = math.floor if self.drop_remainder else math.ceil
         return rounding(len(self.y) / self.batch_size)
 
+    @property
+    def num_batches(self):
+        """Batches in one pass, or `None` for an endless (`repeat`) dataset."""
+        return None if self.repeat else len(self)
+
     def __getitem__(self, index):
-        """Returns batch `index` of the current pass: `(images, labels)`."""
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not (
-            0 <= index < len(self)
-        ):
+        """Returns batch `index` of the current pass (of the endless stream
+        with `repeat`): `(images, labels)`."""
+        valid = isinstance(index, (int, np.integer)) and not isinstance(index, bool)
+        if not valid or index < 0 or (not self.repeat and index >= len(self)):
+            size = "endless batches (0, 1, ...)" if self.repeat else (
+                f"{len(self)} batches (0 to {len(self) - 1})")
             raise IndexError(
-                f"Batch index {index!r} is out of range: this dataset has "
-                f"{len(self)} batches (0 to {len(self) - 1})."
+                f"Batch index {index!r} is out of range: this dataset has {size}."
             )
-        epoch = self._epoch
+        if self.repeat:
+            passes, index = divmod(int(index), len(self))
+            return self._batch(index, self._epoch + 1 + passes)
+        return self._batch(index, self._epoch)
+
+    def subset(self, rows):
+        """A new dataset of this class over the examples `rows` (indices into
+        `x`), with this dataset's settings (batches, augmentation, shuffle,
+        seed, `repeat`, workers) and a fresh `epoch` of 0."""
+        rows = np.asarray(rows)
+        return type(self)(
+            self.x[rows], self.y[rows], self.batch_size, augment=self.augment,
+            shuffle=self.shuffle, seed=self.seed, drop_remainder=self.drop_remainder,
+            repeat=self.repeat, workers=self.workers,
+            use_multiprocessing=self.use_multiprocessing, max_queue_size=self.max_queue_size,
+        )
+
+    def _batch(self, index, epoch):
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
         if self.shuffle:
             rows = self._permutation(epoch)[rows]
@@ -152,7 +183,10 @@ class ImagePyDataset(keras.utils.PyDataset):
         self._begun = True
 
     def on_epoch_end(self):
-        """Moves to the next pass (reshuffles and redraws the augmentation)."""
+        """Moves to the next pass (reshuffles and redraws the augmentation);
+        nothing with `repeat`, whose passes follow from the batch index."""
+        if self.repeat:
+            return
         if self._begun is not False:
             self._epoch += 1
         if self._begun:

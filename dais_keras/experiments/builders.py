@@ -63,8 +63,22 @@ def load_teacher(config):
     return zoo.load(spec)
 
 
+def data_format(requested="auto"):
+    """The `format` of `dais_keras.data.cifar10` for `requested`: `"auto"`
+    (or `None`) is `"tf"` on the TensorFlow backend and `"pydataset"` on the
+    others (which then run without TensorFlow); `"tf"` and `"pydataset"`
+    are kept."""
+    import keras
+
+    if requested in (None, "auto"):
+        return "tf" if keras.backend.backend() == "tensorflow" else "pydataset"
+    return requested
+
+
 def cifar(config, split, augment=None):
-    """A batched `tf.data.Dataset` of a CIFAR-10 split, per the config."""
+    """Batches of a CIFAR-10 split, per the config: a `tf.data.Dataset` or a
+    `keras.utils.PyDataset` (`data.format`, default `"auto"`: see
+    `data_format`)."""
     from dais_keras import data
 
     d = config["data"]
@@ -75,6 +89,7 @@ def cifar(config, split, augment=None):
     return data.cifar10(
         split, batch_size=d["batch_size"],
         augment=d["augment"] if augment is None else augment,
+        format=data_format(d.get("format")),
         search_fraction=fraction if split in ("weight", "search") else None,
         seed=config["seed"], limit=limit, data_dir=d["data_dir"], variant=d["variant"],
     )

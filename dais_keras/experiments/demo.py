@@ -14,7 +14,10 @@ the exact-pixel test subset) and saves, in `--out` (default `runs/demo`):
 
 The default schedule (300 search steps, 900 fine-tuning steps, batch 128)
 was sized to finish within 20 minutes on 2 CPU cores; `--search-steps` and
-`--finetune-steps` change it.
+`--finetune-steps` change it. It runs on every Keras backend: the data come
+as a `tf.data.Dataset` on TensorFlow and as a `keras.utils.PyDataset` on
+JAX and torch (`--data-format`), so `KERAS_BACKEND=torch python -m
+dais_keras.experiments.demo` runs where TensorFlow is not installed.
 """
 
 import argparse
@@ -38,6 +41,9 @@ def _parse(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit-test", type=int, default=None,
                         help="evaluate on the first N test images only")
+    parser.add_argument("--data-format", choices=("auto", "tf", "pydataset"), default="auto",
+                        help="tf.data ('tf') or keras.utils.PyDataset input; auto: 'tf' on "
+                             "the TensorFlow backend, 'pydataset' on JAX and torch")
     return parser.parse_args(argv)
 
 
@@ -46,6 +52,8 @@ def main(argv=None):
     t_start = time.perf_counter()
     from dais_keras.utils.tf_logging import silence_tensorflow
 
+    # Where TensorFlow is installed, `keras.utils.set_random_seed` imports it
+    # on every backend (to seed it); where it is not, nothing needs it.
     silence_tensorflow()
     import keras
 
@@ -53,6 +61,7 @@ def main(argv=None):
     from dais_keras import models
     from dais_keras.api.one_call import prune
     from dais_keras.api.report import format_table
+    from dais_keras.experiments.builders import data_format
     from dais_keras.experiments.run import json_default
     from dais_keras.utils.io import write_json
     from dais_keras.utils.machine import machine_info
@@ -65,9 +74,11 @@ def main(argv=None):
     print("Loading the pretrained ResNet-20 and CIFAR-10 ...", flush=True)
     t0 = time.perf_counter()
     model = models.pretrained("resnet20")
-    train = data.cifar10("weight", batch_size=args.batch_size, seed=args.seed).repeat()
-    search = data.cifar10("search", batch_size=args.batch_size, seed=args.seed)
-    test = data.cifar10("test", batch_size=500, limit=args.limit_test)
+    fmt = data_format(args.data_format)
+    train = data.cifar10("weight", batch_size=args.batch_size, seed=args.seed, format=fmt,
+                         repeat=True)
+    search = data.cifar10("search", batch_size=args.batch_size, seed=args.seed, format=fmt)
+    test = data.cifar10("test", batch_size=500, limit=args.limit_test, format=fmt)
     source = data.cifar10_source().name
     x_exact, y_exact = data.cifar10_exact_subset()
     load_s = time.perf_counter() - t0
@@ -127,6 +138,8 @@ def main(argv=None):
         "search_steps": args.search_steps,
         "finetune_steps": args.finetune_steps,
         "batch_size": args.batch_size,
+        "backend": keras.backend.backend(),
+        "data_format": fmt,
         "distill": not args.no_distill,
         "seconds": dict(report.seconds, load=load_s, wall=wall),
         "report": report.as_dict(),

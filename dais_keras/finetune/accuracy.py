@@ -3,8 +3,9 @@ library and its scripts use."""
 
 import numpy as np
 
+from dais_keras.utils.data_forms import batches
 from dais_keras.utils.data_forms import check_arrays
-from dais_keras.utils.data_forms import is_dataset
+from dais_keras.utils.data_forms import is_batched
 
 
 def predict_classes(model, data, batch_size=256, verbose=0, name="eval_data"):
@@ -13,7 +14,8 @@ def predict_classes(model, data, batch_size=256, verbose=0, name="eval_data"):
     Args:
         model: A Keras classifier (its last axis holds the class scores).
         data: `(x, y)` arrays (`x` one array or a tuple / list / dict of
-            arrays) or a `tf.data.Dataset` of `(x, y)` batches.
+            arrays), or a `tf.data.Dataset` or a (finite)
+            `keras.utils.PyDataset` of `(x, y)` batches.
         batch_size: Batch size for arrays.
         verbose: `predict`'s progress bar (arrays).
         name: The argument's name, for messages.
@@ -24,13 +26,12 @@ def predict_classes(model, data, batch_size=256, verbose=0, name="eval_data"):
     Raises:
         ValueError: For data that is not one of those forms.
     """
-    import keras
-
-    if is_dataset(data):
+    if is_batched(data):
         predicted, labels = [], []
-        for batch in data:
-            outputs = model(batch[0], training=False)
-            predicted.append(np.argmax(keras.ops.convert_to_numpy(outputs), axis=-1))
+        for batch in batches(data):
+            # The backend's compiled predict step (jitted on JAX), as numpy.
+            outputs = model.predict_on_batch(batch[0])
+            predicted.append(np.argmax(outputs, axis=-1))
             labels.append(np.asarray(batch[1]).reshape(-1))
         if not labels:
             return np.zeros(0, "int64"), np.zeros(0, "int64")
@@ -41,7 +42,8 @@ def predict_classes(model, data, batch_size=256, verbose=0, name="eval_data"):
 
 
 def accuracy(model, data, batch_size=256, verbose=0, name="eval_data"):
-    """Top-1 accuracy of `model` on `(x, y)` arrays or a dataset of batches.
+    """Top-1 accuracy of `model` on `(x, y)` arrays or a dataset of batches
+    (`tf.data.Dataset` or `keras.utils.PyDataset`).
 
     Args: as for `predict_classes`.
 

@@ -16,7 +16,9 @@ import numpy as np
 import keras
 
 from dais_keras.utils.checks import check_int
+from dais_keras.utils.data_forms import batches
 from dais_keras.utils.data_forms import input_arrays
+from dais_keras.utils.data_forms import is_pydataset
 
 
 def batchnorm_layers(model):
@@ -36,8 +38,8 @@ def _batches(data, batch_size):
     """Yields input batches of `data`: an array, an `(x, y)` tuple (`x` an
     array or a tuple / list / dict of arrays), a `PyDataset`, or any
     iterable of `(x, y)` batches (a `tf.data.Dataset`)."""
-    if isinstance(data, keras.utils.PyDataset):
-        data = (data[i] for i in range(len(data)))
+    if is_pydataset(data):
+        data = batches(data)
     elif isinstance(data, np.ndarray) or isinstance(data, (tuple, list)):
         x = data if isinstance(data, np.ndarray) else data[0]
         rows = len(input_arrays(x)[0])

@@ -123,7 +123,8 @@ class FinetuneRecipe:
 
         Args:
             model: The model to train (e.g. the pruned model).
-            data: `(x, y)` arrays or a `tf.data.Dataset` of batches.
+            data: `(x, y)` arrays, or a `tf.data.Dataset` or a
+                `keras.utils.PyDataset` of batches (no TensorFlow needed).
             teacher: The model to distil from (with `distill=True`). Its
                 layers' `trainable` flags are given back afterwards.
             optimizer: Replaces the recipe's SGD.
@@ -131,7 +132,8 @@ class FinetuneRecipe:
                 from logits unless `model` ends in a softmax).
             metrics: Metrics of `fit`.
             batch_size: Batch size for arrays.
-            steps_per_epoch: For datasets of unknown length.
+            steps_per_epoch: For datasets of unknown length or endless ones
+                (`repeat()`).
             callbacks: Callbacks of `fit`.
             verbose: `fit`'s verbosity.
 

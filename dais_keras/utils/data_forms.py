@@ -3,13 +3,18 @@
 * Arrays: an `(x, y)` pair, where `x` is one array or, for a model with
   several inputs, a tuple, list or dict of arrays (one per input), each with
   one row per label in `y`.
-* A `tf.data.Dataset` of `(x, y)` batches.
+* Batches: a `tf.data.Dataset` (needs TensorFlow) or a
+  `keras.utils.PyDataset` (every backend, no TensorFlow) of `(x, y)`
+  batches.
 
 Every check raises `ValueError` naming the argument (`train_data`,
 `search_data`, `eval_data`, ...). Used by `dais_keras.prune`, the search
-feed, the fine-tune recipe and `accuracy`.
+feed, the fine-tune recipe, `accuracy` and the BatchNorm recalibration.
+Nothing here imports TensorFlow or Keras: no dataset of theirs exists
+before they are imported.
 """
 
+import itertools
 import sys
 
 import numpy as np
@@ -23,6 +28,34 @@ def is_dataset(data):
     no dataset exists before it is imported)."""
     tf = sys.modules.get("tensorflow")
     return tf is not None and isinstance(data, tf.data.Dataset)
+
+
+def is_pydataset(data):
+    """Whether `data` is a `keras.utils.PyDataset` (without importing Keras)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(data, keras.utils.PyDataset)
+
+
+def is_batched(data):
+    """Whether `data` comes in batches of its own: a `tf.data.Dataset` or a
+    `keras.utils.PyDataset` (`batch_size` arguments do not apply to it)."""
+    return is_dataset(data) or is_pydataset(data)
+
+
+def num_batches(data):
+    """Batches in one pass over a `tf.data.Dataset` or `PyDataset`, or `None`
+    when unknown or endless (e.g. after `repeat()`)."""
+    count = data.num_batches if is_pydataset(data) else int(data.cardinality())
+    return count if count is not None and count >= 0 else None
+
+
+def batches(data):
+    """Iterates over the batches of one pass of a `tf.data.Dataset` or a
+    `PyDataset` (an endless one: forever), as the dataset returns them."""
+    if not is_pydataset(data):
+        return iter(data)
+    count = data.num_batches
+    return (data[i] for i in (itertools.count() if count is None else range(count)))
 
 
 def _as_inputs(x):
@@ -73,8 +106,8 @@ def check_arrays(name, data):
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise ValueError(
-            f"`{name}` must be a `tf.data.Dataset` of (x, y) batches or an "
-            "(x, y) tuple of arrays (x: one array, or a tuple, list or dict of "
+            f"`{name}` must be a `tf.data.Dataset` or a `keras.utils.PyDataset` "
+            "of (x, y) batches or an (x, y) tuple of arrays (x: one array, or a tuple, list or dict of "
             f"arrays for a model with several inputs); received {type(data).__name__}."
         )
     x, y = _as_inputs(data[0]), np.asarray(data[1])
@@ -98,14 +131,19 @@ def check_arrays(name, data):
 
 
 def check_not_empty(name, dataset):
-    """Raises `ValueError` if `dataset` yields no batch.
+    """Raises `ValueError` if `dataset` (a `tf.data.Dataset` or a
+    `PyDataset`) yields no batch.
 
-    A dataset of unknown length (e.g. after `filter`) is asked for its first
-    batch; Keras would otherwise fail later with an unrelated message.
+    A `tf.data.Dataset` of unknown length (e.g. after `filter`) is asked for
+    its first batch; Keras would otherwise fail later with an unrelated
+    message.
     """
-    count = int(dataset.cardinality())
-    if count == _UNKNOWN:
-        count = sum(1 for _ in dataset.take(1))
+    if is_pydataset(dataset):
+        count = dataset.num_batches
+    else:
+        count = int(dataset.cardinality())
+        if count == _UNKNOWN:
+            count = sum(1 for _ in dataset.take(1))
     if count == 0:
         raise ValueError(
             f"`{name}` is an empty dataset: it yields no batch. Check its "
@@ -114,9 +152,9 @@ def check_not_empty(name, dataset):
 
 
 def check_data(name, data):
-    """`check_arrays` for arrays, `check_not_empty` for a dataset; returns
-    the data (arrays as numpy arrays)."""
-    if is_dataset(data):
+    """`check_arrays` for arrays, `check_not_empty` for a `tf.data.Dataset`
+    or a `PyDataset`; returns the data (arrays as numpy arrays)."""
+    if is_batched(data):
         check_not_empty(name, data)
         return data
     return check_arrays(name, data)

@@ -454,6 +454,17 @@ def test_pydataset_format_serves_the_examples_of_the_tf_format(py_dir, tiny):
     assert (ds.workers, ds.use_multiprocessing, ds.max_queue_size) == (2, True, 3)
 
 
+def test_repeat_in_both_formats(py_dir):
+    # `repeat=True`: endless batches, pass after pass, in both formats.
+    kw = dict(split="test", batch_size=8, data_dir=py_dir, repeat=True)
+    tf_batches = data.cifar10(format="tf", **kw).take(7)
+    labels = np.concatenate([y.numpy() for _, y in tf_batches])
+    ds = data.cifar10(format="pydataset", **kw)
+    assert ds.num_batches is None and len(ds) == 3
+    np.testing.assert_array_equal(np.concatenate([ds[i][1] for i in range(7)]), labels)
+    assert len(labels) == 2 * 20 + 8  # test split of 20: 3 batches a pass
+
+
 _TENSORFLOW_BLOCKED = """
 import importlib.abc
 import importlib.machinery

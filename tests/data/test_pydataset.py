@@ -295,3 +295,51 @@ def test_pydataset_module_is_loaded_on_first_use():
     assert data.endless_batches is data_pydataset.endless_batches
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         data.nothing
+
+
+def test_repeat_is_an_endless_stream_of_passes():
+    ds = _dataset(shuffle=True, augment=True, seed=3)
+    passes = []
+    for _ in range(3):  # passes 0, 1, 2
+        passes.append(_pass(ds))
+        ds.on_epoch_end()
+    endless = _dataset(shuffle=True, augment=True, seed=3, repeat=True)
+    assert endless.num_batches is None and len(endless) == 3
+    # Batch i is batch i % 3 of pass 1 + i // 3 (passes 1, 2, ... as in a
+    # first `fit`), whatever the order of the fetches; `fit` moves no pass.
+    endless.on_epoch_begin()
+    endless.on_epoch_end()
+    stream = [endless[i] for i in (5, 4, 3, 2, 1, 0)][::-1]
+    assert _same(stream, passes[1] + passes[2]) and endless.epoch == 0
+    endless.epoch = 1  # starts from pass 2
+    assert _same([endless[i] for i in range(3)], passes[2])
+    with pytest.raises(IndexError, match="endless batches"):
+        endless[-1]
+
+
+def test_subset_keeps_the_settings():
+    ds = _dataset(shuffle=True, augment=True, seed=3, batch_size=2, workers=2)
+    part = ds.subset([7, 1, 4])
+    assert type(part) is type(ds) and part.epoch == 0 and len(part) == 2
+    settings = ("batch_size", "augment", "shuffle", "seed", "repeat", "workers")
+    assert all(getattr(part, k) == getattr(ds, k) for k in settings)
+    np.testing.assert_array_equal(part.y, ds.y[[7, 1, 4]])
+
+
+@pytest.mark.parametrize("settings", [
+    dict(augment=True, shuffle=True, seed=5), dict(augment=False, shuffle=False)])
+def test_device_dataset_makes_the_same_batches(settings):
+    # Gathered, cropped and flipped in keras.ops from the images on the
+    # device: the values of the numpy `ImagePyDataset`, exactly.
+    x = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(10, dtype=np.int32)
+    numpy_ds = data.ImagePyDataset(x, y, 4, **settings)
+    device_ds = data.DeviceImageDataset(x, y, 4, **settings)
+    for _ in range(2):  # two passes
+        got = [tuple(keras.ops.convert_to_numpy(t) for t in b) for b in _pass(device_ds)]
+        assert got[0][0].dtype == np.float32 and _same(got, _pass(numpy_ds))
+        numpy_ds.on_epoch_end()
+        device_ds.on_epoch_end()
+    part = device_ds.subset([1, 2, 3])
+    assert type(part) is data.DeviceImageDataset
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(part[0][1]), [1, 2, 3])
