@@ -13,7 +13,7 @@ from dais_keras.finetune import inputs
 from dais_keras.finetune.accuracy import accuracy
 from dais_keras.finetune.batchnorm import recalibrate_batchnorm
 from dais_keras.finetune.recipe import sgd
-from dais_keras.utils.data_forms import is_batched as is_dataset  # tf.data or PyDataset
+from dais_keras.utils.data_forms import is_batched
 
 
 @dataclasses.dataclass
@@ -102,7 +102,7 @@ class DAISSearch:
         measure = (lambda m: accuracy(m, self.eval_data)) if self.eval_data is not None else None
         callback = DAISCallback(
             budget=self.budget, search_data=self.search_data,
-            batch_size=None if is_dataset(self.search_data) else self.batch_size,
+            batch_size=None if is_batched(self.search_data) else self.batch_size,
             verbose=self.verbose, on_annealed=measure, **self.search_kwargs,
         )
         args, kwargs = inputs.fit_arguments(self.train_data, self.batch_size)

@@ -6,8 +6,6 @@ inputs, a `tf.data.Dataset` or a `keras.utils.PyDataset`) are checked by
 
 import numpy as np
 
-import keras
-
 from dais_keras.utils.data_forms import check_arrays
 from dais_keras.utils.data_forms import is_batched
 from dais_keras.utils.data_forms import is_dataset
@@ -125,38 +123,7 @@ def _split_pydataset(train_data, search_fraction):
         )
     every = _every(search_fraction, n)
     index = np.arange(n)
+    from dais_keras.data.subset import BatchSubset  # imports Keras
+
     weight = BatchSubset(train_data, index[index % every != 0], drives_passes=True)
     return weight, BatchSubset(train_data, index[index % every == 0])
-
-
-class BatchSubset(keras.utils.PyDataset):
-    """Some batches of a `keras.utils.PyDataset`: batch `i` is `data[index[i]]`.
-
-    Args:
-        data: The `PyDataset` (a finite one).
-        index: The batches of `data` to serve, in order.
-        drives_passes: Whether `on_epoch_begin` / `on_epoch_end` are passed on
-            to `data` (one of the subsets of a split drives them: the part
-            `fit` trains on).
-    """
-
-    def __init__(self, data, index, drives_passes=False):
-        super().__init__(workers=data.workers, use_multiprocessing=data.use_multiprocessing,
-                         max_queue_size=data.max_queue_size)
-        self.data = data
-        self.index = np.asarray(index)
-        self.drives_passes = bool(drives_passes)
-
-    def __len__(self):
-        return len(self.index)
-
-    def __getitem__(self, i):
-        return self.data[int(self.index[i])]
-
-    def on_epoch_begin(self):
-        if self.drives_passes:
-            self.data.on_epoch_begin()
-
-    def on_epoch_end(self):
-        if self.drives_passes:
-            self.data.on_epoch_end()

@@ -42,6 +42,7 @@ def run(args):
     from dais_keras.experiments.run import Run
     from dais_keras.finetune.accuracy import evaluate
     from dais_keras.finetune.recipe import FinetuneRecipe
+    from dais_keras.finetune import inputs
 
     overrides = options.flag_overrides(
         args, [("epochs", "finetune.epochs"), ("lr", "finetune.lr"), ("teacher", "finetune.teacher")])
@@ -72,7 +73,7 @@ def run(args):
     start = time.perf_counter()
     recipe = FinetuneRecipe.from_config(section)
     train = builders.cifar(cfg, "train")
-    run.log(recipe.describe(int(train.cardinality()), teacher))
+    run.log(recipe.describe(inputs.steps_per_epoch(train, cfg["data"]["batch_size"]), teacher))
     history = recipe.fit(model, train, teacher=teacher, callbacks=run.callbacks("finetune"),
                          verbose=run.verbose)
     run.metrics["finetune"] = history
