@@ -30,8 +30,22 @@ class SearchStep:
     supports_search = False
 
     def train_step(self, model, *args):
-        """The model's `train_step` (Keras' own here)."""
+        """The model's `train_step`: `weight_step` in plain training (no
+        search mode), `search_step` during a search."""
+        if model._dais.mode is None:
+            return self.weight_step(model, *args)
+        return self.search_step(model, *args)
+
+    def weight_step(self, model, *args):
+        """Plain training: the weights learn, the indicators stay fixed
+        (Keras' own step here)."""
         return keras.Model.train_step(model, *args)
+
+    def search_step(self, model, *args):
+        """One DAIS search step (see `dais_keras.search.model`)."""
+        raise NotImplementedError(
+            f"The DAIS search does not run on the '{keras.backend.backend()}' backend."
+        )
 
     def build_optimizer(self, model):
         """Builds the compiled optimizer on every trainable variable."""

@@ -251,10 +251,11 @@ class TensorFlowStep(SearchStep):
 
     supports_search = True
 
-    def train_step(self, model, data):
+    def weight_step(self, model, data):
+        return _weight_step(model, data)[0]
+
+    def search_step(self, model, data):
         state = model._dais
-        if state.mode is None:
-            return _weight_step(model, data)[0]
         hp = {k: _read(v) for k, v in state.vars.items()}
         T = objective.temperature(state.schedule, hp)
         _assign([(l.temperature, T) for l in state.indicators])

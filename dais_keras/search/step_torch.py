@@ -168,10 +168,11 @@ class TorchStep(SearchStep):
 
     supports_search = True
 
-    def train_step(self, model, data):
+    def weight_step(self, model, data):
+        return _weight_step(model, data)[0]
+
+    def search_step(self, model, data):
         state = model._dais
-        if state.mode is None:
-            return _weight_step(model, data)[0]
         torch = _torch()
         with torch.no_grad():
             hp = {k: v.value.detach().clone() for k, v in state.vars.items()}
