@@ -41,11 +41,12 @@ on JAX and torch: figures of 320 images, not results.)
 """
 
 import argparse
-import importlib.abc
-import importlib.machinery
 import os
 import sys
 import time
+
+# Imports nothing heavy: `--block-tensorflow` must act before Keras loads.
+from dais_keras.utils.block_imports import block_tensorflow
 
 # Assumed throughput of Keras 3 + JAX on one H200 at batch 128 (training
 # images/s), NOT measured: the plain ResNet-56 step, and the DAIS bi-level
@@ -64,33 +65,6 @@ DEFAULT_FINETUNE_EPOCHS = 25
 # epoch when another would end later (the repair then binarises to the budget
 # as at any end of the search), leaving the rest to the fine-tune.
 SEARCH_SHARE = 0.55
-
-
-class _NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """`import tensorflow` (and any `tensorflow.*`) raises ImportError.
-
-    `importlib.util.find_spec` finds a spec without a file (`origin` None),
-    as torch's probes expect of a module they may skip; loading it fails.
-    """
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] == "tensorflow":
-            return importlib.machinery.ModuleSpec(name, self)
-        return None
-
-    def create_module(self, spec):
-        raise ModuleNotFoundError(f"TensorFlow is blocked ({spec.name!r})", name=spec.name)
-
-    def exec_module(self, module):
-        pass
-
-
-def block_tensorflow():
-    """Makes TensorFlow unimportable in this process, as where it is not
-    installed (call before anything imports it)."""
-    if "tensorflow" in sys.modules:
-        raise RuntimeError("TensorFlow is already imported: block it first.")
-    sys.meta_path.insert(0, _NoTensorFlow())
 
 
 def _parse(argv=None):

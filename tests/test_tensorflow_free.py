@@ -2,9 +2,8 @@
 BatchNorm recalibration, fine-tuning, accuracy) on JAX and torch in a process
 where TensorFlow cannot be imported, as on a machine without it.
 
-The process blocks TensorFlow with the `sys.meta_path` finder of
-`bench/gpu_full_schedule.py` (its `--block-tensorflow`, used by the GPU
-script's dry run), then prunes a toy CNN with `dais_keras.prune` twice: from
+The process blocks TensorFlow with `dais_keras.utils.block_imports` (what
+`bench/gpu_full_schedule.py --block-tensorflow` uses), then prunes a toy CNN with `dais_keras.prune` twice: from
 a `keras.utils.PyDataset` (`ImagePyDataset`, augmented; the search split is
 taken from it) and from arrays; the experiments pick the `pydataset` format
 there. `make test` installs jax and torch: no skip.
@@ -20,13 +19,11 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 _PRUNE_WITHOUT_TENSORFLOW = """
-import importlib.util
 import sys
 
-spec = importlib.util.spec_from_file_location("gpu_full_schedule", sys.argv[1])
-blocker = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(blocker)
-blocker.block_tensorflow()
+from dais_keras.utils.block_imports import block_tensorflow
+
+block_tensorflow()
 try:
     import tensorflow  # noqa: F401
 except ImportError as e:
@@ -68,8 +65,7 @@ print("tensorflow imported:", any(m.split(".")[0] == "tensorflow" for m in sys.m
 def test_prune_runs_without_tensorflow(backend):
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=str(REPOSITORY))
     run = subprocess.run(
-        [sys.executable, "-c", _PRUNE_WITHOUT_TENSORFLOW,
-         str(REPOSITORY / "bench" / "gpu_full_schedule.py")],
+        [sys.executable, "-c", _PRUNE_WITHOUT_TENSORFLOW],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert run.returncode == 0, run.stderr[-4000:]

@@ -466,25 +466,11 @@ def test_repeat_in_both_formats(py_dir):
 
 
 _TENSORFLOW_BLOCKED = """
-import importlib.abc
-import importlib.machinery
 import sys
 
+from dais_keras.utils.block_imports import block_tensorflow
 
-class NoTensorFlow(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    # `import tensorflow` raises ImportError; `find_spec` finds no file.
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "tensorflow":
-            return importlib.machinery.ModuleSpec(name, self)  # origin None
-
-    def create_module(self, spec):
-        raise ModuleNotFoundError(f"TensorFlow is blocked: {spec.name}", name=spec.name)
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, NoTensorFlow())
+block_tensorflow()
 import keras
 import numpy as np
 
