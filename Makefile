@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first (a plain range would pick a multi-GB CUDA build).
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,onnx,jax,torch]"
+	$(PY) -m pip install -q -e ".[tensorflow,dev,onnx,jax,torch]"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -72,3 +72,20 @@ def test_prune_runs_without_tensorflow(backend):
     assert "blocked: TensorFlow is blocked" in run.stdout, run.stdout
     assert f"backend: {backend}" in run.stdout, run.stdout
     assert "tensorflow imported: False" in run.stdout, run.stdout
+
+
+def test_tensorflow_is_an_extra_not_a_dependency():
+    """`pip install dais-keras[torch]` (or `[jax]`) must give an environment
+    without TensorFlow: the core dependencies name neither it nor what
+    needs it; the `tensorflow` extra (installed by `make`) does."""
+    import tomllib
+
+    project = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]
+    names = [dep.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+             for dep in project["dependencies"]]
+    assert "keras" in names
+    assert not {"tensorflow", "tensorflow-datasets", "tf2onnx"} & set(names), names
+    extras = project["optional-dependencies"]
+    assert any(dep.startswith("tensorflow>=") for dep in extras["tensorflow"])
+    for backend in ("jax", "torch"):
+        assert not any("tensorflow" in dep for dep in extras[backend]), extras[backend]
