@@ -40,8 +40,10 @@ import keras  # noqa: E402
 
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_FINISH  # noqa: E402
+from dais_keras.search.objective import DEFAULT_BAND_GATE  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_BAND  # noqa: E402
 from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR  # noqa: E402
+from dais_keras.search.objective import DEFAULT_POLAR_START  # noqa: E402
 from dais_keras.search.objective import DEFAULT_T_MIN  # noqa: E402
 from dais_keras.testing import toy_data  # noqa: E402
 from dais_keras.testing import toy_model  # noqa: E402
@@ -72,6 +74,8 @@ def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs)
     row["settings"] = {"lambda_polar": kwargs.get("lambda_polar", DEFAULT_LAMBDA_POLAR),
                        "hard_finish": kwargs.get("hard_finish", DEFAULT_HARD_FINISH),
                        "hard_band": kwargs.get("hard_band", DEFAULT_HARD_BAND),
+                       "band_gate": kwargs.get("band_gate", DEFAULT_BAND_GATE),
+                       "polar_start": kwargs.get("polar_start", DEFAULT_POLAR_START),
                        "T_min": kwargs.get("T_min", DEFAULT_T_MIN),
                        "recalibrate_batches": pruner.recalibrate_batches, **kwargs}
     row.update(seconds=time.perf_counter() - t0, macs_ratio_after=(

@@ -53,6 +53,14 @@ class ChannelCounts:
             self.m_index, weights=np.asarray(per_entry)[self.term], minlength=self.num_channels
         )
 
+    def scatter_tensor(self, per_entry):
+        """`scatter` for a backend tensor (float32)."""
+        from keras import ops
+
+        return ops.segment_sum(
+            ops.take(per_entry, self.term), self.m_index, num_segments=self.num_channels
+        )
+
 
 class CostModel:
     """MACs of a model as a function of its channel indicators.
@@ -124,3 +132,19 @@ class CostModel:
     def marginal(self, m):
         """The cost saved by removing each channel alone (`channel_macs`)."""
         return self.channel_macs(m)
+
+    def marginal_tensor(self, m):
+        """`channel_macs` for a backend tensor `m` (float32): `dE/dm`, the
+        MACs each channel adds to the masks `m`, to first order (exact where
+        a channel enters each term once). The search's band uses it to push
+        only the channels whose flip fits the band."""
+        from keras import ops
+
+        groups, coef = (ops.convert_to_tensor(a.astype("float32")) for a in (self.groups, self.coef))
+        uses_in = ops.convert_to_tensor(self.uses_in)
+        uses_out = ops.convert_to_tensor(self.uses_out)
+        c_in = self.c_in.tensor(m)
+        c_out = self.c_out.tensor(m)
+        f_in = ops.where(uses_in, coef / groups * ops.where(uses_out, c_out, 1.0), 0.0)
+        f_out = ops.where(uses_out, coef * ops.where(uses_in, c_in / groups, 1.0), 0.0)
+        return self.c_in.scatter_tensor(f_in) + self.c_out.scatter_tensor(f_out)

@@ -24,6 +24,8 @@ from dais_keras.search.feed import SearchFeed
 from dais_keras.search.record import SearchRecord
 from dais_keras.search.objective import DEFAULT_BETA_1
 from dais_keras.search.objective import DEFAULT_HARD_FINISH
+from dais_keras.search.objective import DEFAULT_BAND_GATE
+from dais_keras.search.objective import DEFAULT_POLAR_START
 from dais_keras.search.objective import DEFAULT_HARD_BAND
 from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR
 from dais_keras.search.objective import DEFAULT_T_MIN
@@ -38,7 +40,8 @@ from dais_keras.utils import checks
 _CONFIG = (
     "budget", "batch_size", "schedule", "learning_rate", "lr_power", "beta_1",
     "beta_2", "lambda_budget", "lambda_l1", "min_width", "lambda_min_width",
-    "residual_prior", "lambda_polar", "hard_band", "hard_finish", "band", "single_level", "train_weights", "warmup_epochs",
+    "residual_prior", "lambda_polar", "hard_band", "band_gate", "polar_start", "hard_finish", "band",
+    "single_level", "train_weights", "warmup_epochs",
     "round_to", "repair", "best_effort", "seed", "shuffle", "log_widths",
     "plot_dir", "record_every", "verbose", "runtime", "latency_table",
 )
@@ -116,11 +119,24 @@ class DAISCallback(keras.callbacks.Callback):
         residual_prior: Weight of the residual prior (groups shared by a
             residual stage, weighted by fan-out).
         lambda_polar: Weight of the polarisation term
-            `progress * mean(4 m (1 - m))` (0: none).
+            `ramp * mean(4 m (1 - m))` (0: none), which pushes every mask
+            towards the nearer of 0 and 1 late in the annealing: masks that
+            the weights have co-adapted to near 0.5 would otherwise stay
+            there (see `dais_keras.search.objective`).
+        polar_start: The share of the annealing where the polarisation
+            starts; its `ramp` grows linearly from 0 there to 1 at the end
+            (from the start, it freezes the masks before the budget is met).
         hard_band: Weight, relative to `lambda_budget`, of the band on the
             hard architecture (`alpha > 0`, straight-through), which grows
             with the annealing's progress (0: soft masks only). It makes the
             architecture the search ends with meet the band by itself.
+        band_gate: Whether the band (soft and hard) pushes only the channels
+            whose flip fits it: one that costs more than the distance to
+            the band's far edge is left to the task loss, so that it does
+            not jump across the band back and forth with a mask stuck near
+            0.5 (see `dais_keras.search.objective.flip_fits`). Needs a cost
+            model with `marginal_tensor` (the MACs model; latency budgets
+            use the plain band).
         hard_finish: Share of the search's steps, at its end, that train the
             repaired architecture with hard masks (0: binarise when `fit`
             ends, as a plain annealing would). Needs `repair=True`.
@@ -206,6 +222,8 @@ class DAISCallback(keras.callbacks.Callback):
         residual_prior=1.0,
         lambda_polar=DEFAULT_LAMBDA_POLAR,
         hard_band=DEFAULT_HARD_BAND,
+        band_gate=DEFAULT_BAND_GATE,
+        polar_start=DEFAULT_POLAR_START,
         hard_finish=DEFAULT_HARD_FINISH,
         band=budget_lib.DEFAULT_BAND,
         single_level=False,
@@ -260,6 +278,8 @@ class DAISCallback(keras.callbacks.Callback):
             ("hard_band", hard_band),
         ):
             setattr(self, name, checks.check_number(name, value, low=0.0))
+        self.band_gate = bool(band_gate)
+        self.polar_start = checks.check_number("polar_start", polar_start, 0.0, 1.0, high_open=True)
         self.hard_finish = checks.check_number("hard_finish", hard_finish, 0.0, 0.5)
         self.beta_1 = checks.check_number("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = checks.check_number("beta_2", beta_2, 0.0, 1.0, high_open=True)
@@ -382,6 +402,8 @@ class DAISCallback(keras.callbacks.Callback):
             "lambda_residual": self.residual_prior,
             "lambda_polar": self.lambda_polar,
             "hard_band": self.hard_band,
+            "band_gate": float(self.band_gate),
+            "polar_start": self.polar_start,
             "nonfinite": 0.0,
             "min_widths": self.min_widths.astype("float32"),
             "residual_weights": self.structure.residual_weights,

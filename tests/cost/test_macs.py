@@ -110,3 +110,10 @@ def test_cost_model_matches_count_macs_for_hard_masks():
         less = full.copy()
         less[j] = 0
         assert cm.exact(full) - cm.exact(less) == pytest.approx(marginal[j])
+    # marginal_tensor is channel_macs on backend tensors (the search's band
+    # gate reads it inside the compiled step).
+    for mask in (full, m, rng.random(cm.num_channels)):
+        tensor = keras.ops.convert_to_tensor(mask.astype("float32"))
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(cm.marginal_tensor(tensor)),
+            cm.channel_macs(mask), rtol=1e-5)

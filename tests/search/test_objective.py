@@ -92,3 +92,43 @@ def test_polarisation_is_one_at_one_half_and_zero_at_binary_masks():
     assert float(keras.ops.convert_to_numpy(objective.polarisation(m))) == pytest.approx(0.0)
     hp = {"step": np.float32(5.0), "total_steps": np.float32(11.0)}
     assert float(keras.ops.convert_to_numpy(objective.progress(hp))) == pytest.approx(0.5)
+
+
+def test_the_band_pushes_only_the_channels_whose_flip_fits(toy):
+    """`flip_fits`: a channel whose cost exceeds the distance to the band's
+    far edge gets no push from the band (it would jump across it)."""
+    model = dk.attach_indicators(toy.model())
+    cost = model.search_cost
+    full = np.ones(cost.num_channels, "float32")
+    share = cost.channel_macs(full) / cost.total  # 3.8 %, 4.35 %, 5.43 %
+    t = keras.ops.convert_to_tensor
+
+    def fits(ratio, gate=1.0, eps=0.05):
+        hp = {"target": t(np.float32(cost.total / ratio)), "band_eps": t(np.float32(eps)),
+              "band_gate": t(np.float32(gate))}
+        out = objective.flip_fits(cost, t(full), t(np.float32(ratio)), hp)
+        return keras.ops.convert_to_numpy(out)
+
+    # At the band's top edge the far edge is 5 % away: the 5.43 % channels
+    # (16 of 40) would land below the band.
+    np.testing.assert_array_equal(fits(1.0), (share <= 0.05).astype("float32"))
+    assert fits(1.0).sum() == 24
+    assert fits(1.2).sum() == 40  # far above the band: every channel fits
+    assert fits(0.8).sum() == 40  # far below it too
+    assert fits(1.0, eps=0.02).sum() == 0  # a band narrower than any channel
+    np.testing.assert_array_equal(fits(1.0, gate=0.0), np.ones(40))  # plain band
+
+    # The gate changes the band's gradient, not its value.
+    structure = model.search_structure()
+    values = {
+        "target": 0.5 * cost.total, "band_eps": 0.05, "lambda_budget": 1.0, "lambda_l1": 0.0,
+        "lambda_min_width": 0.0, "lambda_residual": 0.0, "hard_band": 1.0, "step": 5.0,
+        "total_steps": 10.0, "min_widths": np.ones(3), "residual_weights": structure.residual_weights,
+    }
+    alphas = [t(np.linspace(-1, 1, n).astype("float32")) for n in (8, 16, 16)]
+    out = []
+    for gate in (0.0, 1.0):
+        hp = {k: t(np.asarray(v, "float32")) for k, v in dict(values, band_gate=gate).items()}
+        p, _ = objective.penalty(model, alphas, t(np.float32(0.1)), hp)
+        out.append(float(keras.ops.convert_to_numpy(p)))
+    assert out[0] == pytest.approx(out[1], rel=1e-6) and out[0] > 0
