@@ -1,10 +1,12 @@
 """The table of the search-convergence runs (issue 13).
 
 Reads every run file of `bench/search_convergence.py` in
-`bench/results/convergence/` (one JSON per case; the `explore_*` folders
-hold exploratory runs at earlier commits and are not read) and writes
-`bench/results/search_convergence.md`, one row per search, with the issue's
-criteria checked for the rows of at least 100 search steps.
+`bench/results/convergence/` (one JSON per case: the current method) and in
+its `before/` folder (the runs before the band gate and the late
+polarisation; the `explore_*` folders hold exploratory runs at earlier
+commits and are not read) and writes `bench/results/search_convergence.md`,
+one row per search, with the issue's criteria checked for the rows of at
+least 100 search steps.
 
 Usage:
     python bench/convergence_table.py
@@ -46,9 +48,9 @@ def _checks(row):
     return "all met" if not missed else "missed: " + ", ".join(missed)
 
 
-def rows():
+def rows(folder=RUNS):
     out = []
-    for path in sorted(glob.glob(os.path.join(RUNS, "*.json"))):
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
         with open(path) as f:
             for row in json.load(f)["rows"]:
                 out.append(dict(row, file=os.path.basename(path)))
@@ -70,10 +72,26 @@ def markdown(all_rows):
         "recalibration). Criteria for >= 100 steps: binary >= 99 %, ratio in "
         "[0.95, 1.02], repair <= 2 %, soft - recalibrated <= 3 points.",
         "",
+    ]
+    sections = (
+        ("Current method", "the band pushes only the channels whose flip fits it "
+         "(`band_gate`) and a polarisation from 60 % of the annealing on "
+         "(`lambda_polar=100`, `polar_start=0.6`); `bench/results/convergence/*.json`.",
+         all_rows[0]),
+        ("Before", "T_min 1e-4, hard band, no gate, no polarisation (commit d111db8 "
+         "and earlier); `bench/results/convergence/before/*.json`.", all_rows[1]),
+    )
+    for title, what, section in sections:
+        lines += [f"## {title}", "", what, ""] + _table(section) + [""]
+    return "\n".join(lines)
+
+
+def _table(section):
+    lines = [
         "| model | input | backend | budget | steps | binary | ratio | repair | soft | pruned | recal. | s | criteria |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in all_rows:
+    for r in section:
         lines.append(
             f"| {r['model']} | {r.get('input', '')} | {r.get('backend', 'tensorflow')} "
             f"| {r['budget']} | {r['steps']} | {_pct(r['binarized'])} "
@@ -81,11 +99,11 @@ def markdown(all_rows):
             f"| {_pct(r.get('acc_soft'))} | {_pct(r.get('acc_hard'))} "
             f"| {_pct(r.get('acc_hard_recal'))} | {r['seconds']:.0f} | {_checks(r)} |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main():
-    text = markdown(rows())
+    text = markdown((rows(), rows(os.path.join(RUNS, "before"))))
     with open(OUT, "w") as f:
         f.write(text)
     print(text)
