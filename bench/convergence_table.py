@@ -93,7 +93,7 @@ def _table(section):
     ]
     for r in section:
         lines.append(
-            f"| {r['model']} | {r.get('input', '')} | {r.get('backend', 'tensorflow')} "
+            f"| {r['model']}{' (seed %d)' % r['seed'] if 'seed' in r else ''} | {r.get('input', '')} | {r.get('backend', 'tensorflow')} "
             f"| {r['budget']} | {r['steps']} | {_pct(r['binarized'])} "
             f"| {r['search_ratio']:.3f} | {r['repair_changed']} ({_pct(r.get('repair_share'))}) "
             f"| {_pct(r.get('acc_soft'))} | {_pct(r.get('acc_hard'))} "
