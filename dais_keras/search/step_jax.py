@@ -138,13 +138,14 @@ class JAXStep(SearchStep):
 
     supports_search = True
 
-    def train_step(self, model, state, data):
+    def weight_step(self, model, state, data):
+        logs, state, _, _, _ = _weight_step(model, state, data)
+        return logs, tuple(state)
+
+    def search_step(self, model, state, data):
         import jax
 
         search = model._dais
-        if search.mode is None:
-            logs, state, _, _, _ = _weight_step(model, state, data)
-            return logs, tuple(state)
         index = search.index
         tv, ntv, ov, mv = (list(s) for s in state)
         hp = {k: ntv[i] for k, i in index["vars"].items()}
