@@ -114,18 +114,25 @@ class CostModel:
         c_out = ops.where(self.uses_out, self.c_out.tensor(m), 1.0)
         return ops.sum(coef * c_in * c_out)
 
+    def _channel_factors(self, c_in, c_out, groups, coef, xp):
+        """Per term, the MACs one more input channel and one more output
+        channel add (numpy, or `keras.ops` with `xp=ops`)."""
+        f_in = xp.where(self.uses_in, 1.0 / groups, 0.0) * coef * xp.where(
+            self.uses_out, c_out, 1.0
+        )
+        f_out = xp.where(self.uses_out, 1.0, 0.0) * coef * xp.where(
+            self.uses_in, c_in / groups, 1.0
+        )
+        return f_in, f_out
+
     def channel_macs(self, m):
         """MACs saved by removing each channel alone, given masks `m`.
 
         The exact first-order marginal cost of every channel: used by the
         binarisation repair to rank channels by alpha per MAC.
         """
-        c_in, c_out = self.c_in.numpy(m), self.c_out.numpy(m)
-        f_in = np.where(self.uses_in, 1.0 / self.groups, 0.0) * self.coef * np.where(
-            self.uses_out, c_out, 1.0
-        )
-        f_out = np.where(self.uses_out, 1.0, 0.0) * self.coef * np.where(
-            self.uses_in, c_in / self.groups, 1.0
+        f_in, f_out = self._channel_factors(
+            self.c_in.numpy(m), self.c_out.numpy(m), self.groups, self.coef, np
         )
         return self.c_in.scatter(f_in) + self.c_out.scatter(f_out)
 
@@ -141,10 +148,7 @@ class CostModel:
         from keras import ops
 
         groups, coef = (ops.convert_to_tensor(a.astype("float32")) for a in (self.groups, self.coef))
-        uses_in = ops.convert_to_tensor(self.uses_in)
-        uses_out = ops.convert_to_tensor(self.uses_out)
-        c_in = self.c_in.tensor(m)
-        c_out = self.c_out.tensor(m)
-        f_in = ops.where(uses_in, coef / groups * ops.where(uses_out, c_out, 1.0), 0.0)
-        f_out = ops.where(uses_out, coef * ops.where(uses_in, c_in / groups, 1.0), 0.0)
+        f_in, f_out = self._channel_factors(
+            self.c_in.tensor(m), self.c_out.tensor(m), groups, coef, ops
+        )
         return self.c_in.scatter_tensor(f_in) + self.c_out.scatter_tensor(f_out)

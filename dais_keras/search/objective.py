@@ -18,10 +18,14 @@ tensors inside a compiled step; the per-backend steps
   straight-through gradients (`d hard / d alpha = 1`): the soft band keeps
   the *expected* cost in the band, this term the architecture the search
   ends with, as the masks sharpen (`penalty`).
-* **Polarisation.** `lambda_polar * progress * mean(4 m (1 - m))`, growing
-  linearly over the annealing: the masks that the band and the task leave
-  undecided near 0.5 are pushed to 0 or 1 before the temperature is low,
-  so that the search ends binary (`polarisation`).
+* **Band gate.** Both bands push only the channels whose flip fits the
+  band: a channel whose marginal cost exceeds the distance to the band's
+  far edge gets none of their gradient (`flip_fits`, `band_gate`).
+* **Polarisation.** `lambda_polar * ramp * mean(4 m (1 - m))`, where `ramp`
+  grows linearly from 0 at `polar_start` of the annealing to 1 at its end:
+  the masks that the band and the task leave undecided near 0.5 are pushed
+  to 0 or 1 once the architecture is mostly chosen, so that the search
+  ends binary (`polarisation`).
 * **The search's Adam** on `alpha` (`adam`), with the step size
   `lr * (T / T0) ** lr_power`; `auto_learning_rate` picks `lr`, at most
   `MAX_AUTO_STEP` times the indicators' initial distance to zero per step,
@@ -101,7 +105,8 @@ DEFAULT_BETA_1 = 0.5
 # near 0.5; the weights co-adapt to that fractional mask and pull it back
 # from both sides, and with the step size following T (`lr_power=1`) the
 # falling temperature never wins. Measured, ResNet-20 at 30 %, 300 steps
-# (bench/results/search_convergence.md): 94-97 % binary without the term; a
+# (single runs, bench/results/convergence/explore_variants/): 93-97 % binary
+# without the term; a
 # polarisation from the start (lambda 100) froze every mask on (2.36x the
 # target); from 60 % of the annealing on, 100 % binary and in the band at
 # both 30 % and 50 %, the recalibrated pruned model 3.4 points above and 1.2
