@@ -25,6 +25,11 @@ Usage (one run per JSON file; rows are appended to --out):
     python bench/search_convergence.py resnet20 --steps 300 --batch 64 --budgets 0.3 0.5 0.7
     python bench/search_convergence.py mobilenetv2 --steps 300 --budgets 0.3 0.5 0.7
     python bench/search_convergence.py tiny --steps 1 2 4 8 16 32 64 128
+
+With `--record-alphas PREFIX` every alpha and the temperature after each
+step go to an `.npz` per search (the exploratory runs of
+bench/results/convergence/explore_variants/ were made this way, with
+`--set` overrides).
 """
 
 import argparse
@@ -39,6 +44,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
+from dais_keras.indicators.state import indicator_layers  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_FINISH  # noqa: E402
 from dais_keras.search.objective import DEFAULT_BAND_GATE  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_BAND  # noqa: E402
@@ -52,7 +58,25 @@ from dais_keras.utils.machine import machine_info  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-ARGS = argparse.Namespace(search_kwargs={})  # the command line's, set by main()
+ARGS = argparse.Namespace(search_kwargs={}, record_alphas=None)  # the command line's, set by main()
+
+
+class AlphaRecorder(keras.callbacks.Callback):
+    """Every alpha and the temperature after each training step
+    (`--record-alphas`: to see which masks stay undecided, and why)."""
+
+    def __init__(self):
+        super().__init__()
+        self.alphas, self.temperatures = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        values = [np.asarray(v) for v in self.model.alpha_values()]
+        self.alphas.append(np.concatenate(values).astype(np.float32))
+        T = indicator_layers(self.model)[0].temperature
+        self.temperatures.append(float(keras.ops.convert_to_numpy(T)))
+
+    def save(self, path):
+        np.savez(path, alphas=np.stack(self.alphas), T=np.array(self.temperatures))
 
 
 def tiny_model(seed):
@@ -66,11 +90,17 @@ def tiny_data(n, seed):
 
 def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs):
     kwargs = {**ARGS.search_kwargs, **kwargs}
+    recorder = AlphaRecorder() if ARGS.record_alphas else None
     pruner = DAISSearch(budget, train, search, epochs=epochs, batch_size=batch, loss=LOSS,
+                        callbacks=[recorder] if recorder is not None else None,
                         steps_per_epoch=steps, verbose=0, eval_data=eval_data, **kwargs)
     t0 = time.perf_counter()
     result = pruner(model)
     row = dict(result.convergence)
+    if recorder is not None:
+        path = f"{ARGS.record_alphas}_b{budget}_s{epochs * steps}.npz"
+        recorder.save(path)
+        row["alphas_file"] = path
     row["settings"] = {"lambda_polar": kwargs.get("lambda_polar", DEFAULT_LAMBDA_POLAR),
                        "hard_finish": kwargs.get("hard_finish", DEFAULT_HARD_FINISH),
                        "hard_band": kwargs.get("hard_band", DEFAULT_HARD_BAND),
@@ -194,9 +224,12 @@ def main():
                         help="keras.applications cases: epochs of training before the search")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="DAISCallback arguments to override (numbers), e.g. T_min=1e-4")
+    parser.add_argument("--record-alphas", default=None, metavar="PREFIX",
+                        help="save every alpha and T after each step to PREFIX_b<budget>_s<steps>.npz")
     args = parser.parse_args()
     args.search_kwargs = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
     ARGS.search_kwargs = args.search_kwargs
+    ARGS.record_alphas = args.record_alphas
     cases = {"tiny": tiny, "resnet20": resnet, "resnet56": resnet}
     rows = cases.get(args.case, applications)(args)
     previous = {"rows": []}
