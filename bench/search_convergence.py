@@ -47,6 +47,7 @@ from dais_keras.api.pruners import DAISSearch  # noqa: E402
 from dais_keras.indicators.state import indicator_layers  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_FINISH  # noqa: E402
 from dais_keras.search.objective import DEFAULT_BAND_GATE  # noqa: E402
+from dais_keras.search.objective import DEFAULT_BAND_HOLD  # noqa: E402
 from dais_keras.search.objective import DEFAULT_HARD_BAND  # noqa: E402
 from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR  # noqa: E402
 from dais_keras.search.objective import DEFAULT_POLAR_START  # noqa: E402
@@ -105,6 +106,7 @@ def run(model, budget, train, search, eval_data, epochs, steps, batch, **kwargs)
                        "hard_finish": kwargs.get("hard_finish", DEFAULT_HARD_FINISH),
                        "hard_band": kwargs.get("hard_band", DEFAULT_HARD_BAND),
                        "band_gate": kwargs.get("band_gate", DEFAULT_BAND_GATE),
+                       "band_hold": kwargs.get("band_hold", DEFAULT_BAND_HOLD),
                        "polar_start": kwargs.get("polar_start", DEFAULT_POLAR_START),
                        "T_min": kwargs.get("T_min", DEFAULT_T_MIN),
                        "recalibrate_batches": pruner.recalibrate_batches, **kwargs}

@@ -25,6 +25,7 @@ from dais_keras.search.record import SearchRecord
 from dais_keras.search.objective import DEFAULT_BETA_1
 from dais_keras.search.objective import DEFAULT_HARD_FINISH
 from dais_keras.search.objective import DEFAULT_BAND_GATE
+from dais_keras.search.objective import DEFAULT_BAND_HOLD
 from dais_keras.search.objective import DEFAULT_POLAR_START
 from dais_keras.search.objective import DEFAULT_HARD_BAND
 from dais_keras.search.objective import DEFAULT_LAMBDA_POLAR
@@ -40,7 +41,8 @@ from dais_keras.utils import checks
 _CONFIG = (
     "budget", "batch_size", "schedule", "learning_rate", "lr_power", "beta_1",
     "beta_2", "lambda_budget", "lambda_l1", "min_width", "lambda_min_width",
-    "residual_prior", "lambda_polar", "hard_band", "band_gate", "polar_start", "hard_finish", "band",
+    "residual_prior", "lambda_polar", "hard_band", "band_gate", "polar_start", "band_hold",
+    "hard_finish", "band",
     "single_level", "train_weights", "warmup_epochs",
     "round_to", "repair", "best_effort", "seed", "shuffle", "log_widths",
     "plot_dir", "record_every", "verbose", "runtime", "latency_table",
@@ -137,6 +139,14 @@ class DAISCallback(keras.callbacks.Callback):
             0.5 (see `dais_keras.search.objective.flip_fits`). Needs a cost
             model with `marginal_tensor` (the MACs model; latency budgets
             use the plain band).
+        band_hold: Whether, from `polar_start` on, the annealing waits for
+            the band: while the hard architecture is outside it (and a
+            channel's flip fits), the temperature, the polarisation's ramp
+            and the hard band's weight stop and the polarisation pauses, so
+            that the band can still flip a channel before the falling
+            temperature freezes every mask (at most as long as the steps
+            left can finish the annealing at twice its nominal pace; see
+            `dais_keras.search.objective.band_holds`).
         hard_finish: Share of the search's steps, at its end, that train the
             repaired architecture with hard masks (0: binarise when `fit`
             ends, as a plain annealing would). Needs `repair=True`.
@@ -224,6 +234,7 @@ class DAISCallback(keras.callbacks.Callback):
         hard_band=DEFAULT_HARD_BAND,
         band_gate=DEFAULT_BAND_GATE,
         polar_start=DEFAULT_POLAR_START,
+        band_hold=DEFAULT_BAND_HOLD,
         hard_finish=DEFAULT_HARD_FINISH,
         band=budget_lib.DEFAULT_BAND,
         single_level=False,
@@ -279,6 +290,7 @@ class DAISCallback(keras.callbacks.Callback):
         ):
             setattr(self, name, checks.check_number(name, value, low=0.0))
         self.band_gate = bool(band_gate)
+        self.band_hold = bool(band_hold)
         self.polar_start = checks.check_number("polar_start", polar_start, 0.0, 1.0, high_open=True)
         self.hard_finish = checks.check_number("hard_finish", hard_finish, 0.0, 0.5)
         self.beta_1 = checks.check_number("beta_1", beta_1, 0.0, 1.0, high_open=True)
@@ -404,6 +416,7 @@ class DAISCallback(keras.callbacks.Callback):
             "hard_band": self.hard_band,
             "band_gate": float(self.band_gate),
             "polar_start": self.polar_start,
+            "band_hold": float(self.band_hold),
             "nonfinite": 0.0,
             "min_widths": self.min_widths.astype("float32"),
             "residual_weights": self.structure.residual_weights,

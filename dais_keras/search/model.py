@@ -244,12 +244,14 @@ class DAISModel(keras.Model):
         return [self.read_variable(l.alpha) for l in self._dais.indicators]
 
     def reset_search_optimizer(self):
-        """Zeroes the indicators' Adam state (moments and iteration count),
-        for a search that starts from its first step."""
+        """Zeroes the indicators' Adam state (moments and iteration count)
+        and the annealing clock, for a search that starts from its first
+        step."""
         for m, v in self._dais.moments:
             m.assign(np.zeros(m.shape, "float32"))
             v.assign(np.zeros(v.shape, "float32"))
         self._dais.vars["iterations"].assign(0.0)
+        self._dais.vars["clock"].assign(0.0)
 
     def fit(self, *args, **kwargs):
         try:

@@ -168,6 +168,8 @@ class JAXStep(SearchStep):
             ntv[i], ntv[j] = keep(m, m_old), keep(v, v_old)
         pos = index["vars"]
         ntv[pos["iterations"]] = keep(it, hp["iterations"])
+        ntv[pos["clock"]] = objective.advance_clock(
+            model.search_cost, [tv[i] for i in index["alpha"]], T, hp)
         ntv[pos["step"]] = hp["step"] + 1.0
         ntv[pos["nonfinite"]] = objective.nonfinite_code(checks, hp["nonfinite"])
         logs = objective.step_logs(model, logs, T, ratio, search_loss)

@@ -262,8 +262,10 @@ class TensorFlowStep(SearchStep):
         old = [_read(v) for v in alpha_variables(state)]
         run = _bilevel if state.mode == "bilevel" else _single_level
         metrics, checks, ratio, search_loss = run(model, data, hp, T, old)
+        alphas = [_read(l.alpha) for l in state.indicators]
         _assign(
             [
+                (state.vars["clock"], objective.advance_clock(model.search_cost, alphas, T, hp)),
                 (state.vars["step"], hp["step"] + 1.0),
                 (state.vars["nonfinite"], objective.nonfinite_code(checks, hp["nonfinite"])),
             ]

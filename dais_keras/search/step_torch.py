@@ -183,6 +183,9 @@ class TorchStep(SearchStep):
         run = _bilevel if state.mode == "bilevel" else _single_level
         metrics, checks, ratio, search_loss = run(model, data, hp, T, old)
         with torch.no_grad():
+            alphas = [l.alpha.value for l in state.indicators]
+            state.vars["clock"].assign(
+                objective.advance_clock(model.search_cost, alphas, T, hp))
             state.vars["step"].assign(hp["step"] + 1.0)
             state.vars["nonfinite"].assign(
                 objective.nonfinite_code(checks, hp["nonfinite"])

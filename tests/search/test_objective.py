@@ -132,3 +132,39 @@ def test_the_band_pushes_only_the_channels_whose_flip_fits(toy):
         p, _ = objective.penalty(model, alphas, t(np.float32(0.1)), hp)
         out.append(float(keras.ops.convert_to_numpy(p)))
     assert out[0] == pytest.approx(out[1], rel=1e-6) and out[0] > 0
+
+
+def test_the_band_hold_stops_the_clock_only_for_a_decided_architecture_off_the_band(toy):
+    """`advance_clock`: the nominal pace `step / (total_steps - 1)` unless
+    the hard architecture is outside the band with the masks decided, and
+    never so long that the annealing could not finish at twice its pace."""
+    model = dk.attach_indicators(toy.model())
+    cost = model.search_cost
+    t = lambda v: keras.ops.convert_to_tensor(np.float32(v))
+    n = cost.num_channels
+
+    def clock(ratio, alpha=5.0, hold=1.0, step=40.0, now=0.4, total=101.0):
+        hp = {"target": t(cost.total / ratio), "band_eps": t(0.05), "band_gate": t(1.0),
+              "band_hold": t(hold), "step": t(step), "clock": t(now),
+              "total_steps": t(total)}
+        alphas = [keras.ops.convert_to_tensor(np.full((n,), alpha, "float32"))]
+        out = objective.advance_clock(cost, alphas, t(0.01), hp)
+        return float(keras.ops.convert_to_numpy(out))
+
+    nominal = 0.4 + 0.6 / 60  # (1 - clock) / the steps left
+    assert clock(1.0) == pytest.approx(nominal)  # inside the band
+    assert clock(1.1) == pytest.approx(0.4)  # above it, decided: the clock waits
+    assert clock(1.1, hold=0.0) == pytest.approx(nominal)
+    assert clock(1.1, alpha=0.001) == pytest.approx(nominal)  # masks near 0.5: undecided
+    # 30 steps left cannot take the clock from 0.4 to 1 at twice the pace.
+    assert clock(1.1, step=70.0) == pytest.approx(0.4 + 0.6 / 30)
+    # Never stopped, the clock is the step counter's progress.
+    hp_clock = 0.0
+    for step in range(10):
+        hp = {"target": t(cost.total), "band_eps": t(0.05), "band_gate": t(1.0),
+              "band_hold": t(1.0), "step": t(step), "clock": t(hp_clock),
+              "total_steps": t(10.0)}
+        alphas = [keras.ops.convert_to_tensor(np.full((n,), 5.0, "float32"))]
+        hp_clock = float(keras.ops.convert_to_numpy(
+            objective.advance_clock(cost, alphas, t(0.01), hp)))
+        assert hp_clock == pytest.approx(min((step + 1) / 9, 1.0), abs=1e-6)
