@@ -139,13 +139,14 @@ class DAISCallback(keras.callbacks.Callback):
             0.5 (see `dais_keras.search.objective.flip_fits`). Needs a cost
             model with `marginal_tensor` (the MACs model; latency budgets
             use the plain band).
-        band_hold: Whether, from `polar_start` on, the annealing waits for
-            the band: while the hard architecture is outside it (and a
-            channel's flip fits), the temperature, the polarisation's ramp
-            and the hard band's weight stop and the polarisation pauses, so
-            that the band can still flip a channel before the falling
-            temperature freezes every mask (at most as long as the steps
-            left can finish the annealing at twice its nominal pace; see
+        band_hold: Whether the annealing waits for the band: while the
+            hard architecture is outside it with 90 % of the masks decided
+            (and a channel's flip fits), the temperature, the polarisation's
+            ramp and the hard band's weight stop, so that the band can
+            still flip a channel before the falling temperature freezes
+            every mask (at most as long as the steps left can finish the
+            annealing at twice its nominal pace); and the polarisation
+            skips the channels the band is flipping (see
             `dais_keras.search.objective.band_holds`).
         hard_finish: Share of the search's steps, at its end, that train the
             repaired architecture with hard masks (0: binarise when `fit`

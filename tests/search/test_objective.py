@@ -168,3 +168,28 @@ def test_the_band_hold_stops_the_clock_only_for_a_decided_architecture_off_the_b
         hp_clock = float(keras.ops.convert_to_numpy(
             objective.advance_clock(cost, alphas, t(0.01), hp)))
         assert hp_clock == pytest.approx(min((step + 1) / 9, 1.0), abs=1e-6)
+
+
+def test_the_polarisation_leaves_alone_the_channels_the_band_flips(toy):
+    """`band_pushed`: above the band the kept channels that fit, below it the
+    removed ones, inside it none; the polarisation skips them."""
+    model = dk.attach_indicators(toy.model())
+    cost = model.search_cost
+    n = cost.num_channels
+    t = keras.ops.convert_to_tensor
+    hard = np.zeros(n, "float32")
+    hard[: n // 2] = 1.0
+    kept = cost.expected(t(hard))
+
+    def pushed(ratio):
+        hp = {"target": t(np.float32(float(keras.ops.convert_to_numpy(kept)) / ratio)),
+              "band_eps": t(np.float32(0.05)), "band_gate": t(np.float32(0.0))}
+        return keras.ops.convert_to_numpy(
+            objective.band_pushed(cost, t(hard), t(np.float32(ratio)), hp))
+
+    np.testing.assert_array_equal(pushed(1.1), hard)
+    np.testing.assert_array_equal(pushed(0.8), 1.0 - hard)
+    np.testing.assert_array_equal(pushed(0.97), np.zeros(n))
+    m = t(np.full(n, 0.5, "float32"))
+    half = float(keras.ops.convert_to_numpy(objective.polarisation(m, t(1.0 - hard))))
+    assert half == pytest.approx(0.5)
