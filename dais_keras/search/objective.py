@@ -349,8 +349,11 @@ def flip_fits(cost, masks, ratio, hp):
     on, land above it, and so on: its mask stays near 0.5 to the end of the
     annealing (bench/results/convergence/). Without the band's push it goes
     where the task loss takes it, and cheaper channels meet the band.
-    `hp["band_gate"] = 0` lets every channel through (the plain band).
+    `hp["band_gate"] = 0`, or a cost model without `marginal_tensor` (a
+    latency model), lets every channel through (the plain band).
     """
+    if not hasattr(cost, "marginal_tensor"):
+        return ops.ones_like(masks)
     marginal = ops.stop_gradient(cost.marginal_tensor(masks)) / hp["target"]
     ratio = ops.stop_gradient(ratio)
     eps = hp["band_eps"]
