@@ -298,6 +298,19 @@ def stem_of(args):
     return f"compare_resnet{args.depth}_cifar10{suffix}{tag}"
 
 
+def _commit():
+    """The checked-out commit (with `+dirty` for uncommitted changes to the
+    package), or None outside a git checkout."""
+    def git(*argv):
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return None
+    return head + ("+dirty" if git("status", "--porcelain", "--", "dais_keras") else "")
+
+
 def run_one(method, args, command, out=None):
     """Runs `method` under the protocol of `args`; writes its run JSON to
     `out` (default `<stem>_runs/<method>_s<seed>.json`) and saves its model
@@ -320,6 +333,7 @@ def run_one(method, args, command, out=None):
         "method": method,
         "seed": args.seed,
         "command": command,
+        "commit": _commit(),
         "backend": keras.backend.backend(),
         "machine": machine_info(runtime=True),
         "protocol": protocol.as_dict(fmt, data.cifar10_source().name),

@@ -151,7 +151,7 @@ def resnet(args):
                       (xe.astype("float32"), ye), epochs=epochs, steps=steps // epochs,
                       batch=args.batch)
             row.update(model=f"{args.case} (pretrained)", input="32x32", budget=budget,
-                       steps=steps, batch=args.batch, data=data.cifar10_source().name,
+                       steps=steps, batch=args.batch, seed=args.seed, data=data.cifar10_source().name,
                        backend=keras.backend.backend(),
                        eval="cifar10 exact test subset (1,017 images)")
             print(json.dumps(row), flush=True)
@@ -212,8 +212,8 @@ def applications(args):
                       steps=steps // epochs, batch=args.batch)
             row.update(model=f"{name} (weights=None, trained {args.pretrain_epochs} epochs "
                        f"on {len(y)} images)", input=f"{size}x{size}", budget=budget,
-                       steps=steps, batch=args.batch, backend=keras.backend.backend(),
-                       acc_unpruned=base_acc, pretrain_seconds=pretrain_seconds,
+                       steps=steps, batch=args.batch, seed=args.seed,
+                       backend=keras.backend.backend(), acc_unpruned=base_acc, pretrain_seconds=pretrain_seconds,
                        bn_momentum=0.99,
                        eval=f"{len(ye)} held-out CIFAR-10 training images")
             print(json.dumps(row), flush=True)
