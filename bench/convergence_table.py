@@ -1,10 +1,11 @@
 """The table of the search-convergence runs (issue 13).
 
 Reads every run file of `bench/search_convergence.py` in
-`bench/results/convergence/` (one JSON per case: the current method) and in
-its `before/` folder (the runs before the band gate and the late
-polarisation; the `explore_*` folders hold exploratory runs at earlier
-commits and are not read) and writes `bench/results/search_convergence.md`,
+`bench/results/convergence/` (one JSON per case: the current method), in its
+`gate_polar/` folder (the band gate and the late polarisation without the
+band hold, commits ae52fa0 to ba3d838) and in its `before/` folder (the runs
+before the band gate and the late polarisation; the `explore_*` folders hold
+exploratory runs at earlier commits and are not read) and writes `bench/results/search_convergence.md`,
 one row per search, with the issue's criteria checked for the rows of at
 least 100 search steps.
 
@@ -74,12 +75,17 @@ def markdown(all_rows):
         "",
     ]
     sections = (
-        ("Current method", "the band pushes only the channels whose flip fits it "
-         "(`band_gate`) and a polarisation from 60 % of the annealing on "
-         "(`lambda_polar=100`, `polar_start=0.6`); `bench/results/convergence/*.json`.",
-         all_rows[0]),
+        ("Current method", "the band gate and the late polarisation below, plus the "
+         "band hold (`band_hold=True`): the annealing clock stops while the hard "
+         "architecture is outside the band with 90 % of the masks binary, and the "
+         "polarisation skips the channels the band is flipping (commit 85a2d0a on); "
+         "`bench/results/convergence/*.json`.", all_rows[0]),
+        ("Band gate and late polarisation, no band hold", "the band pushes only the "
+         "channels whose flip fits it (`band_gate`) and a polarisation from 60 % of the "
+         "annealing on (`lambda_polar=100`, `polar_start=0.6`), commits ae52fa0 to "
+         "ba3d838; `bench/results/convergence/gate_polar/*.json`.", all_rows[1]),
         ("Before", "T_min 1e-4, hard band, no gate, no polarisation (commit d111db8 "
-         "and earlier); `bench/results/convergence/before/*.json`.", all_rows[1]),
+         "and earlier); `bench/results/convergence/before/*.json`.", all_rows[2]),
     )
     for title, what, section in sections:
         lines += [f"## {title}", "", what, ""] + _table(section) + [""]
@@ -103,7 +109,8 @@ def _table(section):
 
 
 def main():
-    text = markdown((rows(), rows(os.path.join(RUNS, "before"))))
+    text = markdown((rows(), rows(os.path.join(RUNS, "gate_polar")),
+                     rows(os.path.join(RUNS, "before"))))
     with open(OUT, "w") as f:
         f.write(text)
     print(text)
