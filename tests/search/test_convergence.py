@@ -98,3 +98,24 @@ def test_hard_finish_and_polarisation_round_trip_and_can_be_switched_off():
     assert DAISCallback.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="hard_finish"):
         DAISCallback(0.5, single_level=True, hard_finish=0.9)
+
+
+def test_soft_accuracy_with_recalibrated_batchnorm_leaves_the_statistics():
+    """`DAISSearch(recalibrate_soft=True)` measures the soft model twice (its
+    own BatchNorm statistics, then recalibrated ones) and puts its own back."""
+    from dais_keras.api.pruners import DAISSearch
+    from dais_keras.finetune.batchnorm import batchnorm_layers
+
+    model = _model()
+    layers = batchnorm_layers(model)
+    assert layers
+    before = [keras.ops.convert_to_numpy(l.moving_variance).copy() for l in layers]
+    pruner = DAISSearch(0.5, _data(64, 1), _data(32, 2), epochs=1, loss="mse",
+                        eval_data=_data(32, 3), recalibrate_batches=2, recalibrate_soft=True)
+    out = pruner._measure_soft(model)
+    assert set(out) == {"raw", "recalibrated"}
+    assert all(0.0 <= v <= 1.0 for v in out.values())
+    for layer, variance in zip(layers, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.moving_variance), variance)
+    assert DAISSearch(0.5, None, None, epochs=1, loss="mse",
+                      eval_data=_data(32, 3))._measure_soft(model) == out["raw"]
