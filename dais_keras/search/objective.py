@@ -174,6 +174,9 @@ MAX_CATCH_UP = 2.0
 # architecture is mostly chosen, and what is left is landing it in the band
 # (the 32-step toy went from 89 % to 97 % binary in one step).
 HOLD_BINARY = 0.9
+# A mask is binary when it is within 0.01 of 0 or 1 (`|m - 0.5| > 0.49`), the
+# issue's definition, shared by the record's `binarized` and the band hold.
+BINARY_MARGIN = 0.49
 
 # The largest step `learning_rate="auto"` may take at `T0`, in units of the
 # indicators' initial distance to zero: one step may bring a mask to 0.5,
@@ -243,12 +246,16 @@ def progress(hp):
     return ops.clip(hp["step"] / total, 0.0, 1.0)
 
 
+def _flat(alphas):
+    """Every indicator's `alpha` in one float32 vector."""
+    return ops.cast(ops.concatenate(alphas, axis=0) if len(alphas) > 1 else alphas[0],
+                    "float32")
+
+
 def hard_architecture(cost, alphas, hp):
     """`(hard, ratio)`: the masks of the architecture `alpha > 0` and its cost
     over the target."""
-    a = ops.cast(ops.concatenate(alphas, axis=0) if len(alphas) > 1 else alphas[0],
-                 "float32")
-    hard = ops.cast(ops.greater(a, 0.0), "float32")
+    hard = ops.cast(ops.greater(_flat(alphas), 0.0), "float32")
     return hard, cost.expected(hard) / hp["target"]
 
 
@@ -263,7 +270,7 @@ def band_holds(cost, masks, hard, hard_ratio, hp):
     """
     outside = ops.cast(ops.greater(budget_band(hard_ratio, hp["band_eps"]), 0.0), "float32")
     fitting = ops.max(flip_fits(cost, hard, hard_ratio, hp))
-    binary = ops.mean(ops.cast(ops.greater(ops.abs(masks - 0.5), 0.49), "float32"))
+    binary = ops.mean(ops.cast(ops.greater(ops.abs(masks - 0.5), BINARY_MARGIN), "float32"))
     decided = ops.cast(ops.greater_equal(binary, HOLD_BINARY), "float32")
     total = ops.maximum(hp["total_steps"] - 1.0, 1.0)
     left = hp["total_steps"] - 2.0 - hp["step"]  # steps after the next one
@@ -284,8 +291,7 @@ def advance_clock(cost, alphas, T, hp):
     left = ops.maximum(hp["total_steps"] - 1.0 - hp["step"], 1.0)
     moved = ops.minimum(clock + (1.0 - clock) / left, 1.0)
     hard, hard_ratio = hard_architecture(cost, alphas, hp)
-    masks = ops.sigmoid(ops.cast(ops.concatenate(alphas, axis=0) if len(alphas) > 1
-                                 else alphas[0], "float32") / T)
+    masks = ops.sigmoid(_flat(alphas) / T)
     hold = band_holds(cost, masks, hard, hard_ratio, hp)
     return hold * clock + (1.0 - hold) * moved
 
@@ -319,14 +325,13 @@ def polarisation(m, weights=1.0):
     return ops.mean(weights * 4.0 * m * (1.0 - m))
 
 
-def band_pushed(cost, hard, hard_ratio, hp):
+def band_pushed(fits, hard, hard_ratio, hp):
     """1 for the channels the band pushes across zero, else 0: with the hard
-    architecture above the band, its kept channels whose flip fits
-    (`flip_fits`); below it, its removed ones that fit; inside it, none."""
+    architecture above the band, its kept channels whose flip fits (`fits`,
+    from `flip_fits`); below it, its removed ones that fit; inside it, none."""
     eps = hp["band_eps"]
     above = ops.cast(ops.greater(hard_ratio, 1.0), "float32")
     below = ops.cast(ops.less(hard_ratio, 1.0 - eps), "float32")
-    fits = flip_fits(cost, hard, hard_ratio, hp)
     return ops.stop_gradient(fits * (above * hard + below * (1.0 - hard)))
 
 
@@ -385,7 +390,7 @@ def penalty(model, alphas, T, hp):
     keep = widths / ops.convert_to_tensor(structure.sizes.astype("float32"))
     mean_keep = ops.stop_gradient(ops.sum(widths) / float(structure.num_channels))
     residual = ops.sum(hp["residual_weights"] * ops.relu(mean_keep - keep))
-    gated = "band_gate" in hp and hasattr(model.search_cost, "marginal_tensor")
+    gated = "band_gate" in hp  # `flip_fits` lets everything through for latency
     if gated:  # the band's gradient reaches only the channels whose flip fits
         fits = flip_fits(model.search_cost, m, ratio, hp)
         m_band = fits * m + (1.0 - fits) * ops.stop_gradient(m)
@@ -393,17 +398,15 @@ def penalty(model, alphas, T, hp):
     band = budget_band(ratio, hp["band_eps"])
     polar_weights = 1.0
     if "hard_band" in hp:  # the search's variables always hold it
-        a = ops.cast(ops.concatenate(alphas, axis=0) if len(alphas) > 1 else alphas[0],
-                     "float32")
+        a = _flat(alphas)
         hard, hard_ratio = hard_architecture(model.search_cost, alphas, hp)
+        hard_fits = flip_fits(model.search_cost, hard, hard_ratio, hp) if gated else 1.0
         # Straight through on alpha itself: saturated masks (whose sigmoid has
         # no gradient left) still feel the band of the hard architecture.
-        slope = a - ops.stop_gradient(a)
-        if gated:
-            slope = flip_fits(model.search_cost, hard, hard_ratio, hp) * slope
+        slope = hard_fits * (a - ops.stop_gradient(a))
         if "band_hold" in hp:  # the polarisation leaves the band's flips alone
             polar_weights = 1.0 - hp["band_hold"] * band_pushed(
-                model.search_cost, hard, hard_ratio, hp)
+                ops.ones_like(hard) * hard_fits, hard, hard_ratio, hp)
         hard_ratio = model.search_cost.expected(hard + slope) / hp["target"]
         band = band + hp["hard_band"] * progress(hp) * budget_band(hard_ratio, hp["band_eps"])
     total = (

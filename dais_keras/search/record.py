@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from dais_keras.search.objective import BINARY_MARGIN
+
 
 class SearchRecord:
     """Records one search of a `DAISModel`.
@@ -67,7 +69,7 @@ class SearchRecord:
             "T": T,
             f"{kind}_ratio": self.cost.exact(m) / self.target,
             f"hard_{kind}_ratio": self.cost.exact(flat > 0) / self.target,
-            "binarized": float(np.mean(np.abs(m - 0.5) > 0.49)),
+            "binarized": float(np.mean(np.abs(m - 0.5) > BINARY_MARGIN)),
             "widths": [int((a > 0).sum()) for a in alphas],
         }
 

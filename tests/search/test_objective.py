@@ -184,8 +184,9 @@ def test_the_polarisation_leaves_alone_the_channels_the_band_flips(toy):
     def pushed(ratio):
         hp = {"target": t(np.float32(float(keras.ops.convert_to_numpy(kept)) / ratio)),
               "band_eps": t(np.float32(0.05)), "band_gate": t(np.float32(0.0))}
-        return keras.ops.convert_to_numpy(
-            objective.band_pushed(cost, t(hard), t(np.float32(ratio)), hp))
+        ratio = t(np.float32(ratio))
+        fits = objective.flip_fits(cost, t(hard), ratio, hp)
+        return keras.ops.convert_to_numpy(objective.band_pushed(fits, t(hard), ratio, hp))
 
     np.testing.assert_array_equal(pushed(1.1), hard)
     np.testing.assert_array_equal(pushed(0.8), 1.0 - hard)
