@@ -443,7 +443,7 @@ def main(argv=None):
         import compare_merge
 
         files = args.merge or sorted(str(p) for p in (RESULTS / f"{stem}_runs").glob("*.json"))
-        compare_merge.merge_files(files, out, command)
+        compare_merge.merge_files(files, out, command, expected=args.methods.split(","))
         return
     if args.time_steps:
         time_epoch(args, args.time_steps, command)

@@ -157,7 +157,7 @@ def time_models(runs, depth):
     return base
 
 
-def merge(runs, command, timer=None):
+def merge(runs, command, timer=None, expected=()):
     """The merged result of `runs` (see the module docstring).
 
     Args:
@@ -166,6 +166,9 @@ def merge(runs, command, timer=None):
         timer: `timer(runs, depth) -> (tflite_ms, ort_ms)` of the unpruned
             architecture, setting the rows' latencies (`time_models`);
             `None`: keep the latencies the rows carry.
+        expected: The methods the comparison is meant to hold (the config's
+            `methods`); those without a run are listed as `missing_methods`
+            so a partial merge says what it lacks.
     """
     protocol = common_protocol(runs)
     base = timer(runs, protocol["depth"]) if timer else (None, None)
@@ -181,6 +184,7 @@ def merge(runs, command, timer=None):
         "latency_machine": machine_info(runtime=True) if timer else None,
         "unpruned_latency_ms": {"tflite": base[0], "ort": base[1]},
         "summary": summarise(rows, base[0]),
+        "missing_methods": [m for m in expected if m not in {r["method"] for r in rows}],
         "rows": rows,
         "runs": [{k: run[k] for k in ("file", "method", "seed", "command", "backend", "machine",
                                       "wall_seconds", "model_path")} for run in runs],
@@ -241,6 +245,9 @@ def write_markdown(merged, path):
             f"| {e['method']} | {e['runs']} ({', '.join(map(str, e['seeds']))}) | "
             f"{e['total_epochs']} | {e['macs']['mean']:,.0f} | {e['params']['mean']:,.0f} | "
             f"{_pct(e['acc_jpeg_test'])} | {_pct(e['acc_exact_subset'])} | {latency} |")
+    if merged.get("missing_methods"):
+        lines += ["", "**Partial:** no run yet for " + ", ".join(merged["missing_methods"]) +
+                  " (the config's other methods); this table is not the full comparison."]
     lines += ["", "Runs:", "", "| method | seed | backend | epochs (search + fine-tune) | "
               "acc JPEG test | acc exact subset | TFLite ms | ORT ms | wall s | command |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -288,10 +295,11 @@ def write_plot(merged, path):
     plt.close(fig)
 
 
-def merge_files(files, out, command):
+def merge_files(files, out, command, expected=()):
     """Merges the run JSONs `files` into `out`.json, .md and .png (timing
-    the models; needs TensorFlow). Returns the merged dict."""
-    merged = merge(load_runs(files), command, timer=time_models)
+    the models; needs TensorFlow). `expected`: see `merge`. Returns the
+    merged dict."""
+    merged = merge(load_runs(files), command, timer=time_models, expected=expected)
     write_json(f"{out}.json", merged, indent=1)
     write_markdown(merged, f"{out}.md")
     write_plot(merged, f"{out}.png")

@@ -123,7 +123,9 @@ def _run(tmp_path, method, seed, acc, tflite, search=0, protocol=PROTOCOL):
 def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     files = [_run(tmp_path, "dais", 0, 0.80, 0.6, search=2), _run(tmp_path, "dais", 1, 0.82, 0.7, search=2),
              _run(tmp_path, "uniform", 0, 0.75, 0.5)]
-    merged = compare_merge.merge(compare_merge.load_runs(files), "merge")
+    merged = compare_merge.merge(compare_merge.load_runs(files), "merge",
+                                 expected=["dais", "l1-layer", "uniform", "unpruned"])
+    assert merged["missing_methods"] == ["l1-layer", "unpruned"]
     dais, uniform = merged["summary"]
     assert (dais["method"], dais["runs"], dais["seeds"], dais["total_epochs"]) == ("dais", 2, [0, 1], 12)
     acc = dais["acc_jpeg_test"]
@@ -140,6 +142,8 @@ def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     assert "**Equal compute.** Every method, and the unpruned reference, trains 12 epochs" in text
     assert "DAIS searches 2 epoch(s)" in text and "knowledge distillation" in text
     assert "`python bench/compare.py --method uniform --seed 0`" in text
+    assert "**Partial:** no run yet for l1-layer, unpruned" in text
+    assert compare_merge.merge(compare_merge.load_runs(files), "merge")["missing_methods"] == []
     compare_merge.write_plot(merged, tmp_path / "m.png")
     assert (tmp_path / "m.png").stat().st_size > 1000
 
