@@ -234,6 +234,9 @@ def applications(args):
     return rows
 
 
+SHORT_BACKEND = {"tensorflow": "tf"}  # run files: <case>_tf.json, <case>_jax.json, ...
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("case", choices=["tiny", "resnet20", "resnet56", *APPLICATIONS])
@@ -241,7 +244,9 @@ def main():
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.5])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "search_convergence.json"))
+    parser.add_argument("--out", default=None,
+                        help="run file (default bench/results/convergence/<case>_<backend>.json; "
+                             "bench/convergence_table.py tabulates that folder)")
     parser.add_argument("--train-images", type=int, default=10000,
                         help="keras.applications cases: training images")
     parser.add_argument("--pretrain-epochs", type=int, default=3,
@@ -257,6 +262,9 @@ def main():
     cases = {"tiny": tiny, "resnet20": resnet, "resnet56": resnet}
     rows = cases.get(args.case, applications)(args)
     previous = {"rows": []}
+    if args.out is None:
+        args.out = os.path.join(HERE, "results", "convergence",
+                                f"{args.case}_{SHORT_BACKEND.get(keras.backend.backend(), keras.backend.backend())}.json")
     if os.path.exists(args.out):
         with open(args.out) as f:
             previous = json.load(f)
