@@ -174,6 +174,7 @@ def merge(runs, command, timer=None, expected=()):
     base = timer(runs, protocol["depth"]) if timer else (None, None)
     rows = [dict(run["row"], backend=run["backend"], wall_seconds=run["wall_seconds"])
             for run in runs]
+    ran = {row["method"] for row in rows}
     for row in rows:
         for kind, ref in zip(("tflite", "ort"), base):
             if ref and row.get(f"{kind}_ms"):
@@ -184,7 +185,7 @@ def merge(runs, command, timer=None, expected=()):
         "latency_machine": machine_info(runtime=True) if timer else None,
         "unpruned_latency_ms": {"tflite": base[0], "ort": base[1]},
         "summary": summarise(rows, base[0]),
-        "missing_methods": [m for m in expected if m not in {r["method"] for r in rows}],
+        "missing_methods": [m for m in expected if m not in ran],
         "rows": rows,
         "runs": [{k: run[k] for k in ("file", "method", "seed", "command", "backend", "machine",
                                       "wall_seconds", "model_path")} for run in runs],

@@ -263,8 +263,9 @@ def main():
     rows = cases.get(args.case, applications)(args)
     previous = {"rows": []}
     if args.out is None:
+        backend = keras.backend.backend()
         args.out = os.path.join(HERE, "results", "convergence",
-                                f"{args.case}_{SHORT_BACKEND.get(keras.backend.backend(), keras.backend.backend())}.json")
+                                f"{args.case}_{SHORT_BACKEND.get(backend, backend)}.json")
     if os.path.exists(args.out):
         with open(args.out) as f:
             previous = json.load(f)

@@ -328,7 +328,8 @@ def polarisation(m, weights=1.0):
 def band_pushed(fits, hard, hard_ratio, hp):
     """1 for the channels the band pushes across zero, else 0: with the hard
     architecture above the band, its kept channels whose flip fits (`fits`,
-    from `flip_fits`); below it, its removed ones that fit; inside it, none."""
+    from `flip_fits`, or 1.0 when every channel counts); below it, its removed
+    ones that fit; inside it, none."""
     eps = hp["band_eps"]
     above = ops.cast(ops.greater(hard_ratio, 1.0), "float32")
     below = ops.cast(ops.less(hard_ratio, 1.0 - eps), "float32")
@@ -405,8 +406,7 @@ def penalty(model, alphas, T, hp):
         # no gradient left) still feel the band of the hard architecture.
         slope = hard_fits * (a - ops.stop_gradient(a))
         if "band_hold" in hp:  # the polarisation leaves the band's flips alone
-            polar_weights = 1.0 - hp["band_hold"] * band_pushed(
-                ops.ones_like(hard) * hard_fits, hard, hard_ratio, hp)
+            polar_weights = 1.0 - hp["band_hold"] * band_pushed(hard_fits, hard, hard_ratio, hp)
         hard_ratio = model.search_cost.expected(hard + slope) / hp["target"]
         band = band + hp["hard_band"] * progress(hp) * budget_band(hard_ratio, hp["band_eps"])
     total = (
