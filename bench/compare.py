@@ -22,9 +22,14 @@ Equal-compute protocol (every method, the unpruned reference included):
   on TensorFlow a seeded `tf.data` pipeline, on JAX and torch the
   reproducible `PyDataset` batches (`data.cifar10(format="pydataset")`:
   batch `i` of pass `e` is a function of the seed only);
-* the same distillation setting (`--distill`: knowledge distillation from
-  the unpruned pretrained model in every fine-tune epoch; DAIS's search
-  epochs train on the labels only, the search step has no teacher).
+* the same distillation setting (`--distill`: knowledge distillation in
+  every fine-tune epoch; DAIS's search epochs train on the labels only, the
+  search step has no teacher) from the same teacher (`--teacher`):
+  `pretrained`, the unpruned pretrained port (trained on the exact CIFAR
+  pixels, 81 % on the JPEG test images), or `unpruned`, the unpruned
+  reference of the same config and seed, trained on the labels of the same
+  images for the same epochs; it must run first (`--method unpruned`), and,
+  being the teacher, it trains without distillation.
 
 Usage, all methods in one process (the 8,000-image comparison):
 
@@ -124,12 +129,22 @@ class Protocol:
 
     FIELDS = ("depth", "budget", "round_to", "train_images", "search_epochs", "finetune_epochs",
               "batch_size", "lr", "weight_decay", "distill")
+    TEACHERS = ("pretrained", "unpruned")
 
     def __init__(self, args):
         for name in self.FIELDS:
             setattr(self, name, getattr(args, name))
         self.seed = args.seed
+        self.teacher = getattr(args, "teacher", "pretrained")
+        if self.teacher not in self.TEACHERS:
+            raise ValueError(f"`teacher` must be one of {self.TEACHERS}; received "
+                             f"{self.teacher!r}.")
         self.total_epochs = self.search_epochs + self.finetune_epochs
+
+    def distills(self, method):
+        """Whether `method` fine-tunes with distillation: every method when
+        `distill`, except the unpruned reference when it is the teacher."""
+        return self.distill and not (self.teacher == "unpruned" and method == "unpruned")
 
     def epochs(self, method):
         """`(search, fine-tune)` epochs of `method`: only a search that trains
@@ -141,10 +156,11 @@ class Protocol:
         """SGD on the `[start, end]` part of the run's cosine schedule."""
         return sgd(CosineSegment(self.lr, start, end, steps), MOMENTUM, True, self.weight_decay)
 
-    def recipe(self, epochs):
+    def recipe(self, epochs, distill=None):
         """The fine-tune recipe (its optimizer is replaced by `optimizer`)."""
+        distill = self.distill if distill is None else distill
         return FinetuneRecipe(epochs, lr=self.lr, momentum=MOMENTUM, nesterov=True,
-                              weight_decay=self.weight_decay, distill=self.distill, seed=self.seed)
+                              weight_decay=self.weight_decay, distill=distill, seed=self.seed)
 
     def as_dict(self, data_format, source):
         """The protocol as recorded in every run JSON (runs merge only when equal)."""
@@ -157,6 +173,8 @@ class Protocol:
                    distill_weight=recipe.distill_weight if self.distill else None,
                    augment="pad-4 random crop + horizontal flip", data_format=data_format,
                    data=source)
+        if self.teacher != "pretrained":  # recorded only when not the default (older runs merge)
+            out["teacher"] = self.teacher
         return out
 
 
@@ -203,7 +221,7 @@ def pruner_for(method, protocol, original, sets):
     return build(protocol, original, sets)
 
 
-def run_method(method, protocol, original, sets, evals):
+def run_method(method, protocol, original, sets, evals, teacher=None):
     """Prunes `original` with `method` and trains it under `protocol`.
 
     Args:
@@ -214,6 +232,8 @@ def run_method(method, protocol, original, sets, evals):
             batches); `"train"` holds the images of the other two.
         evals: `{name: (x, y)}`; each gives an `acc_<name>` column. The first
             is also evaluated right after pruning.
+        teacher: The model to distil from (default `original`), when
+            `protocol.distills(method)`.
 
     Returns:
         `(model, row)`: the trained model and its row of the table.
@@ -225,7 +245,8 @@ def run_method(method, protocol, original, sets, evals):
     done = protocol.total_epochs - finetune_epochs
     result = run_pipeline(
         original, pruner_for(method, protocol, original, sets),
-        recipe=protocol.recipe(finetune_epochs), finetune_data=sets["train"],
+        recipe=protocol.recipe(finetune_epochs, protocol.distills(method)),
+        teacher=teacher, finetune_data=sets["train"],
         eval_data={first: evals[first]}, eval_stages=("pruned",), eval_batch_size=500,
         batch_size=protocol.batch_size, steps_per_epoch=steps,
         optimizer=protocol.optimizer(done / protocol.total_epochs, 1.0, steps * finetune_epochs),
@@ -250,7 +271,8 @@ def run_method(method, protocol, original, sets, evals):
     row[f"acc_{first}_before_finetune"] = result.accuracy["pruned"][first]
     row.update(round_to=protocol.round_to, prune_seconds=result.seconds["prune"],
                finetune_seconds=result.seconds["finetune"],
-               final_train_accuracy=result.finetune_history["accuracy"][-1])
+               final_train_accuracy=result.finetune_history["accuracy"][-1],
+               distilled=protocol.distills(method))
     report = result.pruning.report
     if hasattr(report, "ratio_before"):  # a DAIS search's repair
         row["search_macs_ratio"] = report.ratio_before
@@ -311,6 +333,29 @@ def _commit():
     return head + ("+dirty" if git("status", "--porcelain", "--", "dais_keras") else "")
 
 
+def model_path_of(args, method, seed):
+    """Where the run of `method` at `seed` saves its model."""
+    model_dir = pathlib.Path(args.models_dir or ROOT / "runs" / "compare" / stem_of(args))
+    return model_dir / f"{method}_s{seed}.keras"
+
+
+def teacher_for(method, protocol, args, original):
+    """The teacher of `method`'s fine-tune (`None` when it does not distil):
+    the pretrained `original`, or the saved unpruned run of the same config
+    and seed (`--teacher unpruned`)."""
+    if not protocol.distills(method):
+        return None
+    if protocol.teacher == "pretrained":
+        return original
+    path = model_path_of(args, "unpruned", protocol.seed)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"--teacher unpruned: the teacher of {method!r} is the unpruned run of this config at "
+            f"seed {protocol.seed}, {path}, which does not exist. Run it first: python "
+            f"bench/compare.py --config ... --method unpruned --seed {protocol.seed}.")
+    return keras.saving.load_model(path, compile=False)
+
+
 def run_one(method, args, command, out=None):
     """Runs `method` under the protocol of `args`; writes its run JSON to
     `out` (default `<stem>_runs/<method>_s<seed>.json`) and saves its model
@@ -320,13 +365,13 @@ def run_one(method, args, command, out=None):
     protocol = Protocol(args)
     fmt = data_format(args.format)
     original = models.pretrained(f"resnet{args.depth}")
+    teacher = teacher_for(method, protocol, args, original)
     model, row = run_method(method, protocol, original, training_sets(protocol, fmt),
-                            evaluation_sets())
+                            evaluation_sets(), teacher=teacher)
     stem = stem_of(args)
     out = pathlib.Path(out or RESULTS / f"{stem}_runs" / f"{method}_s{args.seed}.json")
-    model_dir = pathlib.Path(args.models_dir or ROOT / "runs" / "compare" / stem)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model_path = model_dir / f"{method}_s{args.seed}.keras"
+    model_path = model_path_of(args, method, args.seed)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
     model.save(model_path)
     run = {
         "schema": "dais-keras/compare-run/1",
@@ -395,7 +440,10 @@ def _add_options(parser):
     add("--lr", type=float, default=0.01)
     add("--weight-decay", type=float, default=0.0)
     add("--distill", action=argparse.BooleanOptionalAction, default=False,
-        help="distil from the unpruned pretrained model in every fine-tune")
+        help="distil from --teacher in every fine-tune")
+    add("--teacher", default="pretrained", choices=Protocol.TEACHERS,
+        help="pretrained: the pretrained port; unpruned: this config's unpruned run at the same "
+        "seed (run it first; it trains on the labels only)")
     add("--seed", type=int, default=0)
     add("--format", default="auto", choices=["auto", "tf", "pydataset"],
         help="training batches (auto: tf on TensorFlow, pydataset elsewhere)")
@@ -451,7 +499,10 @@ def main(argv=None):
     if args.method:
         run_one(args.method, args, command, out=args.out_run)
         return
-    files = [str(run_one(m, args, command)) for m in args.methods.split(",")]
+    methods = args.methods.split(",")
+    if args.teacher == "unpruned" and "unpruned" in methods:  # the teacher trains first
+        methods = ["unpruned"] + [m for m in methods if m != "unpruned"]
+    files = [str(run_one(m, args, command)) for m in methods]
     merge = [sys.executable, str(BENCH / "compare.py"), *argv, "--out", out, "--merge", *files]
     env = dict(os.environ, KERAS_BACKEND="tensorflow")  # TFLite timing needs TensorFlow
     subprocess.run(merge, env=env, check=True)

@@ -207,7 +207,13 @@ def protocol_text(p):
     search = int(round(images * p["search_fraction"]))
     total, s = p["total_epochs"], p["search_epochs"]
     kd = "no distillation"
-    if p["distill"]:
+    if p["distill"] and p.get("teacher") == "unpruned":
+        kd = (f"knowledge distillation (T={p['distill_temperature']:g}, weight "
+              f"{p['distill_weight']:g}) in every fine-tune epoch of every pruned method from "
+              "the unpruned reference of the same seed (the pretrained port trained on the "
+              "labels of the same images for the same epochs; the teacher itself is trained "
+              "without distillation); DAIS's search epochs train on the labels only")
+    elif p["distill"]:
         kd = (f"knowledge distillation from the unpruned pretrained model "
               f"(T={p['distill_temperature']:g}, weight {p['distill_weight']:g}) in every "
               "fine-tune epoch of every method; DAIS's search epochs train on the labels only")
