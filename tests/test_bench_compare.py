@@ -60,6 +60,7 @@ def test_every_method_trains_the_same_total_epochs(tiny_runs):
         for key in ("method", "seed", "params", "acc_jpeg_test", "acc_exact_subset",
                     "acc_exact_subset_before_finetune"):
             assert key in row
+        assert row["distilled"] is True  # the pretrained teacher: every method distils
 
 
 def test_search_and_finetune_follow_one_cosine_schedule():
@@ -89,6 +90,33 @@ def test_protocol_epochs_and_shipped_configs():
                                 "--seed", "3"])
     assert short.train_images == 8000 and short.seed == 3 and not short.distill
     assert compare.stem_of(short) == "compare_resnet20_cifar10"
+
+
+def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path):
+    config = str(ROOT / "configs/bench/compare_resnet20_cifar10_long_kd.yaml")
+    args = compare.parse_args(["--config", config, "--models-dir", str(tmp_path)])
+    protocol = compare.Protocol(args)
+    assert args.teacher == "unpruned" and compare.stem_of(args) == "compare_resnet20_cifar10_long_kd"
+    assert not protocol.distills("unpruned")  # the teacher cannot distil from itself
+    assert all(protocol.distills(m) for m in compare.LONG_METHODS if m != "unpruned")
+    assert protocol.as_dict("tf", "jpeg")["teacher"] == "unpruned"
+    # The default teacher is not recorded, so runs made before the option still merge.
+    default = compare.Protocol(compare.parse_args(["--distill"]))
+    assert "teacher" not in default.as_dict("tf", "jpeg")
+    original = testing.toy_model()
+    assert compare.teacher_for("unpruned", protocol, args, original) is None
+    with pytest.raises(FileNotFoundError, match=r"unpruned_s0\.keras.*--method unpruned --seed 0"):
+        compare.teacher_for("dais", protocol, args, original)
+    trained = testing.toy_model(seed=1)
+    trained.save(compare.model_path_of(args, "unpruned", 0))
+    teacher = compare.teacher_for("dais", protocol, args, original)
+    for a, b in zip(teacher.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert compare.teacher_for("dais", default, args, original) is original
+    bad = copy.copy(args)
+    bad.teacher = "best"
+    with pytest.raises(ValueError, match=r"`teacher` must be one of .*'best'"):
+        compare.Protocol(bad)
 
 
 def test_config_with_an_unknown_option_is_refused(tmp_path):
@@ -145,6 +173,9 @@ def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     assert "**Partial:** no run yet for l1-layer, unpruned" in text
     assert compare_merge.merge(compare_merge.load_runs(files), "merge")["missing_methods"] == []
     compare_merge.write_plot(merged, tmp_path / "m.png")
+    assert "from the unpruned pretrained model" in compare_merge.protocol_text(PROTOCOL)
+    kd = compare_merge.protocol_text(dict(PROTOCOL, teacher="unpruned"))
+    assert "from the unpruned reference of the same seed" in kd and "pretrained model" not in kd
     assert (tmp_path / "m.png").stat().st_size > 1000
 
 
