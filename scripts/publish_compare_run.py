@@ -39,8 +39,11 @@ def _protocol_text(protocol, method):
             f"comparison) on {images} images of the {p['data']} training set, "
             f"{p['optimizer']}, lr {p['lr']} {p['schedule']}, weight decay "
             f"{p['weight_decay']}, batch {p['batch_size']}, {p['augment']}"
-            + (f", distillation from the unpruned model (T={p['distill_temperature']}, "
-               f"weight {p['distill_weight']})" if p.get("distill") else ""))
+            + (f", distillation (T={p['distill_temperature']}, weight {p['distill_weight']}) "
+               + ("from the unpruned reference of the same seed (the pretrained port trained on "
+                  "the labels of the same images for the same epochs)"
+                  if p.get("teacher") == "unpruned" else "from the unpruned pretrained model")
+               if p.get("distill") else ""))
 
 
 def main(argv=None):
