@@ -246,8 +246,11 @@ def write_markdown(merged, path):
              "acc exact subset | TFLite ms (speed-up) |", "|---|---|---|---|---|---|---|---|"]
     for e in merged["summary"]:
         tfl = e["tflite_ms"]
+        notes = [f"{e['tflite_speedup']:.2f}×"] if tfl and e["tflite_speedup"] else []
+        if tfl and tfl["n"] < e["runs"]:  # models gone at the merge are not timed
+            notes.append(f"{tfl['n']} of {e['runs']} models")
         latency = "-" if tfl is None else f"{tfl['mean']:.3f}" + (
-            f" ({e['tflite_speedup']:.2f}×)" if e["tflite_speedup"] else "")
+            f" ({'; '.join(notes)})" if notes else "")
         lines.append(
             f"| {e['method']} | {e['runs']} ({', '.join(map(str, e['seeds']))}) | "
             f"{e['total_epochs']} | {e['macs']['mean']:,.0f} | {e['params']['mean']:,.0f} | "
@@ -267,6 +270,10 @@ def write_markdown(merged, path):
             f"`{run['command']}` |")
     machines = {f"{m['cpu']} ({m['cpu_count']} cores)" for m in (r["machine"] for r in merged["runs"])}
     lines += ["", f"Training machine(s): {'; '.join(sorted(machines))}."]
+    untimed = [f"{r['method']} seed {r['seed']}" for r in merged["rows"] if not r.get("tflite_ms")]
+    if merged["latency_machine"] and untimed:
+        lines.append(f"Not timed (no model file at the merge): {', '.join(untimed)}; their "
+                     "methods' latency is the mean over the models that were timed.")
     if merged["latency_machine"]:
         m = merged["latency_machine"]
         lines.append(f"Latency machine: {m['cpu']} ({m['cpu_count']} cores), load average "

@@ -150,23 +150,29 @@ def _run(tmp_path, method, seed, acc, tflite, search=0, protocol=PROTOCOL):
 
 def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     files = [_run(tmp_path, "dais", 0, 0.80, 0.6, search=2), _run(tmp_path, "dais", 1, 0.82, 0.7, search=2),
-             _run(tmp_path, "uniform", 0, 0.75, 0.5)]
+             _run(tmp_path, "dais", 2, 0.81, None, search=2), _run(tmp_path, "uniform", 0, 0.75, 0.5)]
     merged = compare_merge.merge(compare_merge.load_runs(files), "merge",
                                  expected=["dais", "l1-layer", "uniform", "unpruned"])
     assert merged["missing_methods"] == ["l1-layer", "unpruned"]
     dais, uniform = merged["summary"]
-    assert (dais["method"], dais["runs"], dais["seeds"], dais["total_epochs"]) == ("dais", 2, [0, 1], 12)
+    assert (dais["method"], dais["runs"], dais["seeds"], dais["total_epochs"]) == ("dais", 3, [0, 1, 2], 12)
     acc = dais["acc_jpeg_test"]
-    assert acc["mean"] == pytest.approx(0.81) and acc["std"] == pytest.approx(0.02 / np.sqrt(2))
-    assert (acc["min"], acc["max"], acc["n"]) == (0.80, 0.82, 2)
-    assert dais["tflite_ms"]["mean"] == pytest.approx(0.65) and dais["macs"]["mean"] == 20_000_000.5
+    assert acc["mean"] == pytest.approx(0.81) and acc["std"] == pytest.approx(0.01)
+    assert (acc["min"], acc["max"], acc["n"]) == (0.80, 0.82, 3)
+    # Seed 2's model was not timed: the latency is the mean of the two that were.
+    assert dais["tflite_ms"]["mean"] == pytest.approx(0.65) and dais["tflite_ms"]["n"] == 2
+    assert dais["macs"]["mean"] == 20_000_001
     assert uniform["acc_jpeg_test"]["std"] is None and uniform["ort_ms"] is None
-    assert [r["method"] for r in merged["rows"]] == ["dais", "dais", "uniform"]
+    assert [r["method"] for r in merged["rows"]] == ["dais", "dais", "dais", "uniform"]
     assert merged["protocol"] == PROTOCOL
     compare_merge.write_markdown(merged, tmp_path / "m.md")
     text = (tmp_path / "m.md").read_text()
-    assert "| dais | 2 (0, 1) | 12 | 20,000,000 |" in text  # mean MACs, rounded
-    assert "81.00 ± 1.41 % (80.00–82.00)" in text and "| 75.00 % |" in text
+    assert "| dais | 3 (0, 1, 2) | 12 | 20,000,001 |" in text  # mean MACs
+    assert "81.00 ± 1.00 % (80.00–82.00)" in text and "| 75.00 % |" in text
+    assert "| 0.650 (2 of 3 models) |" in text and "| 0.500 |" in text
+    timed = dict(merged, latency_machine={"cpu": "test cpu", "cpu_count": 2, "load_average": [0.1]})
+    compare_merge.write_markdown(timed, tmp_path / "t.md")
+    assert "Not timed (no model file at the merge): dais seed 2;" in (tmp_path / "t.md").read_text()
     assert "**Equal compute.** Every method, and the unpruned reference, trains 12 epochs" in text
     assert "DAIS searches 2 epoch(s)" in text and "knowledge distillation" in text
     assert "`python bench/compare.py --method uniform --seed 0`" in text
