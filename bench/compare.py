@@ -360,6 +360,7 @@ def run_one(method, args, command, out=None):
     """Runs `method` under the protocol of `args`; writes its run JSON to
     `out` (default `<stem>_runs/<method>_s<seed>.json`) and saves its model
     for the merge's latency. Returns the JSON's path."""
+    commit = _commit()  # what runs: commits made while it trains must not be recorded
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
     protocol = Protocol(args)
@@ -378,7 +379,7 @@ def run_one(method, args, command, out=None):
         "method": method,
         "seed": args.seed,
         "command": command,
-        "commit": _commit(),
+        "commit": commit,
         "backend": keras.backend.backend(),
         "machine": machine_info(runtime=True),
         "protocol": protocol.as_dict(fmt, data.cifar10_source().name),

@@ -119,6 +119,23 @@ def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path
         compare.Protocol(bad)
 
 
+def test_run_records_the_commit_it_started_from(tmp_path, monkeypatch):
+    head = {"commit": "aaaaaaa"}
+
+    def train(*args, **kwargs):  # a commit lands while the run trains
+        head["commit"] = "bbbbbbb"
+        return testing.toy_model(), {"method": "uniform"}
+
+    monkeypatch.setattr(compare, "_commit", lambda: head["commit"])
+    monkeypatch.setattr(compare.models, "pretrained", lambda name: testing.toy_model())
+    monkeypatch.setattr(compare, "training_sets", lambda protocol, fmt: None)
+    monkeypatch.setattr(compare, "evaluation_sets", lambda: None)
+    monkeypatch.setattr(compare, "run_method", train)
+    args = compare.parse_args(["--models-dir", str(tmp_path)])
+    path = compare.run_one("uniform", args, "cmd", out=tmp_path / "run.json")
+    assert json.loads(pathlib.Path(path).read_text())["commit"] == "aaaaaaa"
+
+
 def test_config_with_an_unknown_option_is_refused(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("budget: 0.5\nepochs: 3\n")
