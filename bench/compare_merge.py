@@ -9,10 +9,16 @@ one thread: TensorFlow is needed, whatever backend trained the models), and
 summarises each method over its seeds: mean, sample standard deviation and
 min-max.
 
+Model files are not committed (`runs/`): a run whose model is gone by the
+time of a later merge keeps the latency an earlier merge measured (read
+from the merged JSON this merge replaces, matched by method, seed and wall
+time, so a re-run is never given an old run's figure), marked as such.
+
 Run it through compare.py: `python bench/compare.py --config FILE --merge
 [RUN_JSON ...]`.
 """
 
+import json
 import os
 import pathlib
 import tempfile
@@ -67,8 +73,6 @@ def load_runs(files):
     Raises:
         ValueError: For no files, or a file that is not a compare run.
     """
-    import json
-
     if not files:
         raise ValueError("No run JSONs to merge: pass them after --merge, or run "
                          "`compare.py --method M` first (it writes <stem>_runs/M_s<seed>.json).")
@@ -131,10 +135,41 @@ def summarise(rows, base_tflite_ms=None):
     return out
 
 
-def time_models(runs, depth):
+LATENCY_KEYS = ("tflite_ms", "ort_ms", "tflite_speedup", "ort_speedup")
+EARLIER = "earlier merge"
+
+
+def _run_key(method, seed, wall_seconds):
+    return method, seed, round(float(wall_seconds), 3)
+
+
+def earlier_latencies(path):
+    """The latencies an earlier merge measured: `{(method, seed, wall
+    seconds): {tflite_ms, ort_ms, tflite_speedup, ort_speedup}}` from the
+    merged JSON at `path` (`{}` when there is none)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("rows", [])
+    return {_run_key(r["method"], r["seed"], r["wall_seconds"]): {k: r.get(k) for k in LATENCY_KEYS}
+            for r in rows if r.get("tflite_ms")}
+
+
+def carry_latency(run, earlier):
+    """Gives `run` (whose model file is gone) the latency an earlier merge
+    measured for this very run; returns whether there was one."""
+    found = earlier.get(_run_key(run["method"], run["seed"], run["wall_seconds"]))
+    if not found:
+        return False
+    run["row"].update(found, latency_measured=EARLIER)
+    return True
+
+
+def time_models(runs, depth, earlier=None):
     """Times every run's saved model and the unpruned architecture in this
-    process; sets `tflite_ms`/`ort_ms` of the rows. Returns the unpruned
-    model's `(tflite_ms, ort_ms)`."""
+    process; sets `tflite_ms`/`ort_ms` of the rows (a run whose model is
+    gone keeps the latency of `earlier`, see `carry_latency`). Returns the
+    unpruned model's `(tflite_ms, ort_ms)`."""
     import keras
 
     from dais_keras import data
@@ -152,8 +187,10 @@ def time_models(runs, depth):
                 model = keras.saving.load_model(path, compile=False)
                 run["row"]["tflite_ms"], run["row"]["ort_ms"] = measure_latency(model, sample, tmp)
                 run["row"]["latency_measured"] = "merge"
+            elif carry_latency(run, earlier or {}):
+                print(f"{run['file']}: no model at {path}; latency of the earlier merge", flush=True)
             else:
-                print(f"{run['file']}: no model at {path}; latency left as recorded", flush=True)
+                print(f"{run['file']}: no model at {path}; not timed", flush=True)
     return base
 
 
@@ -177,7 +214,7 @@ def merge(runs, command, timer=None, expected=()):
     ran = {row["method"] for row in rows}
     for row in rows:
         for kind, ref in zip(("tflite", "ort"), base):
-            if ref and row.get(f"{kind}_ms"):
+            if ref and row.get(f"{kind}_ms") and row.get("latency_measured") != EARLIER:
                 row[f"{kind}_speedup"] = ref / row[f"{kind}_ms"]
     return {
         "protocol": protocol,
@@ -271,6 +308,12 @@ def write_markdown(merged, path):
     machines = {f"{m['cpu']} ({m['cpu_count']} cores)" for m in (r["machine"] for r in merged["runs"])}
     lines += ["", f"Training machine(s): {'; '.join(sorted(machines))}."]
     untimed = [f"{r['method']} seed {r['seed']}" for r in merged["rows"] if not r.get("tflite_ms")]
+    carried = [f"{r['method']} seed {r['seed']}" for r in merged["rows"]
+               if r.get("latency_measured") == EARLIER]
+    if carried:
+        lines.append(f"Timed in an earlier merge (its process; the model file was gone at this "
+                     f"one): {', '.join(carried)}; their speed-ups are against the unpruned model "
+                     "timed in that merge.")
     if merged["latency_machine"] and untimed:
         lines.append(f"Not timed (no model file at the merge): {', '.join(untimed)}; their "
                      "methods' latency is the mean over the models that were timed.")
@@ -313,7 +356,9 @@ def merge_files(files, out, command, expected=()):
     """Merges the run JSONs `files` into `out`.json, .md and .png (timing
     the models; needs TensorFlow). `expected`: see `merge`. Returns the
     merged dict."""
-    merged = merge(load_runs(files), command, timer=time_models, expected=expected)
+    earlier = earlier_latencies(f"{out}.json")  # before it is replaced
+    merged = merge(load_runs(files), command, expected=expected,
+                   timer=lambda runs, depth: time_models(runs, depth, earlier))
     write_json(f"{out}.json", merged, indent=1)
     write_markdown(merged, f"{out}.md")
     write_plot(merged, f"{out}.png")

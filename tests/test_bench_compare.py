@@ -202,6 +202,34 @@ def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     assert (tmp_path / "m.png").stat().st_size > 1000
 
 
+def test_merge_keeps_the_latency_an_earlier_merge_measured(tmp_path):
+    runs = compare_merge.load_runs([_run(tmp_path, "dais", 0, 0.80, None, search=2),
+                                    _run(tmp_path, "uniform", 0, 0.75, None)])
+    earlier = {"rows": [dict(runs[0]["row"], wall_seconds=100.0, tflite_ms=0.55, ort_ms=0.6,
+                             tflite_speedup=1.4, ort_speedup=1.0, latency_measured="merge"),
+                        # the same method and seed, but another run (a re-run): not carried
+                        dict(runs[1]["row"], wall_seconds=99.0, tflite_ms=0.7)]}
+    (tmp_path / "old.json").write_text(json.dumps(earlier))
+    found = compare_merge.earlier_latencies(tmp_path / "old.json")
+    assert compare_merge.earlier_latencies(tmp_path / "none.json") == {}
+    assert compare_merge.carry_latency(runs[0], found)
+    assert not compare_merge.carry_latency(runs[1], found)
+
+    def timer(runs, depth):  # the unpruned model of this merge times at 1.0 ms
+        return 1.0, 1.0
+
+    merged = compare_merge.merge(runs, "merge", timer=timer)
+    dais, uniform = merged["rows"]
+    # The carried row keeps its own speed-up (against the earlier merge's unpruned model).
+    assert (dais["tflite_ms"], dais["tflite_speedup"], dais["latency_measured"]) == (0.55, 1.4, "earlier merge")
+    assert uniform["tflite_ms"] is None and "tflite_speedup" not in uniform
+    merged["latency_machine"] = {"cpu": "test cpu", "cpu_count": 2, "load_average": [0.1]}
+    compare_merge.write_markdown(merged, tmp_path / "m.md")
+    text = (tmp_path / "m.md").read_text()
+    assert "Timed in an earlier merge (its process; the model file was gone at this one): dais seed 0;" in text
+    assert "Not timed (no model file at the merge): uniform seed 0;" in text
+
+
 def test_merge_refuses_mixed_protocols_and_unequal_epochs(tmp_path):
     other = dict(PROTOCOL, data_format="tf")
     files = [_run(tmp_path, "dais", 0, 0.8, 0.6), _run(tmp_path, "uniform", 0, 0.7, 0.5, protocol=other)]
