@@ -119,7 +119,7 @@ def spread(values):
             "min": float(v.min()), "max": float(v.max())}
 
 
-def summarise(rows, base_tflite_ms=None):
+def summarise(rows):
     """One entry per method (in the order of `rows`) over its seeds."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     out = []
@@ -129,8 +129,10 @@ def summarise(rows, base_tflite_ms=None):
                  "budget": mine[0]["budget"], "total_epochs": mine[0]["total_epochs"]}
         for key in SPREAD_KEYS:
             entry[key] = spread([r.get(key) for r in mine])
-        tfl = entry["tflite_ms"]
-        entry["tflite_speedup"] = base_tflite_ms / tfl["mean"] if tfl and base_tflite_ms else None
+        # Each row's speed-up is against the unpruned model timed in the same process
+        # (a latency carried from an earlier merge keeps that merge's).
+        speedups = [r["tflite_speedup"] for r in mine if r.get("tflite_speedup")]
+        entry["tflite_speedup"] = float(np.mean(speedups)) if speedups else None
         out.append(entry)
     return out
 
@@ -221,7 +223,7 @@ def merge(runs, command, timer=None, expected=()):
         "merge_command": command,
         "latency_machine": machine_info(runtime=True) if timer else None,
         "unpruned_latency_ms": {"tflite": base[0], "ort": base[1]},
-        "summary": summarise(rows, base[0]),
+        "summary": summarise(rows),
         "missing_methods": [m for m in expected if m not in ran],
         "rows": rows,
         "runs": [{k: run[k] for k in ("file", "method", "seed", "command", "backend", "machine",

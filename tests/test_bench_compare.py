@@ -223,6 +223,8 @@ def test_merge_keeps_the_latency_an_earlier_merge_measured(tmp_path):
     # The carried row keeps its own speed-up (against the earlier merge's unpruned model).
     assert (dais["tflite_ms"], dais["tflite_speedup"], dais["latency_measured"]) == (0.55, 1.4, "earlier merge")
     assert uniform["tflite_ms"] is None and "tflite_speedup" not in uniform
+    # A method's speed-up is the mean of its rows' (each against its own merge's unpruned model).
+    assert merged["summary"][0]["tflite_speedup"] == pytest.approx(1.4)
     merged["latency_machine"] = {"cpu": "test cpu", "cpu_count": 2, "load_average": [0.1]}
     compare_merge.write_markdown(merged, tmp_path / "m.md")
     text = (tmp_path / "m.md").read_text()
