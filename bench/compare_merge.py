@@ -169,9 +169,10 @@ def carry_latency(run, earlier):
 
 def time_models(runs, depth, earlier=None):
     """Times every run's saved model and the unpruned architecture in this
-    process; sets `tflite_ms`/`ort_ms` of the rows (a run whose model is
-    gone keeps the latency of `earlier`, see `carry_latency`). Returns the
-    unpruned model's `(tflite_ms, ort_ms)`."""
+    process; sets `tflite_ms`/`ort_ms` of the rows and their speed-ups
+    against the unpruned model timed here (a run whose model is gone keeps
+    the latency and speed-ups of `earlier`, see `carry_latency`). Returns
+    the unpruned model's `(tflite_ms, ort_ms)`."""
     import keras
 
     from dais_keras import data
@@ -182,18 +183,22 @@ def time_models(runs, depth, earlier=None):
                            "with KERAS_BACKEND=tensorflow (the runs may use any backend).")
     sample = data.cifar10_exact_subset()[0][:64]
     with tempfile.TemporaryDirectory() as tmp:
-        base = measure_latency(models.pretrained(f"resnet{depth}"), sample, tmp)
+        base = dict(zip(("tflite", "ort"), measure_latency(models.pretrained(f"resnet{depth}"),
+                                                           sample, tmp)))
         for run in runs:
             path = pathlib.Path(run.get("model_path") or "")
             if path.is_file():
                 model = keras.saving.load_model(path, compile=False)
-                run["row"]["tflite_ms"], run["row"]["ort_ms"] = measure_latency(model, sample, tmp)
+                timed = dict(zip(("tflite", "ort"), measure_latency(model, sample, tmp)))
+                for kind, ms in timed.items():  # speed-up against the unpruned model timed here
+                    run["row"][f"{kind}_ms"] = ms
+                    run["row"][f"{kind}_speedup"] = base[kind] / ms if base[kind] and ms else None
                 run["row"]["latency_measured"] = "merge"
             elif carry_latency(run, earlier or {}):
                 print(f"{run['file']}: no model at {path}; latency of the earlier merge", flush=True)
             else:
                 print(f"{run['file']}: no model at {path}; not timed", flush=True)
-    return base
+    return base["tflite"], base["ort"]
 
 
 def merge(runs, command, timer=None, expected=()):
@@ -203,7 +208,7 @@ def merge(runs, command, timer=None, expected=()):
         runs: Run dicts (`load_runs`).
         command: The merge command, recorded.
         timer: `timer(runs, depth) -> (tflite_ms, ort_ms)` of the unpruned
-            architecture, setting the rows' latencies (`time_models`);
+            architecture, setting the rows' latencies and speed-ups (`time_models`);
             `None`: keep the latencies the rows carry.
         expected: The methods the comparison is meant to hold (the config's
             `methods`); those without a run are listed as `missing_methods`
@@ -214,10 +219,6 @@ def merge(runs, command, timer=None, expected=()):
     rows = [dict(run["row"], backend=run["backend"], wall_seconds=run["wall_seconds"])
             for run in runs]
     ran = {row["method"] for row in rows}
-    for row in rows:
-        for kind, ref in zip(("tflite", "ort"), base):
-            if ref and row.get(f"{kind}_ms") and row.get("latency_measured") != EARLIER:
-                row[f"{kind}_speedup"] = ref / row[f"{kind}_ms"]
     return {
         "protocol": protocol,
         "merge_command": command,
