@@ -23,13 +23,21 @@ Equal-compute protocol (every method, the unpruned reference included):
   reproducible `PyDataset` batches (`data.cifar10(format="pydataset")`:
   batch `i` of pass `e` is a function of the seed only);
 * the same distillation setting (`--distill`: knowledge distillation in
-  every fine-tune epoch; DAIS's search epochs train on the labels only, the
-  search step has no teacher) from the same teacher (`--teacher`):
+  every training epoch; DAIS's search epochs distil their weight step, its
+  indicator step learns from the labels) from the same teacher (`--teacher`):
   `pretrained`, the unpruned pretrained port (trained on the exact CIFAR
   pixels, 81 % on the JPEG test images), or `unpruned`, the unpruned
   reference of the same config and seed, trained on the labels of the same
   images for the same epochs; it must run first (`--method unpruned`), and,
-  being the teacher, it trains without distillation.
+  being the teacher, it trains without distillation;
+* the same budget use: every selection ends as close under the target MACs
+  as its allowed widths let it (the baselines drop from the full model down
+  to the target; DAIS's repair fills the budget with its highest-alpha
+  channels, `DAISCallback(fill=True)`).
+
+Runs made before DAIS's search distilled and filled (their rows lack
+`search_distilled`) trained its search epochs on the labels only and kept
+the search's in-band architecture.
 
 Usage, all methods in one process (the 8,000-image comparison):
 
@@ -185,14 +193,21 @@ def steps_of(batches, batch_size):
     return len(batches)
 
 
-def _dais(protocol, original, sets):
+#: DAIS's repair fills the budget (see the module docstring).
+DAIS_FILL = True
+
+
+def _dais(protocol, original, sets, teacher=None):
     search_epochs, _ = protocol.epochs("dais")
     steps = steps_of(sets["weight"], protocol.batch_size) * search_epochs
+    recipe = protocol.recipe(1)
     return DAISSearch(
         protocol.budget, sets["weight"], sets["search"], epochs=search_epochs,
         batch_size=protocol.batch_size, loss=classification_loss(original),
         optimizer=protocol.optimizer(0.0, search_epochs / protocol.total_epochs, steps),
-        round_to=protocol.round_to, seed=protocol.seed, verbose=0,
+        round_to=protocol.round_to, seed=protocol.seed, verbose=0, fill=DAIS_FILL,
+        teacher=teacher if protocol.distills("dais") else None,
+        distill_temperature=recipe.distill_temperature, distill_weight=recipe.distill_weight,
     )
 
 
@@ -203,7 +218,7 @@ def clone(model):
     return copy
 
 
-def _unpruned(protocol, original, sets):
+def _unpruned(protocol, original, sets, teacher=None):
     return lambda model: Pruning(clone(model), None)
 
 
@@ -213,12 +228,14 @@ PRUNERS = {"dais": _dais, "unpruned": _unpruned}
 TRAINING_SEARCHES = ("dais",)
 
 
-def pruner_for(method, protocol, original, sets):
+def pruner_for(method, protocol, original, sets, teacher=None):
+    """The pruner of `method`; a search that trains the weights distils from
+    `teacher` (default `original`) when the protocol distils."""
     build = PRUNERS.get(method)
     if build is None:
         return BaselinePruning(baselines.get(method).name, protocol.budget, seed=protocol.seed,
                                round_to=protocol.round_to)
-    return build(protocol, original, sets)
+    return build(protocol, original, sets, original if teacher is None else teacher)
 
 
 def run_method(method, protocol, original, sets, evals, teacher=None):
@@ -244,7 +261,7 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
     first = next(iter(evals))
     done = protocol.total_epochs - finetune_epochs
     result = run_pipeline(
-        original, pruner_for(method, protocol, original, sets),
+        original, pruner_for(method, protocol, original, sets, teacher),
         recipe=protocol.recipe(finetune_epochs, protocol.distills(method)),
         teacher=teacher, finetune_data=sets["train"],
         eval_data={first: evals[first]}, eval_stages=("pruned",), eval_batch_size=500,
@@ -277,6 +294,8 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
     if hasattr(report, "ratio_before"):  # a DAIS search's repair
         row["search_macs_ratio"] = report.ratio_before
         row["repair_channels_changed"] = report.channels_changed
+        row["repair_fill"] = DAIS_FILL
+        row["search_distilled"] = protocol.distills(method)
     return model, row
 
 
@@ -339,6 +358,15 @@ def model_path_of(args, method, seed):
     return model_dir / f"{method}_s{seed}.keras"
 
 
+def teacher_path_of(args, seed):
+    """The unpruned run a `--teacher unpruned` run distils from: in
+    `--teacher-dir` (the models of another config with the same protocol),
+    else this config's own."""
+    if getattr(args, "teacher_dir", None):
+        return pathlib.Path(args.teacher_dir) / f"unpruned_s{seed}.keras"
+    return model_path_of(args, "unpruned", seed)
+
+
 def teacher_for(method, protocol, args, original):
     """The teacher of `method`'s fine-tune (`None` when it does not distil):
     the pretrained `original`, or the saved unpruned run of the same config
@@ -347,7 +375,7 @@ def teacher_for(method, protocol, args, original):
         return None
     if protocol.teacher == "pretrained":
         return original
-    path = model_path_of(args, "unpruned", protocol.seed)
+    path = teacher_path_of(args, protocol.seed)
     if not path.exists():
         raise FileNotFoundError(
             f"--teacher unpruned: the teacher of {method!r} is the unpruned run of this config at "
@@ -445,6 +473,9 @@ def _add_options(parser):
     add("--teacher", default="pretrained", choices=Protocol.TEACHERS,
         help="pretrained: the pretrained port; unpruned: this config's unpruned run at the same "
         "seed (run it first; it trains on the labels only)")
+    add("--teacher-dir", default=None,
+        help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
+        "--models-dir)")
     add("--seed", type=int, default=0)
     add("--format", default="auto", choices=["auto", "tf", "pydataset"],
         help="training batches (auto: tf on TensorFlow, pydataset elsewhere)")

@@ -47,6 +47,8 @@ def test_every_method_trains_the_same_total_epochs(tiny_runs):
     original, before, rows = tiny_runs
     assert {r["total_epochs"] for r in rows.values()} == {2}
     assert (rows["dais"]["search_epochs"], rows["dais"]["finetune_epochs"]) == (1, 1)
+    # DAIS's search epochs distil too, and its repair fills the budget.
+    assert rows["dais"]["search_distilled"] and rows["dais"]["repair_fill"]
     for method in METHODS[1:]:
         assert (rows[method]["search_epochs"], rows[method]["finetune_epochs"]) == (0, 2), method
     # Every method starts from (and distils from) the same, unchanged model.
@@ -113,6 +115,12 @@ def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path
     for a, b in zip(teacher.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert compare.teacher_for("dais", default, args, original) is original
+    # Another folder's unpruned runs (--teacher-dir) teach as well.
+    elsewhere = copy.copy(args)
+    elsewhere.models_dir, elsewhere.teacher_dir = str(tmp_path / "new"), str(tmp_path)
+    teacher = compare.teacher_for("dais", protocol, elsewhere, original)
+    for a, b in zip(teacher.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
     bad = copy.copy(args)
     bad.teacher = "best"
     with pytest.raises(ValueError, match=r"`teacher` must be one of .*'best'"):

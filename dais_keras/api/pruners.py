@@ -67,6 +67,11 @@ class DAISSearch:
             after surgery, before and after the BatchNorm recalibration.
         recalibrate_batches: Training batches whose forward passes give the
             pruned model fresh BatchNorm statistics (0: none).
+        teacher: A model to distil the search's weight step from (the
+            indicator step keeps `loss`; see `DAISModel.distill_from`), or
+            `None`.
+        distill_temperature: Temperature of that distillation.
+        distill_weight: Weight of the distillation term in [0, 1].
         recalibrate_soft: Measure the soft model at the end of the annealing
             with recalibrated BatchNorm statistics too (the same batches;
             its own statistics are put back afterwards). For models whose
@@ -80,7 +85,13 @@ class DAISSearch:
                  optimizer=None, loss, metrics=("accuracy",), steps_per_epoch=None,
                  round_to=None, seed=0, frozen_layers=None, callbacks=None, verbose=1,
                  best_effort=False, eval_data=None, recalibrate_batches=100,
-                 recalibrate_soft=False, **search_kwargs):
+                 recalibrate_soft=False, teacher=None, distill_temperature=4.0,
+                 distill_weight=0.7, **search_kwargs):
+        from dais_keras.finetune.distill import check_distillation
+
+        self.teacher = teacher
+        self.distill_temperature, self.distill_weight = check_distillation(
+            distill_temperature, distill_weight)
         self.eval_data = eval_data
         self.recalibrate_batches = recalibrate_batches
         self.recalibrate_soft = bool(recalibrate_soft)
@@ -107,6 +118,8 @@ class DAISSearch:
         from dais_keras.search.callback import DAISCallback
 
         search = attach_indicators(model, frozen_layers=self.frozen_layers)
+        if self.teacher is not None:
+            search.distill_from(self.teacher, self.distill_temperature, self.distill_weight)
         search.compile(optimizer=self.optimizer or sgd(0.01), loss=self.loss,
                        metrics=self.metrics)
         measure = self._measure_soft if self.eval_data is not None else None

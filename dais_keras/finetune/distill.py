@@ -7,7 +7,9 @@ unpruned one). It trains the student on
     + distill_weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))
 
 with the compiled task loss, so it works on every backend with the ordinary
-`fit`. After training, use `distiller.student`.
+`fit`. After training, use `distiller.student`. `distillation_loss` is that
+loss on its own (the DAIS search distils with it too:
+`DAISModel.distill_from`).
 """
 
 import keras
@@ -23,6 +25,49 @@ def _check(name, value, low, high, low_open=False):
             f"`{name}` must be a number in {bracket}{low:g}, {high:g}]; received {value!r}."
         )
     return float(value)
+
+
+def _log_probs(outputs, temperature, from_logits):
+    if not from_logits:
+        outputs = ops.log(ops.clip(outputs, 1e-7, 1.0))
+    return ops.log_softmax(outputs / temperature, axis=-1)
+
+
+def distillation_loss(task, teacher_outputs, student_outputs, temperature=4.0,
+                      distill_weight=0.7, from_logits=True):
+    """`(1 - distill_weight) * task + distill_weight * T^2 * KL(teacher || student)`.
+
+    The KL divergence is between the softmax of both outputs at temperature
+    `T` (mean over the batch; scaled for `tf.distribute` like Keras' losses);
+    no gradient flows into `teacher_outputs`.
+
+    Args:
+        task: The task loss (a scalar tensor).
+        teacher_outputs: The teacher's outputs on the same inputs.
+        student_outputs: The student's outputs.
+        temperature: Softening temperature (> 0).
+        distill_weight: Weight of the distillation term in [0, 1].
+        from_logits: Whether the outputs are logits (`False`: probabilities).
+
+    Returns:
+        The scalar loss.
+    """
+    from keras.src.losses.loss import scale_loss_for_distribution
+
+    if distill_weight == 0.0:
+        return task
+    t_log = _log_probs(ops.stop_gradient(teacher_outputs), temperature, from_logits)
+    s_log = _log_probs(student_outputs, temperature, from_logits)
+    kl = ops.sum(ops.exp(t_log) * (t_log - s_log), axis=-1)
+    distill = scale_loss_for_distribution(ops.mean(kl) * temperature**2)
+    return (1.0 - distill_weight) * task + distill_weight * distill
+
+
+def check_distillation(temperature, distill_weight):
+    """`(temperature, distill_weight)` as floats, checked (a `ValueError`
+    names the argument otherwise)."""
+    return (_check("temperature", temperature, 0.0, float("inf"), low_open=True),
+            _check("distill_weight", distill_weight, 0.0, 1.0))
 
 
 @keras.saving.register_keras_serializable(package="dais_keras")
@@ -59,8 +104,7 @@ class Distiller(keras.Model):
                 "`student` and `teacher` must be Keras models; received "
                 f"{type(student).__name__} and {type(teacher).__name__}."
             )
-        self.temperature = _check("temperature", temperature, 0.0, float("inf"), low_open=True)
-        self.distill_weight = _check("distill_weight", distill_weight, 0.0, 1.0)
+        self.temperature, self.distill_weight = check_distillation(temperature, distill_weight)
         self.from_logits = bool(from_logits)
         self.student = student
         self.teacher = teacher
@@ -69,27 +113,14 @@ class Distiller(keras.Model):
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
-    def _log_probs(self, outputs):
-        if self.from_logits:
-            return ops.log_softmax(outputs / self.temperature, axis=-1)
-        logits = ops.log(ops.clip(outputs, 1e-7, 1.0))
-        return ops.log_softmax(logits / self.temperature, axis=-1)
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         task = super().compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
         if self.distill_weight == 0.0:
             return task
-        teacher = ops.stop_gradient(self.teacher(x, training=False))
-        t_log = self._log_probs(teacher)
-        s_log = self._log_probs(y_pred)
-        kl = ops.sum(ops.exp(t_log) * (t_log - s_log), axis=-1)
-        distill = ops.mean(kl) * self.temperature**2
-        from keras.src.losses.loss import scale_loss_for_distribution
-
-        distill = scale_loss_for_distribution(distill)
-        return (1.0 - self.distill_weight) * task + self.distill_weight * distill
+        return distillation_loss(task, self.teacher(x, training=False), y_pred,
+                                 self.temperature, self.distill_weight, self.from_logits)
 
     def get_config(self):
         config = super().get_config()

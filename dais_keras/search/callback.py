@@ -42,7 +42,7 @@ _CONFIG = (
     "budget", "batch_size", "schedule", "learning_rate", "lr_power", "beta_1",
     "beta_2", "lambda_budget", "lambda_l1", "min_width", "lambda_min_width",
     "residual_prior", "lambda_polar", "hard_band", "band_gate", "polar_start", "band_hold",
-    "hard_finish", "band",
+    "hard_finish", "band", "fill",
     "single_level", "train_weights", "warmup_epochs",
     "round_to", "repair", "best_effort", "seed", "shuffle", "log_widths",
     "plot_dir", "record_every", "verbose", "runtime", "latency_table",
@@ -153,6 +153,10 @@ class DAISCallback(keras.callbacks.Callback):
             ends, as a plain annealing would). Needs `repair=True`.
         band: `eps` of the budget band: the target interval is
             `[(1 - band) * budget, budget]`.
+        fill: The repair regrows the highest-alpha channels while they fit
+            under the budget, also when the search ended inside the band,
+            so that the pruned model uses the budget (`False`: an in-band
+            architecture is kept as the search chose it).
         single_level: Update indicators and weights from one training batch
             (faster, no search data needed).
         train_weights: `False` searches the indicators only: the weights,
@@ -238,6 +242,7 @@ class DAISCallback(keras.callbacks.Callback):
         band_hold=DEFAULT_BAND_HOLD,
         hard_finish=DEFAULT_HARD_FINISH,
         band=budget_lib.DEFAULT_BAND,
+        fill=False,
         single_level=False,
         train_weights=True,
         warmup_epochs=0,
@@ -265,6 +270,7 @@ class DAISCallback(keras.callbacks.Callback):
         self.budget_spec = budget_lib.parse_budget(budget)
         self.budget = self.budget_spec.to_config()
         self.band = budget_lib.check_band(band)
+        self.fill = bool(fill)
         target_lib.check_latency_arguments(
             self.budget_spec, latency_model, runtime, latency_table
         )
@@ -571,6 +577,7 @@ class DAISCallback(keras.callbacks.Callback):
                 structure=self.structure,
                 cost=self.cost,
                 best_effort=self.best_effort,
+                fill=self.fill,
             )
             if self.verbose:
                 print(self.report.summary())

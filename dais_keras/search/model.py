@@ -14,7 +14,10 @@ the model's train step to DAIS:
    Adam (its moments are non-trainable variables of the model). The forward
    pass is stateless: weights, BN statistics and metrics are left untouched.
 3. **Weight step**: on a *training* batch, the user's compiled loss and
-   optimizer update every trainable variable except `alpha`.
+   optimizer update every trainable variable except `alpha`. After
+   `distill_from(teacher)`, that loss is distilled from `teacher` (the
+   indicator step keeps the task loss: the architecture is chosen for the
+   task, the weights learn from the teacher as a fine-tune would).
 
 With `single_level=True` one forward/backward pass on the training batch
 gives both updates. The search batches are handed to the step by the train
@@ -94,6 +97,8 @@ class DAISModel(keras.Model):
         self._dais.structure_cache = None
         self._dais.cost = None
         self._dais.index = None
+        self._dais.distill = None
+        self._dais.task_only = False
         self._dais.vars = {}
         for name, default in objective.SCALARS:
             self._dais.vars[name] = self.add_weight(
@@ -226,6 +231,67 @@ class DAISModel(keras.Model):
             self.train_function = None
             if getattr(self, "compiled", False):
                 self.make_train_function()
+
+    def distill_from(self, teacher, temperature=4.0, distill_weight=0.7, from_logits=True):
+        """Distils the weight step (search and plain `fit`) from `teacher`.
+
+        The training loss becomes `(1 - distill_weight) * compiled loss +
+        distill_weight * T^2 * KL(teacher || model)` at temperature `T`
+        (`dais_keras.finetune.distill.distillation_loss`); the indicator
+        step of a search keeps the compiled loss. The teacher is frozen (no
+        gradient reaches it, its BatchNorm runs in inference mode) and is
+        not part of this model (not saved, not in `get_config`).
+
+        Args:
+            teacher: A Keras model with the same inputs and outputs (e.g.
+                the unpruned model), or `None` to stop distilling.
+            temperature: Softening temperature (> 0).
+            distill_weight: Weight of the distillation term in [0, 1].
+            from_logits: Whether both models output logits.
+        """
+        from dais_keras.finetune.distill import check_distillation
+
+        if teacher is None:
+            new = None
+        else:
+            if not isinstance(teacher, keras.Model):
+                raise ValueError(
+                    f"`teacher` must be a Keras model (or None); received {type(teacher).__name__}."
+                )
+            theirs = [tuple(o.shape) for o in getattr(teacher, "outputs", None) or []]
+            ours = [tuple(o.shape) for o in self.outputs]
+            if theirs and theirs != ours:
+                raise ValueError(
+                    f"The teacher '{teacher.name}' outputs shapes {theirs} but '{self.name}' "
+                    f"outputs {ours}; distil from a model of the same task (e.g. the unpruned "
+                    "model)."
+                )
+            temperature, distill_weight = check_distillation(temperature, distill_weight)
+            new = (teacher, temperature, distill_weight, bool(from_logits))
+        self._dais.distill = new
+        # A compiled train function traced the old loss.
+        self.train_function = None
+
+    @property
+    def distillation(self):
+        """`None`, or `{"teacher", "temperature", "distill_weight",
+        "from_logits"}` as set by `distill_from`."""
+        if self._dais.distill is None:
+            return None
+        return dict(zip(("teacher", "temperature", "distill_weight", "from_logits"),
+                        self._dais.distill))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        task = super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+        if self._dais.distill is None or not training or self._dais.task_only:
+            return task
+        from dais_keras.finetune.distill import distillation_loss
+
+        teacher, temperature, weight, from_logits = self._dais.distill
+        return distillation_loss(task, teacher(x, training=False), y_pred, temperature,
+                                 weight, from_logits)
 
     def read_variable(self, variable):
         """Current value of one of this model's variables as numpy, also in

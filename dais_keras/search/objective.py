@@ -482,10 +482,16 @@ def search_objective(model, index, alphas, T, hp, state, data):
     if losses:
         model._losses_override.clear()
         model._losses_override = losses
-    task, _ = model.stateless_compute_loss(
-        tv, ntv, mv, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-        training=True,
-    )
+    # The indicators learn from the task loss, also when the weights distil
+    # (`DAISModel.distill_from`).
+    model._dais.task_only = True
+    try:
+        task, _ = model.stateless_compute_loss(
+            tv, ntv, mv, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+            training=True,
+        )
+    finally:
+        model._dais.task_only = False
     if losses:
         model._losses_override.clear()
     extra, ratio = penalty(model, alphas, T, hp)

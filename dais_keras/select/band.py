@@ -27,6 +27,9 @@ for widths whose exact cost lies in the band `[lower, target]`:
    most `EXHAUSTIVE_LIMIT` width combinations, try them all.
 5. For a latency cost, widen every group as far as it costs (almost)
    nothing (`FREE_TOLERANCE` of the total), never above `target`.
+6. With `fill`, regrow (as in 3) while any single step still fits under
+   `target`: the result uses the budget as far as the allowed widths let
+   it, not only down to the band's lower edge.
 
 The band search never leaves the cost above `target` when some allowed
 choice is under it; `dais_keras.select.guarantee` says why when none is.
@@ -133,8 +136,13 @@ class BandSearch:
         """The exact cost of these widths."""
         return self.cost.exact(self.mask(widths))
 
-    def run(self, widths):
+    def run(self, widths, fill=False):
         """Searches from `widths` (see the module docstring).
+
+        Args:
+            widths: The start, one allowed width per group.
+            fill: After landing in the band, keep regrowing the best-ranked
+                steps while one still fits under `target` (step 6).
 
         Returns:
             A `Selection`.
@@ -159,6 +167,8 @@ class BandSearch:
                 exhausted = found[1]
         if getattr(self.cost, "kind", "macs") == "latency" and current <= self.target:
             widths, current = self._free_regrow(widths, current)
+        if fill and current <= self.target:
+            widths, current = self._grow(widths, current, until=self.target)
         return Selection(widths, self.order, current, exhausted)
 
     # -- 1. drop -------------------------------------------------------------
@@ -238,9 +248,13 @@ class BandSearch:
         steps.sort(reverse=up)
         return [(g, new) for _, _, g, new in steps]
 
-    def _grow(self, widths, current):
+    def _grow(self, widths, current, until=None):
+        """Takes the best-ranked single regrow step that stays under
+        `target` while the cost is below `until` (default: the band's lower
+        edge); a group whose next step does not fit is not tried again."""
+        until = self.lower if until is None else until
         blocked = set()
-        while current < self.lower:
+        while current < until:
             grown = False
             for g, new in self._ranked_steps(widths, up=True):
                 if g in blocked:

@@ -13,6 +13,10 @@ steers it there); `repair` then makes the guarantee exact:
   while it is below `(1 - band) F`, it regrows the channels (or block)
   with the highest mean alpha that still fit under `F`, then swaps pairs
   of groups where single steps cannot land in the band;
+* with `fill=True`, it then keeps regrowing the highest-alpha channels (or
+  block) while they still fit under `F`, so that the pruned model uses the
+  budget as far as the allowed widths let it (an architecture already in
+  the band is otherwise left alone);
 * under a latency budget, every group then widens as far as it costs
   (almost) nothing: a runtime's channel blocks make the measured latency
   flat between block edges.
@@ -79,7 +83,7 @@ def _cost_of(spec, structure, cost):
 
 
 def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structure=None,
-           cost=None, best_effort=False):
+           cost=None, best_effort=False, fill=False):
     """Binarises `model`'s indicators so that its exact cost meets `budget`.
 
     Keeps a channel iff `alpha > 0`, then repairs exactly (see the module
@@ -102,6 +106,9 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         best_effort: When no allowed widths meet the budget, keep the
             smallest model with a warning (and `met=False` in the report)
             instead of raising.
+        fill: Regrow the highest-alpha channels while they fit under the
+            target, also when the cost is already in the band (`False`:
+            an in-band architecture is left as the search chose it).
 
     Returns:
         A `BudgetReport`.
@@ -143,7 +150,8 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
         drop_rank="per_mac", step_rank="mean",
     )
     # Start from `alpha > 0`, each group snapped to its nearest allowed width.
-    selection = search.run([nearest_width(a, w) for a, w in zip(allowed, widths_before)])
+    selection = search.run([nearest_width(a, w) for a, w in zip(allowed, widths_before)],
+                           fill=bool(fill))
     widths, current = selection.widths, selection.macs
     after = search.mask(widths) > 0
     message = ""

@@ -120,6 +120,63 @@ def test_indicator_step_leaves_weights_untouched(toy):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(v), old)
 
 
+def test_distill_from_changes_the_weight_loss_only(toy):
+    model = toy.compile(dk.attach_indicators(toy.model(seed=0)))
+    teacher = toy.model(seed=5)
+    model.distill_from(teacher, temperature=2.0, distill_weight=0.75)
+    x, y = toy.data(32)
+    y_pred = model(x)
+    task = float(model.compute_loss(x, y, y_pred, training=False))
+    t = keras.ops.convert_to_numpy(teacher(x)) / 2.0
+    s = keras.ops.convert_to_numpy(y_pred) / 2.0
+    log_t = t - np.log(np.exp(t).sum(-1, keepdims=True))
+    log_s = s - np.log(np.exp(s).sum(-1, keepdims=True))
+    kl = (np.exp(log_t) * (log_t - log_s)).sum(-1).mean() * 4.0
+    loss = float(model.compute_loss(x, y, y_pred, training=True))
+    np.testing.assert_allclose(loss, 0.25 * task + 0.75 * kl, rtol=1e-5)
+    assert model.distillation["teacher"] is teacher
+    model.distill_from(None)
+    np.testing.assert_allclose(float(model.compute_loss(x, y, y_pred, training=True)), task,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("train_weights", [False, True])
+def test_search_distils_the_weight_step_and_not_the_indicator_step(toy, train_weights):
+    """Same search with and without a teacher: the indicator step alone
+    (`train_weights=False`) moves alpha identically; with the weight step,
+    the weights differ."""
+    runs = []
+    for distil in (False, True):
+        model = toy.compile(dk.attach_indicators(toy.model(seed=0)))
+        if distil:
+            model.distill_from(toy.model(seed=5), distill_weight=1.0)
+        _search(toy, model=model, epochs=1, train_weights=train_weights, repair=False)
+        runs.append(_variables(model))
+    plain, distilled = runs
+    alphas = [p for p in plain if p.endswith("/alpha")]
+    if train_weights:
+        assert not np.allclose(plain["conv1/kernel"], distilled["conv1/kernel"])
+    else:
+        for path in alphas:
+            np.testing.assert_allclose(distilled[path], plain[path], rtol=1e-5, atol=1e-6,
+                                       err_msg=path)
+        initial = _variables(dk.attach_indicators(toy.model(seed=0)))
+        assert any(not np.allclose(plain[p], initial[p]) for p in alphas)
+
+
+def test_distill_from_rejects_a_teacher_of_another_task(toy):
+    model = dk.attach_indicators(toy.model())
+    other = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(7)])
+    with pytest.raises(ValueError, match="same task"):
+        model.distill_from(other)
+    with pytest.raises(ValueError, match="distill_weight"):
+        model.distill_from(toy.model(seed=5), distill_weight=1.5)
+    with pytest.raises(ValueError, match="teacher"):
+        model.distill_from("resnet20")
+    assert model.distillation is None
+
+
 def test_bilevel_search_anneals_binarizes_and_meets_budget(toy, searches):
     model, cb, history = searches(toy)
     logs = history.history

@@ -58,6 +58,49 @@ def test_architecture_in_band_is_left_alone(shared):
     assert report.macs_before == report.macs_after
 
 
+def _exact(model, masks):
+    return model.search_structure().cost.exact(np.concatenate(masks))
+
+
+@pytest.mark.parametrize("round_to", [None, 4])
+def test_fill_regrows_highest_alpha_channels_while_they_fit(shared, round_to):
+    # In the band but below the target, with distinct alphas everywhere.
+    rng = np.random.default_rng(2)
+    alphas = [np.linspace(0.5, 2, 8)] + [
+        rng.permutation(np.r_[np.linspace(0.5, 2, 8), -np.linspace(0.1, 2, 8)]) for _ in range(2)]
+    model = _model(shared, alphas)
+    ratio = dk.count_macs(surgery.apply(model)) / shared["macs"]
+    budget = ratio + 0.1  # in the band of 0.3, with room for more channels
+    report = repair_lib.repair(model, budget, band=0.3, round_to=round_to, fill=True)
+    assert report.macs_before >= 0.7 * budget * shared["macs"]  # in the band already
+    _check(model, report, budget=budget, band=0.3)
+    assert report.channels_regrown > 0 and report.channels_dropped == 0
+    assert report.macs_before < report.macs_after <= budget * shared["macs"]
+    kept = [keras.ops.convert_to_numpy(l.alpha) > 0 for l in dk.indicator_layers(model)]
+    # The regrown channels of a group are its highest-alpha removed ones.
+    for a, k in zip(alphas, kept):
+        grown = k & (a <= 0)
+        if grown.any() and (~k).any():
+            assert a[grown].min() > a[~k].max()
+    # No allowed step up fits any more.
+    for g, (layer, k) in enumerate(zip(dk.indicator_layers(model), kept)):
+        if k.all():
+            continue
+        step = 1 if round_to is None else round_to - int(k.sum()) % round_to
+        missing = np.flatnonzero(~k)
+        more = list(kept)
+        more[g] = k.copy()
+        more[g][missing[:step]] = True
+        assert _exact(model, more) > budget * shared["macs"], layer.name
+
+
+def test_fill_keeps_an_architecture_that_uses_the_whole_budget(shared):
+    model = _model(shared, [np.ones(8), np.r_[np.ones(11), -np.ones(5)], np.r_[np.ones(11), -np.ones(5)]])
+    ratio = dk.count_macs(surgery.apply(model)) / shared["macs"]
+    report = repair_lib.repair(model, ratio, fill=True)
+    assert report.channels_changed == 0
+
+
 def test_too_many_macs_drops_lowest_alpha_per_mac(shared):
     rng = np.random.default_rng(0)
     alphas = [rng.uniform(0.1, 3.0, n) for n in (8, 16, 16)]
