@@ -241,8 +241,27 @@ def _pct(s):
     return f"{text} ± {100 * s['std']:.2f} % ({100 * s['min']:.2f}–{100 * s['max']:.2f})"
 
 
-def protocol_text(p):
-    """The protocol of the merged runs, in words, for the markdown."""
+def dais_search_text(rows):
+    """How the merged DAIS runs' search epochs trained (`rows`: the merged
+    rows), from what each recorded: runs made before the search distilled
+    lack `search_distilled` and trained on the labels only."""
+    dais = [r for r in rows if r["method"] == "dais"]
+    distilled = sorted(r["seed"] for r in dais if r.get("search_distilled"))
+    filled = sorted(r["seed"] for r in dais if r.get("repair_fill"))
+    if not dais or not distilled:
+        return "DAIS's search epochs train on the labels only"
+    if len(distilled) < len(dais):
+        return ("DAIS's search epochs distil their weight step in the runs of seed(s) "
+                f"{', '.join(map(str, distilled))} and train on the labels only in the others")
+    text = "DAIS's search epochs distil their weight step too (its indicator step learns from the labels)"
+    if filled and len(filled) == len(dais):
+        text += ", and its repair fills the budget with the highest-alpha channels"
+    return text
+
+
+def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"):
+    """The protocol of the merged runs, in words, for the markdown;
+    `dais_search`: how DAIS's search epochs trained (`dais_search_text`)."""
     images = p["train_images"] or 50000
     search = int(round(images * p["search_fraction"]))
     total, s = p["total_epochs"], p["search_epochs"]
@@ -252,11 +271,11 @@ def protocol_text(p):
               f"{p['distill_weight']:g}) in every fine-tune epoch of every pruned method from "
               "the unpruned reference of the same seed (the pretrained port trained on the "
               "labels of the same images for the same epochs; the teacher itself is trained "
-              "without distillation); DAIS's search epochs train on the labels only")
+              f"without distillation); {dais_search}")
     elif p["distill"]:
         kd = (f"knowledge distillation from the unpruned pretrained model "
               f"(T={p['distill_temperature']:g}, weight {p['distill_weight']:g}) in every "
-              "fine-tune epoch of every method; DAIS's search epochs train on the labels only")
+              f"fine-tune epoch of every method; {dais_search}")
     budget = f"{p['budget']:.0%} of the unpruned MACs" + (
         f", round_to={p['round_to']}" if p["round_to"] else "")
     sentences = [
@@ -281,7 +300,7 @@ def protocol_text(p):
 def write_markdown(merged, path):
     p = merged["protocol"]
     lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {p['budget']:.0%} of MACs: DAIS vs baselines, "
-             "equal compute", "", protocol_text(p), "",
+             "equal compute", "", protocol_text(p, dais_search_text(merged["rows"])), "",
              "| method | runs (seeds) | total epochs | MACs | params | acc JPEG test | "
              "acc exact subset | TFLite ms (speed-up) |", "|---|---|---|---|---|---|---|---|"]
     for e in merged["summary"]:

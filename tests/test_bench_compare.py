@@ -207,6 +207,14 @@ def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     assert "from the unpruned pretrained model" in compare_merge.protocol_text(PROTOCOL)
     kd = compare_merge.protocol_text(dict(PROTOCOL, teacher="unpruned"))
     assert "from the unpruned reference of the same seed" in kd and "pretrained model" not in kd
+    assert "search epochs train on the labels only" in kd
+    rows = [{"method": "dais", "seed": 0}, {"method": "dais", "seed": 1, "search_distilled": True,
+                                             "repair_fill": True}, {"method": "uniform", "seed": 0}]
+    assert "distil their weight step in the runs of seed(s) 1 and train on the labels only" in (
+        compare_merge.dais_search_text(rows))
+    both = compare_merge.dais_search_text(rows[1:])
+    assert "distil their weight step too" in both and "fills the budget" in both
+    assert both in compare_merge.protocol_text(dict(PROTOCOL, teacher="unpruned"), both)
     assert (tmp_path / "m.png").stat().st_size > 1000
 
 
