@@ -23,21 +23,21 @@ Equal-compute protocol (every method, the unpruned reference included):
   reproducible `PyDataset` batches (`data.cifar10(format="pydataset")`:
   batch `i` of pass `e` is a function of the seed only);
 * the same distillation setting (`--distill`: knowledge distillation in
-  every training epoch; DAIS's search epochs distil their weight step, its
+  every fine-tune epoch; DAIS's search epochs train on the labels, or, with
+  `--dais-search-distill`, distil their weight step too while the
   indicator step learns from the labels) from the same teacher (`--teacher`):
   `pretrained`, the unpruned pretrained port (trained on the exact CIFAR
   pixels, 81 % on the JPEG test images), or `unpruned`, the unpruned
   reference of the same config and seed, trained on the labels of the same
   images for the same epochs; it must run first (`--method unpruned`), and,
   being the teacher, it trains without distillation;
-* the same budget use: every selection ends as close under the target MACs
-  as its allowed widths let it (the baselines drop from the full model down
-  to the target; DAIS's repair fills the budget with its highest-alpha
-  channels, `DAISCallback(fill=True)`).
+* the budget: the baselines drop from the full model down to the target
+  MACs; DAIS's search ends in the band `[0.95, 1]` of it, or, with
+  `--dais-fill`, its repair then regrows its highest-alpha channels while
+  they fit (`DAISCallback(fill=True)`).
 
-Runs made before DAIS's search distilled and filled (their rows lack
-`search_distilled`) trained its search epochs on the labels only and kept
-the search's in-band architecture.
+A DAIS row records both (`search_distilled`, `repair_fill`; rows of runs
+made before the options lack them: labels only, no fill).
 
 Usage, all methods in one process (the 8,000-image comparison):
 
@@ -148,11 +148,19 @@ class Protocol:
             raise ValueError(f"`teacher` must be one of {self.TEACHERS}; received "
                              f"{self.teacher!r}.")
         self.total_epochs = self.search_epochs + self.finetune_epochs
+        # DAIS's own settings: recorded in its rows, not in the protocol, so
+        # that the baselines' runs merge with DAIS runs of either setting.
+        self.dais_search_distill = bool(getattr(args, "dais_search_distill", False))
+        self.dais_fill = bool(getattr(args, "dais_fill", False))
 
     def distills(self, method):
         """Whether `method` fine-tunes with distillation: every method when
         `distill`, except the unpruned reference when it is the teacher."""
         return self.distill and not (self.teacher == "unpruned" and method == "unpruned")
+
+    def search_distills(self, method):
+        """Whether `method`'s search epochs distil their weight step."""
+        return self.dais_search_distill and self.distills(method)
 
     def epochs(self, method):
         """`(search, fine-tune)` epochs of `method`: only a search that trains
@@ -193,10 +201,6 @@ def steps_of(batches, batch_size):
     return len(batches)
 
 
-#: DAIS's repair fills the budget (see the module docstring).
-DAIS_FILL = True
-
-
 def _dais(protocol, original, sets, teacher=None):
     search_epochs, _ = protocol.epochs("dais")
     steps = steps_of(sets["weight"], protocol.batch_size) * search_epochs
@@ -205,8 +209,8 @@ def _dais(protocol, original, sets, teacher=None):
         protocol.budget, sets["weight"], sets["search"], epochs=search_epochs,
         batch_size=protocol.batch_size, loss=classification_loss(original),
         optimizer=protocol.optimizer(0.0, search_epochs / protocol.total_epochs, steps),
-        round_to=protocol.round_to, seed=protocol.seed, verbose=0, fill=DAIS_FILL,
-        teacher=teacher if protocol.distills("dais") else None,
+        round_to=protocol.round_to, seed=protocol.seed, verbose=0, fill=protocol.dais_fill,
+        teacher=teacher if protocol.search_distills("dais") else None,
         distill_temperature=recipe.distill_temperature, distill_weight=recipe.distill_weight,
     )
 
@@ -294,8 +298,8 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
     if hasattr(report, "ratio_before"):  # a DAIS search's repair
         row["search_macs_ratio"] = report.ratio_before
         row["repair_channels_changed"] = report.channels_changed
-        row["repair_fill"] = DAIS_FILL
-        row["search_distilled"] = protocol.distills(method)
+        row["repair_fill"] = protocol.dais_fill
+        row["search_distilled"] = protocol.search_distills(method)
     return model, row
 
 
@@ -473,6 +477,10 @@ def _add_options(parser):
     add("--teacher", default="pretrained", choices=Protocol.TEACHERS,
         help="pretrained: the pretrained port; unpruned: this config's unpruned run at the same "
         "seed (run it first; it trains on the labels only)")
+    add("--dais-search-distill", action=argparse.BooleanOptionalAction, default=False,
+        help="with --distill: DAIS's search epochs distil their weight step too")
+    add("--dais-fill", action=argparse.BooleanOptionalAction, default=False,
+        help="DAIS's repair regrows its highest-alpha channels while they fit the budget")
     add("--teacher-dir", default=None,
         help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
         "--models-dir)")

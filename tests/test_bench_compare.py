@@ -33,7 +33,8 @@ def tiny_runs():
     original = testing.toy_model()
     before = [w.copy() for w in original.get_weights()]
     args = compare.parse_args(["--search-epochs", "1", "--finetune-epochs", "1",
-                               "--batch-size", "32", "--distill"])
+                               "--batch-size", "32", "--distill", "--dais-search-distill",
+                               "--dais-fill"])
     protocol = compare.Protocol(args)
     sets = {"weight": (x[:64], y[:64]), "search": (x[64:], y[64:]), "train": (x, y)}
     evals = {"exact_subset": (x[:32], y[:32]), "jpeg_test": (x[32:], y[32:])}
@@ -102,6 +103,14 @@ def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path
     assert not protocol.distills("unpruned")  # the teacher cannot distil from itself
     assert all(protocol.distills(m) for m in compare.LONG_METHODS if m != "unpruned")
     assert protocol.as_dict("tf", "jpeg")["teacher"] == "unpruned"
+    # long_kd's DAIS searches on the labels and keeps its in-band architecture; long_kd2's
+    # distils its search and fills the budget, from long_kd's teachers.
+    assert not protocol.search_distills("dais") and not protocol.dais_fill
+    kd2 = compare.parse_args(["--config", config.replace("long_kd", "long_kd2")])
+    assert compare.Protocol(kd2).search_distills("dais") and compare.Protocol(kd2).dais_fill
+    assert compare.Protocol(kd2).as_dict("tf", "jpeg") == protocol.as_dict("tf", "jpeg")
+    assert compare.teacher_path_of(kd2, 1) == pathlib.Path(
+        "runs/compare/compare_resnet20_cifar10_long_kd/unpruned_s1.keras")
     # The default teacher is not recorded, so runs made before the option still merge.
     default = compare.Protocol(compare.parse_args(["--distill"]))
     assert "teacher" not in default.as_dict("tf", "jpeg")

@@ -87,7 +87,7 @@ class DAISSearch:
                  best_effort=False, eval_data=None, recalibrate_batches=100,
                  recalibrate_soft=False, teacher=None, distill_temperature=4.0,
                  distill_weight=0.7, **search_kwargs):
-        from dais_keras.finetune.distill import check_distillation
+        from dais_keras.utils.losses import check_distillation
 
         self.teacher = teacher
         self.distill_temperature, self.distill_weight = check_distillation(

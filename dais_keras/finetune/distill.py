@@ -7,67 +7,15 @@ unpruned one). It trains the student on
     + distill_weight * T^2 * KL(softmax(teacher / T) || softmax(student / T))
 
 with the compiled task loss, so it works on every backend with the ordinary
-`fit`. After training, use `distiller.student`. `distillation_loss` is that
-loss on its own (the DAIS search distils with it too:
-`DAISModel.distill_from`).
+`fit`. After training, use `distiller.student`. The loss itself is
+`dais_keras.utils.losses.distillation_loss` (the DAIS search distils with it
+too: `DAISModel.distill_from`).
 """
 
 import keras
-from keras import ops
 
-
-def _check(name, value, low, high, low_open=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(
-            f"`{name}` must be a number in {bracket}{low:g}, {high:g}]; received {value!r}."
-        )
-    return float(value)
-
-
-def _log_probs(outputs, temperature, from_logits):
-    if not from_logits:
-        outputs = ops.log(ops.clip(outputs, 1e-7, 1.0))
-    return ops.log_softmax(outputs / temperature, axis=-1)
-
-
-def distillation_loss(task, teacher_outputs, student_outputs, temperature=4.0,
-                      distill_weight=0.7, from_logits=True):
-    """`(1 - distill_weight) * task + distill_weight * T^2 * KL(teacher || student)`.
-
-    The KL divergence is between the softmax of both outputs at temperature
-    `T` (mean over the batch; scaled for `tf.distribute` like Keras' losses);
-    no gradient flows into `teacher_outputs`.
-
-    Args:
-        task: The task loss (a scalar tensor).
-        teacher_outputs: The teacher's outputs on the same inputs.
-        student_outputs: The student's outputs.
-        temperature: Softening temperature (> 0).
-        distill_weight: Weight of the distillation term in [0, 1].
-        from_logits: Whether the outputs are logits (`False`: probabilities).
-
-    Returns:
-        The scalar loss.
-    """
-    from keras.src.losses.loss import scale_loss_for_distribution
-
-    if distill_weight == 0.0:
-        return task
-    t_log = _log_probs(ops.stop_gradient(teacher_outputs), temperature, from_logits)
-    s_log = _log_probs(student_outputs, temperature, from_logits)
-    kl = ops.sum(ops.exp(t_log) * (t_log - s_log), axis=-1)
-    distill = scale_loss_for_distribution(ops.mean(kl) * temperature**2)
-    return (1.0 - distill_weight) * task + distill_weight * distill
-
-
-def check_distillation(temperature, distill_weight):
-    """`(temperature, distill_weight)` as floats, checked (a `ValueError`
-    names the argument otherwise)."""
-    return (_check("temperature", temperature, 0.0, float("inf"), low_open=True),
-            _check("distill_weight", distill_weight, 0.0, 1.0))
+from dais_keras.utils.losses import check_distillation
+from dais_keras.utils.losses import distillation_loss
 
 
 @keras.saving.register_keras_serializable(package="dais_keras")

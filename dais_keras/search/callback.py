@@ -154,9 +154,8 @@ class DAISCallback(keras.callbacks.Callback):
         band: `eps` of the budget band: the target interval is
             `[(1 - band) * budget, budget]`.
         fill: The repair regrows the highest-alpha channels while they fit
-            under the budget, also when the search ended inside the band,
-            so that the pruned model uses the budget (`False`: an in-band
-            architecture is kept as the search chose it).
+            under the budget, also when the search ended inside the band
+            (`False`: an in-band architecture is kept as the search chose it).
         single_level: Update indicators and weights from one training batch
             (faster, no search data needed).
         train_weights: `False` searches the indicators only: the weights,

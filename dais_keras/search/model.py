@@ -237,7 +237,7 @@ class DAISModel(keras.Model):
 
         The training loss becomes `(1 - distill_weight) * compiled loss +
         distill_weight * T^2 * KL(teacher || model)` at temperature `T`
-        (`dais_keras.finetune.distill.distillation_loss`); the indicator
+        (`dais_keras.utils.losses.distillation_loss`); the indicator
         step of a search keeps the compiled loss. The teacher is frozen (no
         gradient reaches it, its BatchNorm runs in inference mode) and is
         not part of this model (not saved, not in `get_config`).
@@ -249,7 +249,7 @@ class DAISModel(keras.Model):
             distill_weight: Weight of the distillation term in [0, 1].
             from_logits: Whether both models output logits.
         """
-        from dais_keras.finetune.distill import check_distillation
+        from dais_keras.utils.losses import check_distillation
 
         if teacher is None:
             new = None
@@ -287,7 +287,7 @@ class DAISModel(keras.Model):
         )
         if self._dais.distill is None or not training or self._dais.task_only:
             return task
-        from dais_keras.finetune.distill import distillation_loss
+        from dais_keras.utils.losses import distillation_loss
 
         teacher, temperature, weight, from_logits = self._dais.distill
         return distillation_loss(task, teacher(x, training=False), y_pred, temperature,

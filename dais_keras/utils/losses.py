@@ -5,6 +5,9 @@ A model that ends in a softmax outputs probabilities; a loss built with
 the loss stays near `log(classes)` (2.30 for ten classes) while nothing is
 learned. `check_from_logits` warns about that pairing, and
 `classification_loss` picks the right cross-entropy for a model.
+
+`distillation_loss` adds knowledge distillation to a task loss (the
+fine-tune's `Distiller` and the DAIS search's weight step use it).
 """
 
 import warnings
@@ -70,3 +73,51 @@ def check_from_logits(model, loss, where="loss"):
         UserWarning,  # issued here: Python shows it once, however many callers check
     )
     return True
+
+
+def _log_probs(outputs, temperature, from_logits):
+    from keras import ops
+
+    if not from_logits:
+        outputs = ops.log(ops.clip(outputs, 1e-7, 1.0))
+    return ops.log_softmax(outputs / temperature, axis=-1)
+
+
+def distillation_loss(task, teacher_outputs, student_outputs, temperature=4.0,
+                      distill_weight=0.7, from_logits=True):
+    """`(1 - distill_weight) * task + distill_weight * T^2 * KL(teacher || student)`.
+
+    The KL divergence is between the softmax of both outputs at temperature
+    `T` (mean over the batch; scaled for `tf.distribute` like Keras' losses);
+    no gradient flows into `teacher_outputs`.
+
+    Args:
+        task: The task loss (a scalar tensor).
+        teacher_outputs: The teacher's outputs on the same inputs.
+        student_outputs: The student's outputs.
+        temperature: Softening temperature (> 0).
+        distill_weight: Weight of the distillation term in [0, 1].
+        from_logits: Whether the outputs are logits (`False`: probabilities).
+
+    Returns:
+        The scalar loss.
+    """
+    from keras import ops
+    from keras.src.losses.loss import scale_loss_for_distribution
+
+    if distill_weight == 0.0:
+        return task
+    t_log = _log_probs(ops.stop_gradient(teacher_outputs), temperature, from_logits)
+    s_log = _log_probs(student_outputs, temperature, from_logits)
+    kl = ops.sum(ops.exp(t_log) * (t_log - s_log), axis=-1)
+    distill = scale_loss_for_distribution(ops.mean(kl) * temperature**2)
+    return (1.0 - distill_weight) * task + distill_weight * distill
+
+
+def check_distillation(temperature, distill_weight):
+    """`(temperature, distill_weight)` as floats, checked (a `ValueError`
+    names the argument otherwise)."""
+    from dais_keras.utils.checks import check_number
+
+    return (check_number("temperature", temperature, low=0.0, low_open=True),
+            check_number("distill_weight", distill_weight, 0.0, 1.0))
