@@ -17,6 +17,7 @@ from dais_keras.finetune.batchnorm import batchnorm_layers
 from dais_keras.finetune.batchnorm import recalibrate_batchnorm
 from dais_keras.finetune.recipe import sgd
 from dais_keras.utils.data_forms import is_batched
+from dais_keras.utils.losses import check_distillation
 
 
 @dataclasses.dataclass
@@ -87,8 +88,6 @@ class DAISSearch:
                  best_effort=False, eval_data=None, recalibrate_batches=100,
                  recalibrate_soft=False, teacher=None, distill_temperature=4.0,
                  distill_weight=0.7, **search_kwargs):
-        from dais_keras.utils.losses import check_distillation
-
         self.teacher = teacher
         self.distill_temperature, self.distill_weight = check_distillation(
             distill_temperature, distill_weight)

@@ -45,6 +45,8 @@ from dais_keras.search import schedules as schedules_lib
 from dais_keras.search import step as step_lib
 from dais_keras.select.problem import PruningProblem
 from dais_keras.select.problem import SearchStructure  # noqa: F401 (`dais_keras.search.SearchStructure`)
+from dais_keras.utils.losses import check_distillation
+from dais_keras.utils.losses import distillation_loss
 
 MODES = (None, "bilevel", "single_level")
 
@@ -249,8 +251,6 @@ class DAISModel(keras.Model):
             distill_weight: Weight of the distillation term in [0, 1].
             from_logits: Whether both models output logits.
         """
-        from dais_keras.utils.losses import check_distillation
-
         if teacher is None:
             new = None
         else:
@@ -287,8 +287,6 @@ class DAISModel(keras.Model):
         )
         if self._dais.distill is None or not training or self._dais.task_only:
             return task
-        from dais_keras.utils.losses import distillation_loss
-
         teacher, temperature, weight, from_logits = self._dais.distill
         return distillation_loss(task, teacher(x, training=False), y_pred, temperature,
                                  weight, from_logits)
