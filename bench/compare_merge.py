@@ -242,20 +242,28 @@ def _pct(s):
 
 
 def dais_search_text(rows):
-    """How the merged DAIS runs' search epochs trained (`rows`: the merged
-    rows), from what each recorded: runs made before the search distilled
-    lack `search_distilled` and trained on the labels only."""
+    """How the merged DAIS runs' search epochs trained and their repair chose
+    (`rows`: the merged rows), from what each recorded: runs made before the
+    options lack `search_distilled` / `repair_fill` (labels only, no fill)."""
     dais = [r for r in rows if r["method"] == "dais"]
-    distilled = sorted(r["seed"] for r in dais if r.get("search_distilled"))
-    filled = sorted(r["seed"] for r in dais if r.get("repair_fill"))
-    if not dais or not distilled:
-        return "DAIS's search epochs train on the labels only"
-    if len(distilled) < len(dais):
-        return ("DAIS's search epochs distil their weight step in the runs of seed(s) "
-                f"{', '.join(map(str, distilled))} and train on the labels only in the others")
-    text = "DAIS's search epochs distil their weight step too (its indicator step learns from the labels)"
-    if filled and len(filled) == len(dais):
-        text += ", and its repair fills the budget with the highest-alpha channels"
+
+    def where(key):  # None: no run; "": every run; else which seeds
+        seeds = sorted(r["seed"] for r in dais if r.get(key))
+        if not seeds:
+            return None
+        return "" if len(seeds) == len(dais) else f" in the runs of seed(s) {', '.join(map(str, seeds))}"
+
+    distilled, filled = where("search_distilled"), where("repair_fill")
+    if distilled is None:
+        text = "DAIS's search epochs train on the labels only"
+    elif distilled:
+        text = (f"DAIS's search epochs distil their weight step{distilled} and train on the labels "
+                "only in the others")
+    else:
+        text = ("DAIS's search epochs distil their weight step too (its indicator step learns "
+                "from the labels)")
+    if filled is not None:
+        text += f", and its repair fills the budget with the highest-alpha channels{filled}"
     return text
 
 

@@ -224,6 +224,9 @@ def test_merge_gives_mean_std_and_range_per_method(tmp_path):
     both = compare_merge.dais_search_text(rows[1:])
     assert "distil their weight step too" in both and "fills the budget" in both
     assert both in compare_merge.protocol_text(dict(PROTOCOL, teacher="unpruned"), both)
+    # The two options are independent: a fill without search distillation is said too.
+    fill_only = compare_merge.dais_search_text([{"method": "dais", "seed": 0, "repair_fill": True}])
+    assert "train on the labels only, and its repair fills the budget" in fill_only
     assert (tmp_path / "m.png").stat().st_size > 1000
 
 
