@@ -111,6 +111,12 @@ def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path
     assert compare.Protocol(kd2).as_dict("tf", "jpeg") == protocol.as_dict("tf", "jpeg")
     assert compare.teacher_path_of(kd2, 1) == pathlib.Path(
         "runs/compare/compare_resnet20_cifar10_long_kd/unpruned_s1.keras")
+    # long_kd_b30 is long_kd at 30 % of the MACs, with its own teacher (no --teacher-dir).
+    b30 = compare.parse_args(["--config", config.replace("long_kd", "long_kd_b30")])
+    assert compare.stem_of(b30) == "compare_resnet20_cifar10_long_kd_b30" and b30.budget == 0.3
+    assert compare.Protocol(b30).as_dict("tf", "jpeg") == dict(
+        protocol.as_dict("tf", "jpeg"), budget=0.3)
+    assert compare.teacher_path_of(b30, 0) == compare.model_path_of(b30, "unpruned", 0)
     # The default teacher is not recorded, so runs made before the option still merge.
     default = compare.Protocol(compare.parse_args(["--distill"]))
     assert "teacher" not in default.as_dict("tf", "jpeg")
