@@ -13,6 +13,7 @@ import dais_keras as dk
 from dais_keras import api
 from dais_keras.finetune.distill import Distiller
 from dais_keras.indicators.layer import ChannelIndicator
+from dais_keras.utils import losses
 
 
 def _weights(model):
@@ -148,6 +149,28 @@ def test_distiller_trains_the_student_toward_the_teacher(toy):
     assert not any(w.trainable for w in teacher.weights)
     with pytest.raises(ValueError, match="`distill_weight`"):
         Distiller(student, teacher, distill_weight=1.5)
+
+
+def test_teacher_runs_only_when_its_term_counts():
+    """`teacher_distillation_loss` (Distiller's and the DAIS search's) skips
+    the teacher's forward pass at distill_weight 0, else equals
+    `distillation_loss` on the teacher's inference-mode outputs."""
+    calls = []
+
+    def teacher(x, training):
+        calls.append(training)
+        return x[:, ::-1]
+
+    x = keras.ops.convert_to_tensor(np.array([[1.0, 2.0, 0.5], [0.1, 0.3, 2.0]], "float32"))
+    student = keras.ops.convert_to_tensor(np.array([[0.3, 1.0, 0.2], [1.0, 0.0, 0.5]], "float32"))
+    task = keras.ops.convert_to_tensor(1.25)
+    assert losses.teacher_distillation_loss(task, teacher, x, student, 2.0, 0.0) is task
+    assert calls == []
+    got = losses.teacher_distillation_loss(task, teacher, x, student, 2.0, 0.6)
+    want = losses.distillation_loss(task, x[:, ::-1], student, 2.0, 0.6)
+    assert calls == [False]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want))
+    assert abs(float(keras.ops.convert_to_numpy(got)) - 1.25) > 1e-3  # the KL term counts
 
 
 @pytest.mark.parametrize(

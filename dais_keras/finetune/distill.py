@@ -8,14 +8,14 @@ unpruned one). It trains the student on
 
 with the compiled task loss, so it works on every backend with the ordinary
 `fit`. After training, use `distiller.student`. The loss itself is
-`dais_keras.utils.losses.distillation_loss` (the DAIS search distils with it
+`dais_keras.utils.losses.teacher_distillation_loss` (the DAIS search distils with it
 too: `DAISModel.distill_from`).
 """
 
 import keras
 
 from dais_keras.utils.losses import check_distillation
-from dais_keras.utils.losses import distillation_loss
+from dais_keras.utils.losses import teacher_distillation_loss
 
 
 @keras.saving.register_keras_serializable(package="dais_keras")
@@ -65,10 +65,8 @@ class Distiller(keras.Model):
         task = super().compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
-        if self.distill_weight == 0.0:
-            return task
-        return distillation_loss(task, self.teacher(x, training=False), y_pred,
-                                 self.temperature, self.distill_weight, self.from_logits)
+        return teacher_distillation_loss(task, self.teacher, x, y_pred, self.temperature,
+                                         self.distill_weight, self.from_logits)
 
     def get_config(self):
         config = super().get_config()

@@ -46,7 +46,7 @@ from dais_keras.search import step as step_lib
 from dais_keras.select.problem import PruningProblem
 from dais_keras.select.problem import SearchStructure  # noqa: F401 (`dais_keras.search.SearchStructure`)
 from dais_keras.utils.losses import check_distillation
-from dais_keras.utils.losses import distillation_loss
+from dais_keras.utils.losses import teacher_distillation_loss
 
 MODES = (None, "bilevel", "single_level")
 
@@ -288,8 +288,8 @@ class DAISModel(keras.Model):
         if self._dais.distill is None or not training or self._dais.task_only:
             return task
         teacher, temperature, weight, from_logits = self._dais.distill
-        return distillation_loss(task, teacher(x, training=False), y_pred, temperature,
-                                 weight, from_logits)
+        return teacher_distillation_loss(task, teacher, x, y_pred, temperature, weight,
+                                         from_logits)
 
     def read_variable(self, variable):
         """Current value of one of this model's variables as numpy, also in

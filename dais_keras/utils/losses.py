@@ -6,8 +6,9 @@ the loss stays near `log(classes)` (2.30 for ten classes) while nothing is
 learned. `check_from_logits` warns about that pairing, and
 `classification_loss` picks the right cross-entropy for a model.
 
-`distillation_loss` adds knowledge distillation to a task loss (the
-fine-tune's `Distiller` and the DAIS search's weight step use it).
+`distillation_loss` adds knowledge distillation to a task loss;
+`teacher_distillation_loss` runs the teacher for it (the fine-tune's
+`Distiller` and the DAIS search's weight step use it).
 """
 
 import warnings
@@ -112,6 +113,17 @@ def distillation_loss(task, teacher_outputs, student_outputs, temperature=4.0,
     kl = ops.sum(ops.exp(t_log) * (t_log - s_log), axis=-1)
     distill = scale_loss_for_distribution(ops.mean(kl) * temperature**2)
     return (1.0 - distill_weight) * task + distill_weight * distill
+
+
+def teacher_distillation_loss(task, teacher, x, student_outputs, temperature=4.0,
+                              distill_weight=0.7, from_logits=True):
+    """`distillation_loss` against a frozen `teacher` model run on `x` (in
+    inference mode), which runs only when its term counts (`distill_weight`
+    > 0). The fine-tune's `Distiller` and `DAISModel.distill_from` use it."""
+    if distill_weight == 0.0:
+        return task
+    return distillation_loss(task, teacher(x, training=False), student_outputs, temperature,
+                             distill_weight, from_logits)
 
 
 def check_distillation(temperature, distill_weight):
