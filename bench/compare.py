@@ -399,6 +399,9 @@ def run_one(method, args, command, out=None):
     fmt = data_format(args.format)
     original = models.pretrained(f"resnet{args.depth}")
     teacher = teacher_for(method, protocol, args, original)
+    # Which unpruned run taught (the merge names runs taught by another one than its table's).
+    teacher_model = (str(teacher_path_of(args, args.seed).resolve())
+                     if teacher is not None and protocol.teacher == "unpruned" else None)
     model, row = run_method(method, protocol, original, training_sets(protocol, fmt),
                             evaluation_sets(), teacher=teacher)
     stem = stem_of(args)
@@ -419,6 +422,8 @@ def run_one(method, args, command, out=None):
         "wall_seconds": time.perf_counter() - start,
         "row": row,
     }
+    if teacher_model:
+        run["teacher_model"] = teacher_model
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, run, indent=1)
     print(f"{method}: {row}\nwrote {out}", flush=True)

@@ -33,6 +33,7 @@ from dais_keras.utils.machine import machine_info
 from dais_keras.utils.timing import time_ms
 
 RUN_SCHEMA = "dais-keras/compare-run/1"
+REPO = pathlib.Path(__file__).resolve().parents[1]
 #: What each data format guarantees about the batches every method sees.
 BATCHES = {
     "tf": "the same seeded image order per epoch (tf.data; the augmentation is drawn from "
@@ -201,6 +202,28 @@ def time_models(runs, depth, earlier=None):
     return base["tflite"], base["ort"]
 
 
+def foreign_teachers(runs):
+    """`[(method, seed, teacher_model)]` of the runs that distilled from an
+    unpruned model other than the unpruned run of their seed in `runs`
+    (`--teacher-dir`: the same protocol trained again). Runs that do not
+    record their teacher (`teacher_model`, absent before it was recorded)
+    distilled from their config's own unpruned run and are not listed."""
+    own = {run["seed"]: str(pathlib.Path(run["model_path"]).resolve())
+           for run in runs if run["method"] == "unpruned" and run.get("model_path")}
+    return [(run["method"], run["seed"], run["teacher_model"]) for run in runs
+            if run.get("teacher_model")
+            and str(pathlib.Path(run["teacher_model"]).resolve()) != own.get(run["seed"])]
+
+
+def _shown(path):
+    """`path` relative to the repository when inside it (for the markdown)."""
+    path = pathlib.Path(path)
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def merge(runs, command, timer=None, expected=()):
     """The merged result of `runs` (see the module docstring).
 
@@ -226,9 +249,11 @@ def merge(runs, command, timer=None, expected=()):
         "unpruned_latency_ms": {"tflite": base[0], "ort": base[1]},
         "summary": summarise(rows),
         "missing_methods": [m for m in expected if m not in ran],
+        "foreign_teachers": [list(t) for t in foreign_teachers(runs)],
         "rows": rows,
         "runs": [{k: run[k] for k in ("file", "method", "seed", "command", "backend", "machine",
-                                      "wall_seconds", "model_path")} for run in runs],
+                                      "wall_seconds", "model_path")}
+                 | {"teacher_model": run.get("teacher_model")} for run in runs],
     }
 
 
@@ -325,6 +350,12 @@ def write_markdown(merged, path):
     if merged.get("missing_methods"):
         lines += ["", "**Partial:** no run yet for " + ", ".join(merged["missing_methods"]) +
                   " (the config's other methods); this table is not the full comparison."]
+    if merged.get("foreign_teachers"):
+        lines += ["", "**Teacher:** " + "; ".join(
+            f"{method} seed {seed}" for method, seed, _ in merged["foreign_teachers"]) +
+            " distilled from another unpruned run of the same seed and protocol, trained again "
+            "(`--teacher-dir`), not from the unpruned run of this table: " + ", ".join(
+            sorted({f"`{_shown(path)}`" for *_, path in merged["foreign_teachers"]})) + "."]
     lines += ["", "Runs:", "", "| method | seed | backend | epochs (search + fine-tune) | "
               "acc JPEG test | acc exact subset | TFLite ms | ORT ms | wall s | command |",
               "|---|---|---|---|---|---|---|---|---|---|"]

@@ -266,6 +266,56 @@ def test_merge_keeps_the_latency_an_earlier_merge_measured(tmp_path):
     assert "Not timed (no model file at the merge): uniform seed 0;" in text
 
 
+def test_merge_names_runs_taught_by_another_unpruned_run(tmp_path):
+    def run(method, seed, model, teacher=None):
+        data = json.loads(pathlib.Path(_run(tmp_path, method, seed, 0.8, None)).read_text())
+        data.update(model_path=str(tmp_path / model))
+        if teacher:
+            data["teacher_model"] = str(tmp_path / teacher)
+        path = tmp_path / f"{method}_s{seed}.json"
+        path.write_text(json.dumps(data))
+        return str(path)
+
+    files = [run("unpruned", 0, "unpruned_s0.keras"), run("unpruned", 1, "unpruned_s1.keras"),
+             run("dais", 0, "dais_s0.keras", "unpruned_s0.keras"),
+             run("dais", 1, "dais_s1.keras", "unpruned_s1.keras"),
+             run("uniform", 1, "uniform_s1.keras", "again/unpruned_s1.keras"),
+             run("l1-layer", 0, "l1-layer_s0.keras")]  # made before runs recorded their teacher
+    merged = compare_merge.merge(compare_merge.load_runs(files), "merge")
+    assert merged["foreign_teachers"] == [["uniform", 1, str(tmp_path / "again/unpruned_s1.keras")]]
+    assert [r["teacher_model"] for r in merged["runs"]][4] == str(tmp_path / "again/unpruned_s1.keras")
+    compare_merge.write_markdown(merged, tmp_path / "m.md")
+    text = (tmp_path / "m.md").read_text()
+    assert ("**Teacher:** uniform seed 1 distilled from another unpruned run of the same seed and "
+            f"protocol, trained again (`--teacher-dir`), not from the unpruned run of this table: "
+            f"`{tmp_path / 'again/unpruned_s1.keras'}`.") in text
+    # Without the unpruned run of its seed in the merge, the teacher is not this table's either.
+    alone = compare_merge.merge(compare_merge.load_runs(files[2:3]), "merge")
+    assert alone["foreign_teachers"] == [["dais", 0, str(tmp_path / "unpruned_s0.keras")]]
+    assert compare_merge._shown(compare_merge.REPO / "runs" / "x.keras") == "runs/x.keras"
+
+
+def test_run_records_the_unpruned_run_it_distilled_from(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare.models, "pretrained", lambda name: testing.toy_model())
+    monkeypatch.setattr(compare, "training_sets", lambda protocol, fmt: None)
+    monkeypatch.setattr(compare, "evaluation_sets", lambda: None)
+    monkeypatch.setattr(compare, "run_method",
+                        lambda method, *a, teacher=None: (testing.toy_model(), {"method": method}))
+    (tmp_path / "teachers").mkdir()
+    testing.toy_model(seed=1).save(tmp_path / "teachers" / "unpruned_s0.keras")
+    args = compare.parse_args(["--distill", "--teacher", "unpruned", "--models-dir",
+                               str(tmp_path), "--teacher-dir", str(tmp_path / "teachers")])
+    path = compare.run_one("uniform", args, "cmd", out=tmp_path / "run.json")
+    recorded = json.loads(pathlib.Path(path).read_text())
+    assert recorded["teacher_model"] == str((tmp_path / "teachers" / "unpruned_s0.keras").resolve())
+    # The teacher itself, and a run distilling from the pretrained port, record none.
+    path = compare.run_one("unpruned", args, "cmd", out=tmp_path / "teacher.json")
+    assert "teacher_model" not in json.loads(pathlib.Path(path).read_text())
+    args.teacher = "pretrained"
+    path = compare.run_one("uniform", args, "cmd", out=tmp_path / "pretrained.json")
+    assert "teacher_model" not in json.loads(pathlib.Path(path).read_text())
+
+
 def test_merge_refuses_mixed_protocols_and_unequal_epochs(tmp_path):
     other = dict(PROTOCOL, data_format="tf")
     files = [_run(tmp_path, "dais", 0, 0.8, 0.6), _run(tmp_path, "uniform", 0, 0.7, 0.5, protocol=other)]
