@@ -205,7 +205,7 @@ def time_models(runs, depth, earlier=None):
 def foreign_teachers(runs):
     """`[(method, seed, teacher_model)]` of the runs that distilled from an
     unpruned model other than the unpruned run of their seed in `runs`
-    (`--teacher-dir`: the same protocol trained again). Runs that do not
+    (`--teacher-dir`, e.g. the same protocol trained again). Runs that do not
     record their teacher (`teacher_model`, absent before it was recorded)
     distilled from their config's own unpruned run and are not listed."""
     own = {run["seed"]: str(pathlib.Path(run["model_path"]).resolve())
@@ -353,8 +353,8 @@ def write_markdown(merged, path):
     if merged.get("foreign_teachers"):
         lines += ["", "**Teacher:** " + "; ".join(
             f"{method} seed {seed}" for method, seed, _ in merged["foreign_teachers"]) +
-            " distilled from another unpruned run of the same seed and protocol, trained again "
-            "(`--teacher-dir`), not from the unpruned run of this table: " + ", ".join(
+            " distilled from an unpruned run of the same seed and protocol other than this "
+            "table's (`--teacher-dir`): " + ", ".join(
             sorted({f"`{_shown(path)}`" for *_, path in merged["foreign_teachers"]})) + "."]
     lines += ["", "Runs:", "", "| method | seed | backend | epochs (search + fine-tune) | "
               "acc JPEG test | acc exact subset | TFLite ms | ORT ms | wall s | command |",

@@ -286,8 +286,8 @@ def test_merge_names_runs_taught_by_another_unpruned_run(tmp_path):
     assert [r["teacher_model"] for r in merged["runs"]][4] == str(tmp_path / "again/unpruned_s1.keras")
     compare_merge.write_markdown(merged, tmp_path / "m.md")
     text = (tmp_path / "m.md").read_text()
-    assert ("**Teacher:** uniform seed 1 distilled from another unpruned run of the same seed and "
-            f"protocol, trained again (`--teacher-dir`), not from the unpruned run of this table: "
+    assert ("**Teacher:** uniform seed 1 distilled from an unpruned run of the same seed and "
+            "protocol other than this table's (`--teacher-dir`): "
             f"`{tmp_path / 'again/unpruned_s1.keras'}`.") in text
     # Without the unpruned run of its seed in the merge, the teacher is not this table's either.
     alone = compare_merge.merge(compare_merge.load_runs(files[2:3]), "merge")
