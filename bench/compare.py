@@ -34,10 +34,15 @@ Equal-compute protocol (every method, the unpruned reference included):
 * the budget: the baselines drop from the full model down to the target
   MACs; DAIS's search ends in the band `[0.95, 1]` of it, or, with
   `--dais-fill`, its repair then regrows its highest-alpha channels while
-  they fit (`DAISCallback(fill=True)`).
+  they fit (`DAISCallback(fill=True)`);
+* the minimum width: every method may prune a group down to 1 channel;
+  `--dais-min-width` raises DAIS's floor (an int, or a fraction of each
+  group: `DAISCallback(min_width=...)`), a DAIS setting the baselines do
+  not share.
 
-A DAIS row records both (`search_distilled`, `repair_fill`; rows of runs
-made before the options lack them: labels only, no fill).
+A DAIS row records all three (`search_distilled`, `repair_fill`,
+`min_width`; rows of runs made before the options lack them: labels only,
+no fill, 1 channel).
 
 Usage, all methods in one process (the 8,000-image comparison):
 
@@ -89,6 +94,7 @@ from dais_keras.api.pipeline import run_pipeline  # noqa: E402
 from dais_keras.api.pruners import BaselinePruning  # noqa: E402
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
 from dais_keras.api.pruners import Pruning  # noqa: E402
+from dais_keras.cost.budget import check_min_width  # noqa: E402
 from dais_keras.cost.macs import count_macs  # noqa: E402
 from dais_keras.cost.macs import count_params  # noqa: E402
 from dais_keras.finetune.accuracy import accuracy  # noqa: E402
@@ -152,6 +158,7 @@ class Protocol:
         # that the baselines' runs merge with DAIS runs of either setting.
         self.dais_search_distill = bool(getattr(args, "dais_search_distill", False))
         self.dais_fill = bool(getattr(args, "dais_fill", False))
+        self.dais_min_width = check_min_width(getattr(args, "dais_min_width", 1))
 
     def distills(self, method):
         """Whether `method` fine-tunes with distillation: every method when
@@ -210,6 +217,7 @@ def _dais(protocol, original, sets, teacher=None):
         batch_size=protocol.batch_size, loss=classification_loss(original),
         optimizer=protocol.optimizer(0.0, search_epochs / protocol.total_epochs, steps),
         round_to=protocol.round_to, seed=protocol.seed, verbose=0, fill=protocol.dais_fill,
+        min_width=protocol.dais_min_width,
         teacher=teacher if protocol.search_distills("dais") else None,
         distill_temperature=recipe.distill_temperature, distill_weight=recipe.distill_weight,
     )
@@ -300,6 +308,7 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
         row["repair_channels_changed"] = report.channels_changed
         row["repair_fill"] = protocol.dais_fill
         row["search_distilled"] = protocol.search_distills(method)
+        row["min_width"] = protocol.dais_min_width
     return model, row
 
 
@@ -463,6 +472,15 @@ def time_epoch(args, steps, command, warmup=10):
     return result
 
 
+def min_width_arg(text):
+    """`--dais-min-width`: `"4"` is 4 channels, `"0.25"` a quarter of each group."""
+    try:
+        value = float(text) if any(c in text for c in ".eE") else int(text)
+        return check_min_width(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_options(parser):
     add = parser.add_argument
     add("--config", default=None, help="YAML file of these options (the command line wins)")
@@ -486,6 +504,9 @@ def _add_options(parser):
         help="with --distill: DAIS's search epochs distil their weight step too")
     add("--dais-fill", action=argparse.BooleanOptionalAction, default=False,
         help="DAIS's repair regrows its highest-alpha channels while they fit the budget")
+    add("--dais-min-width", type=min_width_arg, default=1, metavar="W",
+        help="DAIS's minimum kept channels per group: an int, or a fraction of each group "
+        "(0.25); the baselines keep their own default of 1")
     add("--teacher-dir", default=None,
         help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
         "--models-dir)")

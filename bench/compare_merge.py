@@ -269,16 +269,18 @@ def _pct(s):
 def dais_search_text(rows):
     """How the merged DAIS runs' search epochs trained and their repair chose
     (`rows`: the merged rows), from what each recorded: runs made before the
-    options lack `search_distilled` / `repair_fill` (labels only, no fill)."""
+    options lack `search_distilled` / `repair_fill` / `min_width` (labels
+    only, no fill, 1 channel)."""
     dais = [r for r in rows if r["method"] == "dais"]
 
-    def where(key):  # None: no run; "": every run; else which seeds
-        seeds = sorted(r["seed"] for r in dais if r.get(key))
+    def where(chosen):  # None: no run; "": every run; else which seeds
+        seeds = sorted(r["seed"] for r in dais if chosen(r))
         if not seeds:
             return None
         return "" if len(seeds) == len(dais) else f" in the runs of seed(s) {', '.join(map(str, seeds))}"
 
-    distilled, filled = where("search_distilled"), where("repair_fill")
+    distilled = where(lambda r: r.get("search_distilled"))
+    filled = where(lambda r: r.get("repair_fill"))
     if distilled is None:
         text = "DAIS's search epochs train on the labels only"
     elif distilled:
@@ -289,6 +291,11 @@ def dais_search_text(rows):
                 "from the labels)")
     if filled is not None:
         text += f", and its repair fills the budget with the highest-alpha channels{filled}"
+    for width in sorted({r.get("min_width", 1) for r in dais} - {1}, key=float):
+        floor = (f"{width:.0%} of each group's channels" if isinstance(width, float)
+                 else f"{width} channels per group")
+        text += (f"; DAIS keeps at least {floor}{where(lambda r: r.get('min_width', 1) == width)}"
+                 " (the baselines at least 1)")
     return text
 
 

@@ -28,24 +28,26 @@ METHODS = ("dais", "group-norm-global", "unpruned")
 @pytest.fixture(scope="module")
 def tiny_runs():
     """Each method on a toy model and 96 toy images, 1 search + 1 fine-tune
-    epoch, distilling; the original's weights before and after."""
+    epoch, distilling, DAIS keeping at least 60 % of each group; the
+    original's weights before and after, the rows and the pruned models."""
     x, y = testing.toy_data(96, seed=0)
     original = testing.toy_model()
     before = [w.copy() for w in original.get_weights()]
     args = compare.parse_args(["--search-epochs", "1", "--finetune-epochs", "1",
                                "--batch-size", "32", "--distill", "--dais-search-distill",
-                               "--dais-fill"])
+                               "--dais-fill", "--dais-min-width", "0.6"])
     protocol = compare.Protocol(args)
     sets = {"weight": (x[:64], y[:64]), "search": (x[64:], y[64:]), "train": (x, y)}
     evals = {"exact_subset": (x[:32], y[:32]), "jpeg_test": (x[32:], y[32:])}
     with warnings.catch_warnings():  # a 2-step search cannot finish its annealing
         warnings.filterwarnings("ignore", message="The DAIS search has 2 steps")
-        rows = {m: compare.run_method(m, protocol, original, sets, evals)[1] for m in METHODS}
-    return original, before, rows
+        runs = {m: compare.run_method(m, protocol, original, sets, evals) for m in METHODS}
+    rows = {m: row for m, (_, row) in runs.items()}
+    return original, before, rows, {m: model for m, (model, _) in runs.items()}
 
 
 def test_every_method_trains_the_same_total_epochs(tiny_runs):
-    original, before, rows = tiny_runs
+    original, before, rows, _ = tiny_runs
     assert {r["total_epochs"] for r in rows.values()} == {2}
     assert (rows["dais"]["search_epochs"], rows["dais"]["finetune_epochs"]) == (1, 1)
     # DAIS's search epochs distil too, and its repair fills the budget.
@@ -64,6 +66,28 @@ def test_every_method_trains_the_same_total_epochs(tiny_runs):
                     "acc_exact_subset_before_finetune"):
             assert key in row
         assert row["distilled"] is True  # the pretrained teacher: every method distils
+
+
+def test_dais_min_width_is_the_floor_of_its_groups_and_recorded(tiny_runs):
+    original, _, rows, models = tiny_runs
+    assert rows["dais"]["min_width"] == 0.6 and "min_width" not in rows["group-norm-global"]
+    widths = {l.name: l.filters for l in models["dais"].layers if isinstance(l, keras.layers.Conv2D)}
+    full = {l.name: l.filters for l in original.layers if isinstance(l, keras.layers.Conv2D)}
+    assert set(widths) == set(full)
+    # 5 of 8 channels, 10 of 16 (without the floor this search keeps 7 of 16 in conv2)
+    for name, width in widths.items():
+        assert width >= int(np.ceil(0.6 * full[name])), (name, width, full[name])
+    assert compare.parse_args(["--dais-min-width", "4"]).dais_min_width == 4
+    assert compare.parse_args([]).dais_min_width == 1
+    for bad in ("0", "1.5", "a quarter"):
+        with pytest.raises(SystemExit):
+            compare.parse_args(["--dais-min-width", bad])
+    text = compare_merge.dais_search_text([{"method": "dais", "seed": 0, "min_width": 0.25},
+                                           {"method": "dais", "seed": 1},
+                                           {"method": "uniform", "seed": 0}])
+    assert text.endswith("; DAIS keeps at least 25% of each group's channels in the runs of "
+                         "seed(s) 0 (the baselines at least 1)")
+    assert "keeps at least" not in compare_merge.dais_search_text([{"method": "dais", "seed": 0}])
 
 
 def test_search_and_finetune_follow_one_cosine_schedule():
