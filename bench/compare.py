@@ -475,8 +475,7 @@ def time_epoch(args, steps, command, warmup=10):
 def min_width_arg(text):
     """`--dais-min-width`: `"4"` is 4 channels, `"0.25"` a quarter of each group."""
     try:
-        value = float(text) if any(c in text for c in ".eE") else int(text)
-        return check_min_width(value)
+        return check_min_width(int(text) if text.isdigit() else float(text))
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
