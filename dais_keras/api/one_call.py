@@ -10,6 +10,8 @@ from dais_keras.finetune.recipe import FinetuneRecipe
 from dais_keras.utils.checks import check_int
 from dais_keras.utils.checks import check_seed
 from dais_keras.utils.data_forms import check_data
+from dais_keras.utils.fit_checks import check_fit_data
+from dais_keras.utils.functional import as_functional
 from dais_keras.utils.losses import check_from_logits
 from dais_keras.utils.losses import classification_loss
 
@@ -115,13 +117,20 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
     finetune_epochs = check_int("finetune_epochs", finetune_epochs, low=0)
     batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_seed(seed)
+    as_functional(model, argument="model")  # a functional or built Sequential model
+    loss = loss or getattr(model, "loss", None) or classification_loss(model)
+    check_from_logits(model, loss)
     train_data = check_data("train_data", train_data)
+    check_fit_data("train_data", train_data, model, loss)
     if search_data is None:
         train_data, search_data = inputs.split_search(train_data, search_fraction, seed)
     else:
         search_data = check_data("search_data", search_data)
-    loss = loss or getattr(model, "loss", None) or classification_loss(model)
-    check_from_logits(model, loss)
+        check_fit_data("search_data", search_data, model, loss)
+    for name, data in ({} if eval_data is None else (
+            eval_data if isinstance(eval_data, dict) else {EVAL_SET: eval_data})).items():
+        check_fit_data(name if name == EVAL_SET else f"eval_data['{name}']",
+                       check_data(EVAL_SET, data), model, loss)
     fit = dict(batch_size=batch_size, loss=loss, metrics=metrics,
                steps_per_epoch=steps_per_epoch, verbose=verbose)
     sets = eval_data if isinstance(eval_data, dict) else (

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from dais_keras.utils.checks import as_scalar
 from dais_keras.utils.checks import check_number
 
 DEFAULT_BAND = 0.05
@@ -102,6 +103,7 @@ def parse_budget(budget, argument="budget", kinds=BUDGET_KINDS):
         kind, value = next(iter(budget.items()))
     else:
         kind, value = "macs", budget
+    value = as_scalar(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise ValueError(f"{hint}; received {budget!r}.")
     value = float(value)

@@ -24,8 +24,11 @@ pixels in [0, 255] for image models, standard normal values otherwise.
 A `.keras` file given as `model` is loaded with safe mode pinned on.
 """
 
+import contextlib
 import os
 import pathlib
+import re
+import shutil
 import tempfile
 
 import keras
@@ -49,7 +52,7 @@ from dais_keras.runtime.interpreters import run_tflite
 from dais_keras.utils.saving import load_model_safely
 
 __all__ = [
-    "DEFAULT_INT8_TOP1", "DEFAULT_RTOL", "QUANTIZE_MODES", "ExportParityError",
+    "DEFAULT_INT8_TOP1", "DEFAULT_RTOL", "QUANTIZE_MODES", "ExportParityError", "ExportWriteError",
     "ExportResult", "TFLiteConversionError", "export", "frozen_function",
     "interpreter_class", "litert_interpreter", "onnx", "onnx_session", "run_onnx",
     "run_tflite", "tflite",
@@ -77,6 +80,43 @@ def _check(result, model, sample, run, batch_size, rtol, min_top1):
     return parity.compare(result, reference, outputs, rtol, min_top1)
 
 
+class ExportWriteError(OSError):
+    """The export could not write its file (a full disk, a file-size limit,
+    no permission). Nothing was written at the destination: a file that was
+    there is left as it was, and no partial file is left beside it."""
+
+
+def _destination(path, suffix):
+    """`path` as a `pathlib.Path`, checked before any conversion work.
+
+    Raises:
+        TypeError: If `path` is not a str or path-like.
+        ValueError: For another suffix than `suffix`, a destination that
+            exists and is not a regular file (a directory, a device such as
+            `/dev/full`), or a parent that is not a directory.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"Expected `path` to be a str or path-like. Received: path={path!r} "
+            f"of type {type(path).__name__}")
+    path = pathlib.Path(path)
+    if path.suffix != suffix:
+        raise ValueError(f"Expected `path` to end in '{suffix}'. Received: path='{path}'")
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"`path` '{path}' exists and is not a regular file (a directory or a "
+            "device): the export replaces its destination with the new file. "
+            "Pass the path of a file to write.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(
+                    f"`path` '{path}' lies under '{parent}', which is a file, not "
+                    "a directory. Pass a path in a directory.")
+            break
+    return path
+
+
 def _write_checked(path, result, write, check_file):
     """Writes the file beside `path`, checks it, and moves it into place
     only if the check passed; a failed file goes to `<stem>.failed<suffix>`.
@@ -94,10 +134,13 @@ def _write_checked(path, result, write, check_file):
     Raises:
         ExportParityError: If the check failed.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp") as tmp:
+    with _write_errors(path, result.format):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
         staged = pathlib.Path(tmp) / path.name
-        write(staged)
+        with _write_errors(path, result.format):
+            write(staged)
         result.size_bytes = staged.stat().st_size
         if check_file is not None:
             check_file(staged, result)
@@ -106,8 +149,38 @@ def _write_checked(path, result, write, check_file):
             os.replace(staged, failed)
             result.path = str(failed)
             raise parity.parity_error(result, path, replaced_nothing=not path.exists())
-        os.replace(staged, path)
+        with _write_errors(path, result.format):
+            os.replace(staged, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+@contextlib.contextmanager
+def _write_errors(path, fmt):
+    """Turns a failed write (an `OSError`, or TensorFlow's error when its
+    converter could not save its temporary files) into an
+    `ExportWriteError` that says where and why."""
+    try:
+        yield
+    except (ExportParityError, TFLiteConversionError):
+        raise
+    except Exception as e:
+        tf_error = type(e).__module__.startswith("tensorflow") and hasattr(e, "error_code")
+        if not (isinstance(e, OSError) or tf_error):
+            raise
+        reason = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e)
+        # TensorFlow's message names its op and temporary file first.
+        reason = re.sub(r"\s*\[Op:\w+\]$", "", str(reason).strip()).rpartition("; ")[2]
+        errno = getattr(e, "errno", None)
+        raise ExportWriteError(
+            *(() if errno is None else (errno,)),
+            f"Could not write the {fmt} file '{path}': {reason} (a full disk, a "
+            "file-size limit or no permission, in its directory or in the "
+            f"temporary directory '{tempfile.gettempdir()}' that the converter "
+            "uses). Nothing was written at the destination. Free space or "
+            "export to another directory.",
+        ) from e
 
 
 def tflite(
@@ -168,6 +241,8 @@ def tflite(
             message names the ops without a TFLite kernel and their layers).
         ExportParityError: If the file fails the check (`path` is then
             left as it was).
+        ExportWriteError: If the file could not be written (`path` is then
+            left as it was, and no partial file is left).
 
     Example:
 
@@ -184,11 +259,7 @@ def tflite(
             f"Unknown quantize={quantize!r}; expected one of None, 'dynamic', "
             "'int8'."
         )
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite":
-        raise ValueError(
-            f"Expected `path` to end in '.tflite'. Received: path='{path}'"
-        )
+    path = _destination(path, ".tflite")
     if integer_io and quantize != "int8":
         raise ValueError("`integer_io=True` needs quantize='int8'.")
     parity.check_criteria(rtol, min_top1_agreement)
@@ -279,6 +350,8 @@ def onnx(
             missing; the message says what to install.
         ExportParityError: If the file fails the check (`path` is then
             left as it was).
+        ExportWriteError: If the file could not be written (`path` is then
+            left as it was, and no partial file is left).
 
     Example:
 
@@ -287,9 +360,7 @@ def onnx(
     print(result.max_rel_error)
     ```
     """
-    path = pathlib.Path(path)
-    if path.suffix != ".onnx":
-        raise ValueError(f"Expected `path` to end in '.onnx'. Received: path='{path}'")
+    path = _destination(path, ".onnx")
     if opset is not None and (not isinstance(opset, int) or opset < 1):
         raise ValueError(f"Expected `opset` to be None or a positive int. Received: opset={opset!r}")
     parity.check_criteria(rtol, None)

@@ -23,6 +23,7 @@ import keras
 
 from dais_keras.search import step as step_lib
 from dais_keras.utils import data_forms
+from dais_keras.utils import fit_checks
 
 
 class SearchFeed:
@@ -44,6 +45,7 @@ class SearchFeed:
 
     def __init__(self, data, batch_size=None, shuffle=True, seed=0):
         self.seed = seed
+        self._data = data
         if data_forms.is_dataset(data) or isinstance(data, keras.utils.PyDataset):
             if batch_size is not None:
                 raise ValueError(
@@ -66,21 +68,12 @@ class SearchFeed:
         self.x_shape = self._source.x_shape
         self._iterator = None
 
-    def check(self, model):
-        """Raises `ValueError` when the inputs do not fit `model`."""
-        if self.x_shape is None or len(model.inputs) != 1:
-            return
-        expected = tuple(model.inputs[0].shape[1:])
-        got = tuple(self.x_shape[1:])
-        ok = len(expected) == len(got) and all(
-            e is None or g is None or e == g for e, g in zip(expected, got)
-        )
-        if not ok:
-            raise ValueError(
-                f"`search_data` has inputs of shape {got} per example, but "
-                f"model '{model.name}' expects {expected}. Pass search data "
-                "shaped like the training data."
-            )
+    def check(self, model, loss=None):
+        """Raises `ValueError` when the search data does not fit `model`
+        (input shapes, finite inputs) or `loss` (labels: see
+        `dais_keras.utils.fit_checks`). Arrays are checked whole, datasets
+        on their first batch."""
+        fit_checks.check_fit_data("search_data", self._data, model, loss)
 
     def start(self, model, skip=0):
         """(Re)starts the stream for `model`, skipping `skip` batches."""

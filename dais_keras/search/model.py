@@ -45,6 +45,8 @@ from dais_keras.search import schedules as schedules_lib
 from dais_keras.search import step as step_lib
 from dais_keras.select.problem import PruningProblem
 from dais_keras.select.problem import SearchStructure  # noqa: F401 (`dais_keras.search.SearchStructure`)
+from dais_keras.utils import data_forms
+from dais_keras.utils import fit_checks
 from dais_keras.utils.losses import check_distillation
 from dais_keras.utils.losses import teacher_distillation_loss
 
@@ -317,9 +319,20 @@ class DAISModel(keras.Model):
         self._dais.vars["iterations"].assign(0.0)
         self._dais.vars["clock"].assign(0.0)
 
-    def fit(self, *args, **kwargs):
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking `x` and `y` against this model
+        and its compiled loss (`dais_keras.utils.fit_checks`): inputs shaped
+        like the model's, finite, and labels the loss can take. Arrays are
+        checked whole, a dataset on its first batch."""
+        loss = getattr(self, "loss", None)
+        if data_forms.is_batched(x):
+            fit_checks.check_fit_data("x", x, self, loss)
+        elif (y is not None and not isinstance(y, dict) and x is not None
+              and all(hasattr(a, "shape") for a in data_forms.input_arrays(x))):
+            fit_checks.check_inputs("x", x, self)
+            fit_checks.check_labels("y", y, self, loss)
         try:
-            return super().fit(*args, **kwargs)
+            return super().fit(x, y, *args, **kwargs)
         finally:
             # A search is switched on by DAISCallback for one `fit`; when that
             # `fit` stops early (an error, an interrupt), the next plain `fit`

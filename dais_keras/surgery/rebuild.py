@@ -14,6 +14,7 @@ from dais_keras.groups.graph import channel_groups
 from dais_keras.groups.handlers import CallKeep
 from dais_keras.groups.handlers import handler_for
 from dais_keras.indicators.layer import ChannelIndicator
+from dais_keras.indicators.state import indicator_layers
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import clone_operation
 from dais_keras.utils.functional import initialized_later
@@ -186,11 +187,24 @@ def apply(indicator_model, name=None):
         producer and consumer of a removed channel rebuilt with sliced
         weights. It computes what the indicator model computes in hard mode.
 
+    Raises:
+        ValueError: If `indicator_model` is not a functional model with
+            channel indicators, or a group's indicators are all `<= 0`.
+
     Example:
 
     >>> pruned = dais_keras.surgery.apply(search_model)
     """
     model = as_functional(indicator_model, argument="indicator_model")
+    if not indicator_layers(model):
+        raise ValueError(
+            f"`indicator_model` ('{model.name}') has no `ChannelIndicator` "
+            "layers, so there is nothing to read the kept channels from. "
+            "`surgery.apply` rebuilds a search model: create one with "
+            "`dais_keras.attach_indicators(model)` and search it with "
+            "`DAISCallback` (or call `dais_keras.prune`); to remove channels "
+            "you choose, call `dais_keras.surgery.prune(model, keep)`."
+        )
     graph = channel_groups(model)
     keep = keep_from_indicators(graph)
     if name is None and model.name.endswith("_dais"):

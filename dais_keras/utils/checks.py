@@ -7,9 +7,25 @@ was received, and returns the value normalised (e.g. a Python int).
 import math
 import numbers
 
+import numpy as np
+
+
+def as_scalar(value):
+    """`value` as a Python number when it is a numpy scalar or a 0-d array
+    (e.g. `np.float32(0.5)`, `np.array(3)`); anything else unchanged.
+
+    Numbers computed with numpy (`np.mean(...)`, `x.max()`) are numbers to a
+    user: every numeric argument accepts them.
+    """
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value.item()
+    return value
+
 
 def check_int(name, value, low=None, high=None):
-    """An integer (not a bool) in `[low, high]`."""
+    """An integer (not a bool) in `[low, high]`; numpy integers and 0-d
+    integer arrays count."""
+    value = as_scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"`{name}` must be an integer; received {value!r}.")
     value = int(value)
@@ -22,6 +38,7 @@ def check_int(name, value, low=None, high=None):
 
 def check_seed(seed, why=""):
     """A non-negative integer seed."""
+    seed = as_scalar(seed)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(
             f"`seed` must be an integer >= 0; received {seed!r}." + (f" {why}" if why else "")
@@ -30,7 +47,9 @@ def check_seed(seed, why=""):
 
 
 def check_number(name, value, low=None, high=None, low_open=False, high_open=False):
-    """A finite real number within the given bounds."""
+    """A finite real number within the given bounds; numpy scalars and
+    0-d arrays count."""
+    value = as_scalar(value)
     if (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or not math.isfinite(float(value))):
         raise ValueError(f"`{name}` must be a finite number; received {value!r}.")

@@ -19,6 +19,10 @@ SCHEMA_VERSION = 1
 URL_SCHEMES = ("http", "https", "file")
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# Longest entry name: its files (`weights/<name>@<version>.keras` and the
+# temporary names beside them) must fit the 255-byte file names of common
+# file systems.
+MAX_NAME_LENGTH = 128
 _SHA_PATTERN = re.compile(r"[0-9a-f]{64}")
 DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _VERSION_PATTERN = re.compile(r"[0-9]+")
@@ -119,8 +123,10 @@ class ZooEntry:
 
 
 def valid_name(name):
-    """Whether `name` is a valid entry name (the whole string matches)."""
-    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+    """Whether `name` is a valid entry name (the whole string matches, at
+    most `MAX_NAME_LENGTH` characters)."""
+    return (isinstance(name, str) and len(name) <= MAX_NAME_LENGTH
+            and NAME_PATTERN.fullmatch(name) is not None)
 
 
 def _relative_inside(value):

@@ -10,7 +10,6 @@ entry, or temporary files: `verify()` lists them and `clean()` removes them.
 
 import contextlib
 import datetime
-import json
 import os
 import pathlib
 import shlex
@@ -25,6 +24,7 @@ from dais_keras.cost.macs import count_macs
 from dais_keras.cost.macs import count_params
 from dais_keras.deploy.zoo.card import model_card
 from dais_keras.deploy.zoo.entry import DATE_PATTERN
+from dais_keras.deploy.zoo.entry import MAX_NAME_LENGTH
 from dais_keras.deploy.zoo.entry import SCHEMA_VERSION
 from dais_keras.deploy.zoo.entry import ZooEntry
 from dais_keras.deploy.zoo.entry import parse_key
@@ -37,6 +37,7 @@ from dais_keras.deploy.zoo.index import resolve_zoo_dir
 from dais_keras.deploy.zoo.index import write_index
 from dais_keras.deploy.zoo.store import file_digest
 from dais_keras.utils import io
+from dais_keras.utils.checks import as_scalar
 from dais_keras.utils.saving import load_model_safely
 
 def _library_version():
@@ -92,6 +93,35 @@ def _roundtrip(model, directory, key):
     lean = directory / f"{key}.keras"
     reloaded.save(lean)
     return lean
+
+
+def _shorten(text, limit=60):
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_json(value, where):
+    """Raises `ValueError` naming the first field of `value` that strict JSON
+    cannot hold as it is (a key that is not a str, a value that is not a
+    str, bool, int, finite float, None, list or dict)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(
+                    f"`{where}` has the key {key!r} ({type(key).__name__}); JSON "
+                    f"keys are strings. Use {str(key)!r}.")
+            _check_json(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]")
+    elif isinstance(value, float):
+        io.check_finite(value, f"`{where}`")
+    elif not (value is None or isinstance(value, (str, bool, int))):
+        hint = " Use `.item()` for a numpy number, `.tolist()` for an array." if (
+            isinstance(value, (np.generic, np.ndarray))) else ""
+        raise ValueError(
+            f"`{where}` is a {type(value).__name__} ({_shorten(repr(value))}), "
+            "which the zoo's JSON index cannot hold: use a str, number, bool, "
+            f"None, list or dict.{hint}")
 
 
 def _check_metrics(metrics):
@@ -186,14 +216,18 @@ def publish(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected `model` to be a keras.Model. Received: {type(model).__name__}")
+    if not isinstance(name, str):
+        raise TypeError(f"Expected `name` to be a str. Received: name={name!r}")
     if not valid_name(name):
         raise ValueError(
-            f"Invalid zoo name {name!r}: use lowercase letters, digits, '.', "
-            "'_' and '-' (no '@'; the version is separate), e.g. "
-            "'resnet56-cifar10-dais50'."
+            f"Invalid zoo name {_shorten(name)!r} ({len(name)} characters): use "
+            f"at most {MAX_NAME_LENGTH} lowercase letters, digits, '.', '_' and "
+            "'-', starting with a letter or digit (no '@': the version is separate), "
+            "e.g. 'resnet56-cifar10-dais50'."
         )
     _, version = parse_key(name, version)
     metrics = _check_metrics(metrics)
+    budget = as_scalar(budget)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
         raise ValueError(
             "Expected `budget` to be the fraction of the base model's MACs, in "
@@ -209,8 +243,10 @@ def publish(
     if not isinstance(date, str) or not DATE_PATTERN.fullmatch(date):
         raise ValueError(f"Expected `date` as 'YYYY-MM-DD'. Received: date={date!r}")
     if extra is not None:
-        json.dumps(extra)  # Raises TypeError early for non-JSON metadata.
-        io.check_finite(extra, "`extra`")
+        if not isinstance(extra, dict):
+            raise ValueError(
+                f"Expected `extra` to be a dict of JSON metadata. Received: {type(extra).__name__}.")
+        _check_json(extra, "extra")
     try:
         macs, params = int(count_macs(model)), int(count_params(model))
     except Exception as e:
