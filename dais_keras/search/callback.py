@@ -366,7 +366,7 @@ class DAISCallback(keras.callbacks.Callback):
                 "pass search_data=(x, y) or a dataset, or single_level=True."
             )
         if self._feed is not None:
-            self._feed.check(model)
+            self._feed.check(model, getattr(model, "loss", None))
 
     def _steps(self):
         """Reads `fit`'s steps per epoch and epochs; sets `total_steps`."""
