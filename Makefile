@@ -26,6 +26,7 @@ demo: $(STAMP)
 
 # Search tests that also run on the JAX and torch backends (one search step per backend).
 BACKEND_TESTS := tests/search/test_search.py tests/search/test_feed.py tests/search/test_schedules.py \
+	tests/utils/test_fit_checks.py \
 	tests/search/test_objective.py tests/search/test_convergence.py \
 	tests/select/test_repair.py tests/cost/test_budget.py \
 	tests/latency/test_latency.py::test_latency_budget_guarantee \
