@@ -8,7 +8,10 @@ from dais_keras.api.report import PruneReport
 from dais_keras.finetune import inputs
 from dais_keras.finetune.recipe import FinetuneRecipe
 from dais_keras.utils.checks import check_int
+from dais_keras.utils.checks import check_names
+from dais_keras.utils.checks import check_number
 from dais_keras.utils.checks import check_seed
+from dais_keras.utils.checks import check_verbose
 from dais_keras.utils.data_forms import check_data
 from dais_keras.utils.fit_checks import check_fit_data
 from dais_keras.utils.functional import as_functional
@@ -117,6 +120,16 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
     finetune_epochs = check_int("finetune_epochs", finetune_epochs, low=0)
     batch_size = check_int("batch_size", batch_size, low=1)
     seed = check_seed(seed)
+    search_fraction = check_number("search_fraction", search_fraction, 0.0, 1.0,
+                                   low_open=True, high_open=True)
+    distill_temperature = check_number("distill_temperature", distill_temperature, low=0.0,
+                                       low_open=True)
+    distill_weight = check_number("distill_weight", distill_weight, 0.0, 1.0)
+    recalibrate_batches = check_int("recalibrate_batches", recalibrate_batches, low=0)
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, low=1)
+    verbose = check_verbose("verbose", verbose)
+    check_names("frozen_layers", frozen_layers)
     as_functional(model, argument="model")  # a functional or built Sequential model
     loss = loss or getattr(model, "loss", None) or classification_loss(model)
     check_from_logits(model, loss)

@@ -49,6 +49,7 @@ from dais_keras.runtime.interpreters import litert_interpreter
 from dais_keras.runtime.interpreters import onnx_session
 from dais_keras.runtime.interpreters import run_onnx
 from dais_keras.runtime.interpreters import run_tflite
+from dais_keras.utils.checks import check_int
 from dais_keras.utils.saving import load_model_safely
 
 __all__ = [
@@ -263,6 +264,7 @@ def tflite(
     if integer_io and quantize != "int8":
         raise ValueError("`integer_io=True` needs quantize='int8'.")
     parity.check_criteria(rtol, min_top1_agreement)
+    batch_size = None if batch_size is None else check_int("batch_size", batch_size, low=1)
     if keras.backend.backend() != "tensorflow":
         raise ValueError(
             "TFLite export needs the TensorFlow backend; the current Keras "
@@ -361,9 +363,10 @@ def onnx(
     ```
     """
     path = _destination(path, ".onnx")
-    if opset is not None and (not isinstance(opset, int) or opset < 1):
+    if opset is not None and (isinstance(opset, bool) or not isinstance(opset, int) or opset < 1):
         raise ValueError(f"Expected `opset` to be None or a positive int. Received: opset={opset!r}")
     parity.check_criteria(rtol, None)
+    batch_size = None if batch_size is None else check_int("batch_size", batch_size, low=1)
     backend = keras.backend.backend()
     converter = {"tensorflow": ["tf2onnx"], "jax": ["jax2onnx"]}.get(backend, [])
     install = None

@@ -15,12 +15,14 @@ standard normal values otherwise.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
 import keras
 
 from dais_keras.runtime.convert import single_io_shape
+from dais_keras.utils.checks import as_scalar
 
 DEFAULT_RTOL = 1e-4
 DEFAULT_INT8_TOP1 = 0.98
@@ -153,17 +155,27 @@ def examples(data, model, argument):
         parts.append(item)
     if not parts or sum(len(p) for p in parts) == 0:
         raise ValueError(f"`{argument}` is empty; pass at least one example.")
-    return np.concatenate(parts, axis=0)
+    out = np.concatenate(parts, axis=0)
+    if not np.isfinite(out).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        raise ValueError(
+            f"`{argument}` holds a non-finite value ({out[index].item()!r} at "
+            f"index {index}): a parity check or an int8 calibration on it "
+            "means nothing. Pass finite inputs."
+        )
+    return out
 
 
 def check_criteria(rtol, min_top1_agreement):
     """Validates the pass criteria of a check."""
-    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or rtol < 0):
-        raise ValueError(f"Expected `rtol` to be None or a number >= 0. Received: rtol={rtol!r}")
+    rtol, min_top1_agreement = as_scalar(rtol), as_scalar(min_top1_agreement)
+    if rtol is not None and (isinstance(rtol, bool) or not isinstance(rtol, (int, float))
+                             or not math.isfinite(rtol) or rtol < 0):
+        raise ValueError(f"Expected `rtol` to be None or a finite number >= 0. Received: rtol={rtol!r}")
     if min_top1_agreement is not None and (
         isinstance(min_top1_agreement, bool)
         or not isinstance(min_top1_agreement, (int, float))
-        or not 0 <= min_top1_agreement <= 1
+        or not 0 <= min_top1_agreement <= 1  # False for NaN
     ):
         raise ValueError(
             "Expected `min_top1_agreement` to be None or a fraction in [0, 1]. "

@@ -19,6 +19,7 @@ from dais_keras.utils.checks import check_int
 from dais_keras.utils.data_forms import batches
 from dais_keras.utils.data_forms import input_arrays
 from dais_keras.utils.data_forms import is_pydataset
+from dais_keras.utils.fit_checks import check_inputs
 
 
 def batchnorm_layers(model):
@@ -50,6 +51,20 @@ def _batches(data, batch_size):
         yield _inputs_of(batch)
 
 
+def _check_data(data, model):
+    """Refuses `data` that is no form of inputs, and arrays that do not fit
+    `model` or hold NaN / infinity (they would poison the statistics)."""
+    if data is None or isinstance(data, (str, bytes, dict)) or not (
+            hasattr(data, "__iter__") or is_pydataset(data)):
+        raise ValueError(
+            "`data` must be training inputs: an array, an (x, y) tuple of arrays, a "
+            "tf.data.Dataset, a keras.utils.PyDataset or an iterable of batches; "
+            f"received {type(data).__name__}.")
+    if isinstance(data, np.ndarray) or isinstance(data, (tuple, list)):
+        x = data if isinstance(data, np.ndarray) else data[0]
+        check_inputs("data", x, model)
+
+
 def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
     """Recomputes every BatchNormalization layer's statistics on `data`.
 
@@ -70,7 +85,8 @@ def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
         The number of batches used (0 when the model has no BN layer).
 
     Raises:
-        ValueError: for `batches` < 1, or when `data` yields no batch.
+        ValueError: for `batches` < 1, data that is not inputs of `model`
+            (shape, NaN or infinity in arrays), or when `data` yields no batch.
 
     Example:
 
@@ -81,6 +97,7 @@ def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
     """
     batches = check_int("batches", batches, low=1)
     batch_size = check_int("batch_size", batch_size, low=1)
+    _check_data(data, model)
     layers = batchnorm_layers(model)
     if not layers:
         return 0

@@ -15,6 +15,7 @@ from keras.src import tree
 
 from dais_keras.groups.handlers import freeze_activation
 from dais_keras.groups.handlers import handler_for
+from dais_keras.utils.checks import check_names
 from dais_keras.utils.functional import as_functional
 from dais_keras.utils.functional import flat_events
 from dais_keras.utils.functional import flat_key
@@ -139,7 +140,7 @@ def analyse(model, strict=False, frozen_layers=None):
         ValueError: With `strict=True`, for a layer without a handler.
     """
     model = as_functional(model)
-    ctx = ChannelContext(strict, frozen_layers)
+    ctx = ChannelContext(strict, check_names("frozen_layers", frozen_layers))
     for t in model.inputs:
         ids = ctx.tensor_ids[flat_key(t)] = ctx._new(int(t.shape[-1]), "<input>")
         ctx.freeze(ids, "model input")

@@ -4,6 +4,7 @@ import keras
 
 from dais_keras.indicators.layer import ChannelIndicator
 from dais_keras.indicators.layer import indicator_order
+from dais_keras.utils.checks import check_number
 
 
 def indicator_layers(model):
@@ -40,8 +41,7 @@ def set_temperature(model, temperature):
     Raises:
         ValueError: If `temperature <= 0` or `model` has no indicators.
     """
-    if not temperature > 0:
-        raise ValueError(f"`temperature` must be > 0; received {temperature!r}.")
+    temperature = check_number("temperature", temperature, low=0.0, low_open=True)
     for layer in _require_indicators(model, "set_temperature"):
         layer.temperature.assign(float(temperature))
 

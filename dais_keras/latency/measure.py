@@ -5,7 +5,10 @@ import numpy as np
 import keras
 
 from dais_keras.runtime.runner import DEFAULT_RUNTIME
+from dais_keras.runtime.runner import check_runtime
 from dais_keras.runtime.runner import compile_runner
+from dais_keras.utils.checks import check_int
+from dais_keras.utils.checks import check_number
 from dais_keras.utils.timing import time_ms
 
 
@@ -35,7 +38,17 @@ def measure_latency(models, runtime=DEFAULT_RUNTIME, runs=200, rounds=7, warmup_
     >>> ms = dais_keras.latency.measure_latency(model, "tflite")
     """
     single = isinstance(models, keras.Model)
+    if not single and not (isinstance(models, (list, tuple)) and models and all(
+            isinstance(m, keras.Model) for m in models)):
+        raise ValueError(
+            "`models` must be a Keras model or a non-empty list of them; "
+            f"received {models!r}.")
     models = [models] if single else list(models)
+    check_runtime(runtime)
+    runs = check_int("runs", runs, low=1)
+    rounds = check_int("rounds", rounds, low=1)
+    warmup_s = check_number("warmup_s", warmup_s, low=0.0)
+    num_threads = check_int("num_threads", num_threads, low=1)
     factories = [compile_runner(m, runtime, num_threads) for m in models]
     medians = [[] for _ in models]
     for _ in range(int(rounds)):

@@ -26,6 +26,9 @@ from dais_keras.runtime.runner import runner
 from dais_keras.runtime.runner import runtime_id
 from dais_keras.utils import io
 from dais_keras.utils import paths
+from dais_keras.utils.checks import check_int
+from dais_keras.utils.checks import check_verbose
+from dais_keras.utils.functional import as_functional
 from dais_keras.utils.machine import machine_id
 from dais_keras.utils.machine import machine_info
 from dais_keras.utils.progress import Progress
@@ -244,6 +247,11 @@ def build_latency_table(
     >>> table = dais_keras.latency.build_latency_table(model, runtime="tflite")
     """
     check_runtime(runtime)
+    runs = check_int("runs", runs, low=1)
+    rounds = check_int("rounds", rounds, low=1)
+    granularity = check_int("granularity", granularity, low=1)
+    check_verbose("verbose", verbose)
+    as_functional(model, argument="model")
     path = cache_path(runtime, cache_dir)
     table = _cached_table(path) if use_cache and os.path.exists(path) else None
     if table is None:

@@ -4,6 +4,7 @@ import keras
 
 from dais_keras.indicators.insert import insert_indicators
 from dais_keras.search.model import DAISModel
+from dais_keras.utils.checks import check_number
 
 
 def attach_indicators(
@@ -38,6 +39,8 @@ def attach_indicators(
     >>> search = dais_keras.attach_indicators(model)
     >>> len(dais_keras.indicator_layers(search))
     """
+    alpha_init = check_number("alpha_init", alpha_init)
+    temperature = check_number("temperature", temperature, low=0.0, low_open=True)
     inserted = insert_indicators(
         model,
         frozen_layers=frozen_layers,

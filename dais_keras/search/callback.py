@@ -82,14 +82,14 @@ class DAISCallback(keras.callbacks.Callback):
     `runtime` on this machine (measuring the missing layers) and times the
     model to calibrate it (TensorFlow backend for `runtime="tflite"`).
 
-    Per epoch the callback adds to `logs` (and so to the `History`):
-    `dais_T` (temperature), `dais_macs` (expected MACs / target),
-    `dais_hard_macs` (MACs of the `alpha > 0` architecture / target) (with
-    a latency budget: `dais_latency` and `dais_hard_latency`, in latency),
-    `dais_binarized` (share of indicators with |m - 0.5| > 0.49) and, with
-    `log_widths`, `dais_width/<group>` (channels with `alpha > 0`).
-    The same figures, alpha trajectories and the repair report are kept in
-    `callback.history`, `callback.alpha_trace` and `callback.report`.
+    Per epoch the callback adds to `logs` (so to the `History` and to a
+    `keras.callbacks.TensorBoard` of the `fit`, which also gets a histogram
+    `dais_alpha/<group>` per group): `dais_T` (temperature), `dais_macs`
+    (expected MACs / target), `dais_hard_macs` (of the `alpha > 0`
+    architecture) (latency budgets: `dais_latency`, `dais_hard_latency`),
+    `dais_macs_fraction` (expected MACs / unpruned), `dais_binarized` (share
+    of masks with |m - 0.5| > 0.49), with `log_widths` `dais_width/<group>`.
+    `callback.history`, `.alpha_trace` and `.report` keep them too.
 
     Defaults: see `dais_keras.search.objective` (measured with
     `bench/search_dynamics.py`).
@@ -320,7 +320,7 @@ class DAISCallback(keras.callbacks.Callback):
         if record_every != "auto":
             record_every = checks.check_int("record_every", record_every, low=1)
         self.record_every = record_every
-        self.verbose = verbose
+        self.verbose = checks.check_verbose("verbose", verbose)
         self.batch_size = batch_size
         self.search_data = search_data
         self._feed = None
@@ -473,7 +473,7 @@ class DAISCallback(keras.callbacks.Callback):
         self.search_state = None
         self.report = None
         self._record = SearchRecord(
-            model, self.cost, self.target, self.anneal_steps, self.record_every
+            model, self.cost, self.target, self.anneal_steps, self.record_every, self
         )
         self.history = self._record.history
         self.alpha_trace = self._record.alpha_trace

@@ -69,6 +69,32 @@ def check_fraction(name, value, low_open=True, high=1.0):
     return check_number(name, value, low=0.0, high=high, low_open=low_open)
 
 
+def check_verbose(name, value, auto=True):
+    """Keras' `verbose`: 0, 1 or 2 (or a bool), or `"auto"` where allowed."""
+    value = as_scalar(value)
+    if value == "auto" and auto:
+        return value
+    if isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1, 2)):
+        return int(value)
+    allowed = "0 (silent), 1 or 2" + (', or "auto"' if auto else "")
+    raise ValueError(f"`{name}` must be {allowed}; received {value!r}.")
+
+
+def check_names(name, value):
+    """A list or tuple of layer names (or `None`: none); returns a tuple."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise ValueError(
+            f"`{name}` must be a list of layer names; received the str {value!r}. "
+            f"Pass [{value!r}].")
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+            isinstance(v, str) for v in value):
+        raise ValueError(
+            f"`{name}` must be a list of layer names (str); received {value!r}.")
+    return tuple(value)
+
+
 def check_choice(name, value, choices):
     """One of `choices`."""
     if value not in choices:
