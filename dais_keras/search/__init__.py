@@ -11,6 +11,7 @@ its objective, temperature schedules and the `DAISCallback` that drives it.
     feed              SearchFeed: the stream of search batches
     target            the cost a budget is in (MACs or latency model)
     record            SearchRecord: per-epoch state and alpha trajectories
+    summaries         the search's figures in a fit's keras TensorBoard callback
     schedules, plot   temperature schedules; width and alpha plots
 """
 
