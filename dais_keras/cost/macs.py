@@ -272,7 +272,13 @@ def count_params(model):
 
     Returns:
         The number of parameters, an `int`.
+
+    Raises:
+        TypeError: If `model` is not a Keras model.
     """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`model` must be a Keras model; received {type(model).__name__}.")
     return sum(layer_params(layer) for layer in _all_layers(model))
 
 
