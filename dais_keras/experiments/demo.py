@@ -10,6 +10,10 @@ the exact-pixel test subset) and saves, in `--out` (default `runs/demo`):
 
 * `resnet20_dais50.keras`: the pruned plain Keras model,
 * `widths.png`, `alphas.png`: widths per group and alpha trajectories,
+* `tensorboard/`: the search's TensorBoard logs (loss, temperature, expected
+  MACs, binarised share, widths and an alpha histogram per group, per epoch;
+  `tensorboard --logdir runs/demo/tensorboard`), where TensorFlow and
+  tensorboard are installed,
 * `report.json`: every figure of the run, the wall time included.
 
 The default schedule (300 search steps, 900 fine-tuning steps, batch 128)
@@ -45,6 +49,20 @@ def _parse(argv=None):
                         help="tf.data ('tf') or keras.utils.PyDataset input; auto: 'tf' on "
                              "the TensorFlow backend, 'pydataset' on JAX and torch")
     return parser.parse_args(argv)
+
+
+def search_callbacks(out):
+    """The search's extra callbacks: a `keras.callbacks.TensorBoard` into
+    `<out>/tensorboard`, where TensorFlow and tensorboard are installed
+    (Keras' callback writes with `tf.summary` on every backend); none where
+    they are not."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(name) is None for name in ("tensorflow", "tensorboard")):
+        return []
+    import keras
+
+    return [keras.callbacks.TensorBoard(os.path.join(out, "tensorboard"))]
 
 
 def main(argv=None):
@@ -95,6 +113,7 @@ def main(argv=None):
         eval_data={"test": test, "exact": (x_exact.astype("float32"), y_exact)},
         seed=args.seed,
         plot_dir=args.out,
+        callbacks=search_callbacks(args.out),
         verbose=2,
     )
     exact_before = report.evaluations["unpruned"]["exact"]
