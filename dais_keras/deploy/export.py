@@ -50,6 +50,7 @@ from dais_keras.runtime.interpreters import onnx_session
 from dais_keras.runtime.interpreters import run_onnx
 from dais_keras.runtime.interpreters import run_tflite
 from dais_keras.utils.checks import check_int
+from dais_keras.utils.progress import Progress
 from dais_keras.utils.saving import load_model_safely
 
 __all__ = [
@@ -116,6 +117,28 @@ def _destination(path, suffix):
                     "a directory. Pass a path in a directory.")
             break
     return path
+
+
+def _with_progress(fmt, verbose, write, check_file):
+    """`write` and `check_file` reporting to a `Progress` of the export (a
+    line after the conversion and after the check, see
+    `dais_keras.utils.progress`); returns `(progress, write, check_file)`."""
+    progress = Progress(f"export {fmt}", None, verbose)
+
+    def write_reported(staged):
+        write(staged)
+        progress.step(1, f"converted, {staged.stat().st_size / 1e6:.2f} MB")
+
+    def check_reported(staged, result):
+        check_file(staged, result)
+        progress.step(2, f"ran the file and Keras on {result.num_samples} inputs")
+
+    return progress, write_reported, None if check_file is None else check_reported
+
+
+def _converter_verbose(verbose):
+    """Whether the converter prints its messages: at `verbose` 1 or 2."""
+    return verbose != "auto" and bool(verbose)
 
 
 def _write_checked(path, result, write, check_file):
@@ -197,7 +220,7 @@ def tflite(
     batch_size=None,
     integer_io=False,
     allow_flex_ops=False,
-    verbose=False,
+    verbose="auto",
 ):
     """Exports a Keras model to a TFLite (LiteRT) file and checks it.
 
@@ -230,7 +253,10 @@ def tflite(
         allow_flex_ops: Allow TensorFlow ops that LiteRT has no builtin for
             ("Flex" ops; the file then needs the Flex delegate). Defaults to
             builtins only, so the file runs on any LiteRT runtime.
-        verbose: Print the converter's messages.
+        verbose: `"auto"` (default): a progress line after the conversion
+            and the check, and the export's time, once it has taken more
+            than 10 seconds; 1 (or `True`): those lines always, and the
+            converter's messages; 0 (or `False`): silent.
 
     Returns:
         An `ExportResult`.
@@ -303,12 +329,17 @@ def tflite(
             _check(result, model, sample, lambda x: run_tflite(interpreter, x),
                    batch_size, rtol, min_top1_agreement)
 
-    return _write_checked(
-        path,
-        ExportResult(path=str(path), format="tflite", quantize=quantize),
-        lambda staged: convert.write_tflite(model, staged, batch_size, verbose, **options),
+    progress, write, check_file = _with_progress(
+        "tflite", verbose,
+        lambda staged: convert.write_tflite(
+            model, staged, batch_size, _converter_verbose(verbose), **options),
         check_file,
     )
+    result = _write_checked(
+        path, ExportResult(path=str(path), format="tflite", quantize=quantize), write, check_file,
+    )
+    progress.done(f"{path} ({result.size_bytes / 1e6:.2f} MB)")
+    return result
 
 
 def onnx(
@@ -320,7 +351,7 @@ def onnx(
     sample=None,
     rtol=DEFAULT_RTOL,
     batch_size=None,
-    verbose=False,
+    verbose="auto",
 ):
     """Exports a Keras model to an ONNX file and checks it with ONNX Runtime.
 
@@ -342,7 +373,10 @@ def onnx(
         rtol: Largest accepted relative error (relative to the largest
             absolute reference output).
         batch_size: `None` keeps the batch dimension dynamic; an int fixes it.
-        verbose: Print the converter's messages.
+        verbose: `"auto"` (default): a progress line after the conversion
+            and the check, and the export's time, once it has taken more
+            than 10 seconds; 1 (or `True`): those lines always, and the
+            converter's messages; 0 (or `False`): silent.
 
     Returns:
         An `ExportResult`.
@@ -387,10 +421,13 @@ def onnx(
             _check(result, model, sample, lambda x: run_onnx(session, x), batch_size, rtol, None)
 
     def write(staged):
-        convert.write_onnx(model, staged, opset, batch_size, verbose)
+        convert.write_onnx(model, staged, opset, batch_size, _converter_verbose(verbose))
         onnx_lib.checker.check_model(str(staged))
 
-    return _write_checked(path, ExportResult(path=str(path), format="onnx"), write, check_file)
+    progress, write, check_file = _with_progress("onnx", verbose, write, check_file)
+    result = _write_checked(path, ExportResult(path=str(path), format="onnx"), write, check_file)
+    progress.done(f"{path} ({result.size_bytes / 1e6:.2f} MB)")
+    return result
 
 
 def export(model, path, format=None, **kwargs):

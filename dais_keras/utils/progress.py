@@ -1,11 +1,20 @@
-"""Progress lines for long computations that are otherwise silent.
+"""Progress lines for the phases that do not run inside `fit`.
 
-A phase is a loop of `total` steps (e.g. the layer configurations a latency
-table measures). With `verbose="auto"` a phase prints nothing while it is
-short, a line whenever `every` seconds (10 by default) have passed since its
-last line, and a closing line with its time if it took longer than that: a
-long phase is never silent for more than about `every` seconds, and a
-quick one adds no noise. `verbose=1` prints every step, `verbose=0` nothing.
+The search and the fine-tune report through Keras' own progress bar (their
+`fit`'s `verbose`); the other phases that can take minutes (building a
+latency table, calibrating a latency model, exporting and checking a file)
+report through `Progress`, in the look of Keras' bar, one line per update so
+that logs stay readable:
+
+    [latency table tflite] 12/40 ━━━━━━────────────── 31s, about 1:20 left: conv 3x3 ...
+
+A phase is a loop of `total` steps (or of steps of unknown number, `None`).
+`verbose` follows Keras: 0 (or `False`) prints nothing, 1 or 2 (or `True`) a
+line per step and a closing line. `"auto"` prints nothing while the phase is
+short, a line whenever `every` seconds (10 by default) have passed since
+its last line, and a closing line with its time if it took longer than
+that: a long phase is never silent for more than about `every` seconds
+after a step, and a quick one adds no noise.
 """
 
 import time
@@ -13,13 +22,26 @@ import time
 # The clock of every phase (tests replace it with a fake one).
 _clock = time.perf_counter
 
+_BAR_WIDTH = 20
+
+
+def _duration(seconds):
+    """`7s`, `1:20` or `1:02:03`, as Keras' progress bar writes them."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if seconds >= 60:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds}s"
+
 
 class Progress:
     """Reports the steps of one phase of a computation.
 
     Args:
         label: The phase, printed in brackets, e.g. `"latency table"`.
-        total: The number of steps.
+        total: The number of steps, or `None` when unknown (no bar and no
+            time left).
         verbose: `"auto"` (a line at most every `every` seconds, and a
             closing line for a phase longer than that), a true value (a line
             per step) or a false one (silent).
@@ -38,7 +60,7 @@ class Progress:
 
     def __init__(self, label, total, verbose="auto", every=10.0):
         self.label = label
-        self.total = int(total)
+        self.total = None if total is None else int(total)
         self.verbose = verbose
         self.every = float(every)
         self.start = self.last = _clock()
@@ -48,17 +70,26 @@ class Progress:
             return now - self.last >= self.every
         return bool(self.verbose)
 
+    def line(self, done, text="", now=None):
+        """The progress line after `done` steps."""
+        elapsed = (_clock() if now is None else now) - self.start
+        timing = _duration(elapsed)
+        head = f"[{self.label}]"
+        if self.total:
+            filled = min(_BAR_WIDTH, int(_BAR_WIDTH * done / self.total))
+            bar = "━" * filled + "─" * (_BAR_WIDTH - filled)
+            head += f" {done}/{self.total} {bar}"
+            if 0 < done < self.total:
+                timing += f", about {_duration(elapsed / done * (self.total - done))} left"
+        detail = f": {text}" if text else ""
+        return f"{head} {timing}{detail}"
+
     def step(self, done, text=""):
         """Prints the progress after `done` steps, if a line is due."""
         now = _clock()
         if not self._due(now):
             return
-        elapsed = now - self.start
-        timing = f"{elapsed:.0f} s"
-        if 0 < done < self.total:
-            timing += f", about {elapsed / done * (self.total - done):.0f} s left"
-        detail = f" {text}" if text else ""
-        print(f"[{self.label}] {done}/{self.total}{detail} ({timing})", flush=True)
+        print(self.line(done, text, now), flush=True)
         self.last = now
 
     def done(self, text=""):

@@ -121,7 +121,9 @@ def _export(args, export_lib):
     else:
         model = zoo.load(args.model, zoo_dir=args.zoo_dir, cache_dir=args.cache_dir)
 
-    kwargs = dict(check=not args.no_check, batch_size=args.batch_size)
+    # Progress lines only where they cannot mix into the JSON on stdout.
+    kwargs = dict(check=not args.no_check, batch_size=args.batch_size,
+                  verbose=0 if args.json else "auto")
     if args.sample:
         kwargs["sample"] = _load_array(args.sample, args.sample_count, "--sample")
     if fmt == "onnx":
