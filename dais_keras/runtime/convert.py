@@ -166,13 +166,49 @@ def write_tflite(model, path, batch_size=None, verbose=False, **options):
         **options: Converter options (see `tflite_options`).
 
     Raises:
-        TFLiteConversionError: If the converter refuses the model.
+        TFLiteConversionError: If the converter refuses the model; for a
+            model with layers quantized by Keras (`model.quantize`), the
+            message names them and says how to export an int8 file instead.
     """
-    with _converter_errors(model):
-        model.export(
-            str(path), format="litert", input_signature=input_signature(model, batch_size),
-            verbose=verbose, **options,
-        )
+    try:
+        with _converter_errors(model):
+            model.export(
+                str(path), format="litert", input_signature=input_signature(model, batch_size),
+                verbose=verbose, **options,
+            )
+    except TFLiteConversionError as e:
+        quantized = keras_quantized_layers(model)
+        if not quantized:
+            raise
+        raise TFLiteConversionError(
+            _keras_quantized_message(model, quantized, e), e.ops, e.layers, e.converter_message,
+        ) from None
+
+
+def keras_quantized_layers(model):
+    """`(name, class name, mode)` of the layers of `model` whose weights
+    Keras quantized (`model.quantize("int8")` and the like)."""
+    flatten = getattr(model, "_flatten_layers", None)
+    layers = flatten(include_self=False, recursive=True) if flatten else []
+    return [
+        (layer.name, type(layer).__name__, layer.quantization_mode)
+        for layer in layers if getattr(layer, "quantization_mode", None)
+    ]
+
+
+def _keras_quantized_message(model, quantized, error):
+    """Why a model quantized by Keras did not convert, and what to do."""
+    names = ", ".join(f"'{name}' ({kind}, {mode})" for name, kind, mode in quantized[:5])
+    more = f" and {len(quantized) - 5} more" if len(quantized) > 5 else ""
+    reason = str(error).split(" failed: ", 1)[-1]
+    return (
+        f"TFLite conversion of model '{model.name}' failed: layer(s) {names}{more} hold "
+        "weights quantized by Keras (`model.quantize`), which the LiteRT converter does "
+        f"not take ({reason}). Export the float model and let the converter quantize "
+        "it: dais_keras.export.tflite(float_model, path, quantize='int8', "
+        "representative_data=x_train[:500]) (or quantize='dynamic', which needs no "
+        "data); the Keras-quantized model itself exports with dais_keras.export.onnx."
+    )
 
 
 def tflite_bytes(model, batch_size=None):
