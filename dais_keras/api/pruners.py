@@ -190,8 +190,9 @@ class BaselinePruning:
 
     Args:
         method: A name of `dais_keras.baselines.available()`.
-        budget: Target MACs as a fraction of the unpruned model's.
-        seed, round_to, band, min_width, frozen_layers: As for
+        budget: Target MACs as a fraction of the unpruned model's, or a
+            latency budget (`{"latency": f}`), which needs `cost`.
+        seed, round_to, band, min_width, frozen_layers, cost: As for
             `dais_keras.baselines.prune`.
         best_effort: Where the budget cannot be met, warn and keep the
             closest selection instead of raising.
@@ -199,7 +200,7 @@ class BaselinePruning:
 
     def __init__(self, method, budget, *, best_effort=False, **settings):
         self.method = method
-        self.budget = budget["macs"] if isinstance(budget, dict) else budget
+        self.budget = budget
         self.settings = dict(settings, best_effort=True) if best_effort else settings
 
     def __call__(self, model):

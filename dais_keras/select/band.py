@@ -109,7 +109,7 @@ class BandSearch:
         step_rank: How single regrow and swap steps are ranked (a key of
             `RANKS`).
         chunk: Share of the excess removed per exact re-evaluation, in
-            (0, 1].
+            [0, 1] (0: one step at a time, re-ranked after each).
     """
 
     def __init__(self, cost, allowed, order, scores, target, lower, drop_rank="per_mac",
@@ -348,7 +348,7 @@ class BandSearch:
         return widths, current
 
 
-def select_widths(problem, plan, chunk=0.25):
+def select_widths(problem, plan, chunk=None):
     """Per-group widths meeting the budget band, from a baseline's `Plan`.
 
     Args:
@@ -357,7 +357,8 @@ def select_widths(problem, plan, chunk=0.25):
             `widths` (or the full model) are the start; `per_mac` and
             `regrow` choose the ranks (`"per_mac"` or `"mean"` for drops;
             `"uniform"` regrows the group with the smallest width fraction).
-        chunk: Share of the excess MACs removed per re-evaluation, in (0, 1].
+        chunk: Share of the excess cost removed per re-evaluation, in
+            [0, 1] (default: the plan's `chunk`).
 
     Returns:
         A `Selection`.
@@ -376,6 +377,7 @@ def select_widths(problem, plan, chunk=0.25):
     else:
         widths = plan.widths
     drop_rank = "per_mac" if plan.per_mac else "mean"
+    chunk = getattr(plan, "chunk", 0.25) if chunk is None else chunk
     search = BandSearch(
         problem.cost, problem.allowed, problem.order(scores), scores, problem.target,
         problem.lower, drop_rank=drop_rank,

@@ -5,11 +5,16 @@ One `PruningProblem` serves every way of choosing channels: the DAIS search's
 penalty and binarisation repair (a model with channel indicators, one slot
 per indicator) and the baselines (a plain model, one slot per prunable
 group). `SearchStructure` and `Problem` are its older names.
+
+The budget is measured in the exact MACs (`CostModel`), or in the latency
+predicted by a measured table (`dais_keras.latency.LatencyModel`, passed as
+`cost`): `budget_cost` checks that a latency budget comes with one.
 """
 
 import numpy as np
 
 from dais_keras.cost.budget import DEFAULT_BAND
+from dais_keras.cost.budget import parse_budget
 from dais_keras.groups.graph import channel_groups
 
 
@@ -38,6 +43,42 @@ def nearest_width(options, goal):
     return int(options[np.argmin(np.abs(options - goal) + 1e-9 * options)])
 
 
+def budget_cost(spec, structure, cost=None):
+    """The cost a budget is measured in, checked against the model.
+
+    Args:
+        spec: A parsed `dais_keras.cost.budget.Budget`, or `None` (no
+            budget: as for a MACs budget).
+        structure: The model's `PruningProblem`.
+        cost: The `dais_keras.latency.LatencyModel` of a latency budget;
+            for a MACs budget, `None` (the exact MACs, `structure.cost`) or
+            a cost model over the same channels.
+
+    Returns:
+        The cost model (`total`, `exact`, `marginal`).
+
+    Raises:
+        ValueError: For a latency budget without a latency model, or a cost
+            built for another model (its channel count differs).
+    """
+    if spec is not None and spec.is_latency:
+        if getattr(cost, "kind", None) != "latency":
+            raise ValueError(
+                f"A latency budget ({spec.to_config()!r}) needs `cost=`, the "
+                "model's `dais_keras.latency.LatencyModel` (from "
+                f"`dais_keras.latency.latency_model(model)`); received {cost!r}."
+            )
+    else:
+        cost = structure.macs_cost if cost is None else cost
+    if getattr(cost, "num_channels", structure.num_channels) != structure.num_channels:
+        raise ValueError(
+            f"`cost` covers {cost.num_channels} channels but the model has "
+            f"{structure.num_channels} prunable channels (indicators for a model with "
+            "them); build it from this model: dais_keras.latency.latency_model(model)."
+        )
+    return cost
+
+
 class PruningProblem:
     """What choosing channels needs to know about a model.
 
@@ -48,14 +89,19 @@ class PruningProblem:
 
     Args:
         model: A functional Keras model, with or without indicators.
-        budget: Optional target MACs as a fraction of the unpruned model's;
-            sets `target` and `lower` (`None` for the search's structure).
+        budget: Optional budget: a MACs fraction, or a latency budget
+            (`{"latency": f}`, `{"latency_ms": ms}`, see `parse_budget`)
+            that needs `cost`; sets `target` and `lower` (`None` for the
+            search's structure).
         band: The accepted interval is `[(1 - band) F, F]`.
         round_to: Align every pruned group's width to a multiple of this.
         min_width: Minimum kept channels per group (int), or a fraction of
             each group (float in (0, 1]).
         seed: Seed of `rng` (the `"random"` baseline).
         frozen_layers: Names of layers whose channels must not be pruned.
+        cost: The cost the budget is measured in: the model's
+            `dais_keras.latency.LatencyModel` for a latency budget (default:
+            the exact MACs).
 
     Attributes:
         model: The Keras model.
@@ -68,7 +114,9 @@ class PruningProblem:
         sizes: Int array: channels per slot.
         offsets: Start of each slot in `m` (plus the end).
         num_channels: Length of `m`.
-        cost: `dais_keras.cost.CostModel` over `m`.
+        cost: The budget's cost over `m`: the exact MACs
+            (`dais_keras.cost.CostModel`) or the given latency model.
+        macs_cost: The exact MACs over `m`, whatever the budget.
         total_macs: MACs of the unpruned model.
         fan_out: Number of consuming layers per slot's group.
         producers: Number of producing layers per slot's group.
@@ -76,14 +124,16 @@ class PruningProblem:
             stage (more than one producer); 0 for the others.
         allowed: Per slot, the sorted widths it may take (`min_width`,
             `round_to`).
-        budget, band, round_to, min_width: As given.
-        target: `F = budget * total_macs` (`None` without a budget).
+        budget: The parsed `Budget` (`None` without one).
+        band, round_to, min_width: As given.
+        target: `F`, the budget in the cost's unit (`budget * cost.total`
+            for a fraction; `None` without a budget).
         lower: `(1 - band) F` (`None` without a budget).
         rng: A seeded `numpy.random.Generator`.
     """
 
     def __init__(self, model, budget=None, band=DEFAULT_BAND, round_to=None, min_width=1,
-                 seed=0, frozen_layers=None):
+                 seed=0, frozen_layers=None, cost=None):
         self.model = model
         self.graph = graph = channel_groups(model, frozen_layers=frozen_layers)
         self.layers, slots = graph.indicator_slots()
@@ -93,8 +143,8 @@ class PruningProblem:
         self.sizes = np.array(sizes, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.num_channels = int(self.offsets[-1])
-        self.cost = graph.cost_model(slots)
-        self.total_macs = int(self.cost.total)
+        self.cost = self.macs_cost = graph.cost_model(slots)
+        self.total_macs = int(self.macs_cost.total)
         by_offset = {int(o): i for i, o in enumerate(self.offsets[:-1])}
         self.groups = [None] * len(self.sizes)
         for gid, (offset, _) in slot_of.items():
@@ -109,12 +159,13 @@ class PruningProblem:
         self.residual_weights = (
             weights / weights.sum() if weights.sum() > 0 else weights
         ).astype("float32")
-        self.budget = budget
+        self.budget = None if budget is None else parse_budget(budget)
+        self.cost = budget_cost(self.budget, self, cost)
         self.band = band
         self.round_to = round_to
         self.min_width = min_width
         self.allowed = self.width_options(min_width, round_to)
-        self.target = None if budget is None else budget * self.cost.total
+        self.target = None if budget is None else self.budget.target(self.cost.total)
         self.lower = None if budget is None else (1.0 - band) * self.target
         self.rng = np.random.default_rng(seed)
         self._norms = {}
@@ -158,6 +209,10 @@ class PruningProblem:
 
     def macs(self, widths, order=None):
         """Exact MACs of the model with these widths."""
+        return self.macs_cost.exact(self.mask(widths, order))
+
+    def value(self, widths, order=None):
+        """The budget's cost (MACs, or predicted ms) of these widths."""
         return self.cost.exact(self.mask(widths, order))
 
     def weight_norms(self, p=1):
@@ -183,8 +238,9 @@ class PruningProblem:
         """Widths of the largest uniform multiplier that fits under `F`.
 
         Each group takes the allowed width nearest to `r * size` (ties
-        down); `r` is found by bisection on the exact MACs, which do not
-        decrease with `r`.
+        down); `r` is found by bisection on the budget's cost (the exact
+        MACs, which do not decrease with `r`, or the predicted latency,
+        which may step; the band search then meets the target exactly).
         """
 
         def widths_at(r):
@@ -194,11 +250,11 @@ class PruningProblem:
             )
 
         low, high = 0.0, 1.0
-        if self.macs(widths_at(high)) <= self.target:
+        if self.value(widths_at(high)) <= self.target:
             return widths_at(high)
         for _ in range(60):
             mid = 0.5 * (low + high)
-            if self.macs(widths_at(mid)) <= self.target:
+            if self.value(widths_at(mid)) <= self.target:
                 low = mid
             else:
                 high = mid

@@ -51,6 +51,7 @@ from dais_keras.cost.budget import parse_budget
 from dais_keras.select import guarantee
 from dais_keras.select.band import BandSearch
 from dais_keras.select.problem import PruningProblem
+from dais_keras.select.problem import budget_cost
 from dais_keras.select.problem import nearest_width
 
 
@@ -61,25 +62,6 @@ def _structure_of(model, structure):
     if callable(cached):  # a DAISModel caches its structure
         return cached()
     return PruningProblem(model)
-
-
-def _cost_of(spec, structure, cost):
-    """The cost the budget is measured in, checked against the model."""
-    if spec.is_latency:
-        if getattr(cost, "kind", None) != "latency":
-            raise ValueError(
-                f"A latency budget ({spec.to_config()!r}) needs `cost=`, the "
-                "model's `dais_keras.latency.LatencyModel` (from "
-                f"`dais_keras.latency.latency_model(model)`); received {cost!r}."
-            )
-    else:
-        cost = structure.cost if cost is None else cost
-    if getattr(cost, "num_channels", structure.num_channels) != structure.num_channels:
-        raise ValueError(
-            f"`cost` covers {cost.num_channels} channels but the model's indicators "
-            f"have {structure.num_channels}; build it from this model."
-        )
-    return cost
 
 
 def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structure=None,
@@ -132,7 +114,7 @@ def repair(model, budget, band=DEFAULT_BAND, round_to=None, min_width=1, structu
     round_to = check_round_to(round_to)
     min_width = check_min_width(min_width)
     structure = _structure_of(model, structure)
-    cost = _cost_of(spec, structure, cost)
+    cost = budget_cost(spec, structure, cost)
     layers = structure.layers
     sizes = structure.sizes
     offsets = structure.offsets

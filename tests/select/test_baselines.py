@@ -294,7 +294,7 @@ def test_report_serialises_and_prints(tiny):
 
 @pytest.mark.parametrize("budget", [0, 1, 1.5, -0.1, "half", True, float("nan"), None])
 def test_bad_budget_names_the_argument(tiny, budget):
-    with pytest.raises(ValueError, match="`budget` must be a number in \\(0, 1\\)"):
+    with pytest.raises(ValueError, match="`budget` must be a MACs fraction in \\(0, 1\\)"):
         baselines.prune(tiny, "uniform", budget)
 
 

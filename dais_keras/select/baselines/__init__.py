@@ -39,6 +39,18 @@ Methods (`available()`; add your own with `register_method`):
   group norm divided by its group's mean (Torch-Pruning's `"mean"`
   normaliser), dropped greedily lowest first, without regard to MACs (as
   Torch-Pruning's `global_pruning=True`), until the budget is met.
+* `"halp"`: the importance of `"group-norm-global"` per unit of cost saved
+  (per millisecond under a latency budget), dropped greedily one step at a
+  time with the cost's marginals re-evaluated after each step (the greedy
+  of HALP's latency-saliency knapsack, Shen et al., NeurIPS 2022).
+
+Budgets: a MACs fraction (`0.5`), or a latency budget (`{"latency": 0.5}`,
+`{"latency_ms": 3.0}`) with `cost=`, the model's
+`dais_keras.latency.LatencyModel` (`dais_keras.latency.latency_model(model)`,
+the cost the DAIS repair takes): every method then meets the latency that
+the measured table predicts for the kept widths (the band below is in ms,
+the per-MAC criteria rank per millisecond saved, and `"uniform"` bisects its
+multiplier on the predicted latency), and the report adds `latency`.
 
 The weight norms are `dais_keras.select.importance` (a registry per layer
 type, `register_weight_norms`); the group norms

@@ -34,12 +34,20 @@ class Plan:
         regrow: How to pick the group to regrow when below the band:
             `"score"` (best mean score per MAC, or per channel when
             `per_mac=False`) or `"uniform"` (the smallest width fraction).
+        chunk: Share of the excess cost a greedy drop removes between two
+            exact re-evaluations of the cost and its marginals, in [0, 1]:
+            0 drops one step at a time, each ranked on the marginals of the
+            current widths.
+
+    "Per MAC" means per unit of the budget's cost: per millisecond of
+    predicted latency under a latency budget.
     """
 
     scores: np.ndarray
     widths: np.ndarray = None
     per_mac: bool = True
     regrow: str = "score"
+    chunk: float = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,3 +168,26 @@ def _group_norm(problem):
                  "(Torch-Pruning), MACs ignored")
 def _group_norm_global(problem):
     return Plan(scores=problem.flat(normalised_group_importance(problem.graph)), per_mac=False)
+
+
+@register_method("halp", "greedy on the group L2 norm (normalised per group) per unit of cost "
+                 "saved, one step at a time (HALP)")
+def _halp(problem):
+    """A HALP-style latency-saliency greedy.
+
+    HALP (Shen et al., "Structural Pruning via Latency-Saliency Knapsack",
+    NeurIPS 2022) keeps the channels that give the most importance per
+    millisecond of measured latency, reading each layer's latency at its
+    current widths from a lookup table. Here the importance is the score of
+    `"group-norm-global"` (the squared group L2 norm divided by its group's
+    mean) and the latency is the budget's cost: under a latency budget, the
+    `dais_keras.latency.LatencyModel` built from the measured table (under a
+    MACs budget, the MACs). Starting from the full model, each step removes
+    the channels with the lowest importance per millisecond saved (the
+    cost's marginal at the current widths; where a runtime's channel block
+    makes one channel free, the step reaches down to the next width that
+    saves time), then re-evaluates every marginal, until the predicted
+    latency meets the target. This is the greedy solution of HALP's
+    knapsack, without HALP's interleaved training.
+    """
+    return Plan(scores=problem.flat(normalised_group_importance(problem.graph)), chunk=0.0)
