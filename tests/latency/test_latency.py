@@ -520,8 +520,8 @@ def test_long_phases_report_progress(tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     # c1: 6 points (3 s), c2: 32 points (16 s), logits: 3 points (1.5 s).
     assert len(lines) == 2, lines
-    assert re.fullmatch(r"\[latency table .*\] 2/3 Conv2D 'c2' 12->16 at 8x8: 32 points, "
-                        r".* ms \(19 s, about 10 s left\)", lines[0])
+    assert re.fullmatch(r"\[latency table .*\] 2/3 ━{13}─{7} 19s, about 10s left: "
+                        r"Conv2D 'c2' 12->16 at 8x8: 32 points, .* ms", lines[0])
     assert re.fullmatch(r"\[latency table .*\] done in 20\.5 s: measured 3 layer "
                         r"configurations of 'tiny'", lines[1])
 
