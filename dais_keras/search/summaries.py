@@ -81,7 +81,8 @@ class TensorBoardSummaries:
         for board, runs_first in self.tensorboards:
             summary = board.summary
             writer = board._train_writer  # the run of its `epoch_*` scalars
-            with writer.as_default():
+            # Recorded whatever batch condition `update_freq=N` left set.
+            with writer.as_default(), summary.record_if(True):
                 for name, value in scalars.items():
                     if runs_first and name not in logged:
                         summary.scalar(f"epoch_{name}", float(value), step=epoch)
