@@ -38,7 +38,22 @@ Equal-compute protocol (every method, the unpruned reference included):
 * the minimum width: every method may prune a group down to 1 channel;
   `--dais-min-width` raises DAIS's floor (an int, or a fraction of each
   group: `DAISCallback(min_width=...)`), a DAIS setting the baselines do
-  not share.
+  not share;
+* the validation split (`--val-images N`, default 0: none): N of the
+  training images (class-stratified, fixed by `--val-seed`, the same for
+  every method and run seed; `compare_data`) never enter a training, search
+  or fine-tune step; every method evaluates them after every epoch
+  (`val_accuracy_by_epoch`, the soft model during DAIS's search) and right
+  after pruning, and reads the test sets once, after the last epoch (no
+  best-epoch picking); the run JSON records the split (`validation`: size,
+  seed, sha256 of the sorted held-out indices);
+* latency budgets (`--budget latency:0.5`, in a config `budget: {latency:
+  0.5}`): every method prunes to the same TFLite latency (batch 1, one
+  thread) predicted by this machine's measured table and one calibration
+  (`compare_latency`): DAIS searches and repairs under it, the baselines
+  meet it through the same band search (`baselines.prune(..., cost=)`);
+  rows add `predicted_ms` and the run JSON the table's machine
+  (`latency`).
 
 A DAIS row records all three (`search_distilled`, `repair_fill`,
 `min_width`; rows of runs made before the options lack them: labels only,
@@ -95,20 +110,27 @@ from dais_keras.api.pruners import BaselinePruning  # noqa: E402
 from dais_keras.api.pruners import DAISSearch  # noqa: E402
 from dais_keras.api.pruners import Pruning  # noqa: E402
 from dais_keras.cost.budget import check_min_width  # noqa: E402
+from dais_keras.cost.budget import parse_budget  # noqa: E402
 from dais_keras.cost.macs import count_macs  # noqa: E402
 from dais_keras.cost.macs import count_params  # noqa: E402
 from dais_keras.finetune.accuracy import accuracy  # noqa: E402
 from dais_keras.finetune.recipe import FinetuneRecipe  # noqa: E402
 from dais_keras.finetune.recipe import sgd  # noqa: E402
 from dais_keras.select import baselines  # noqa: E402
+from dais_keras.utils.checks import check_int  # noqa: E402
 from dais_keras.utils.io import write_json  # noqa: E402
 from dais_keras.utils.losses import classification_loss  # noqa: E402
 from dais_keras.utils.machine import machine_info  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import compare_data  # noqa: E402
+from compare_data import SEARCH_FRACTION  # noqa: E402
+from compare_data import ValidationAccuracy  # noqa: E402
+from compare_latency import LatencyBudget  # noqa: E402
+
 BENCH = pathlib.Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 ROOT = BENCH.parent
-SEARCH_FRACTION = 0.2
 MOMENTUM = 0.9  # SGD with Nesterov momentum, for every method
 LONG_METHODS = ("dais", "group-norm", "group-norm-global", "l1-layer", "uniform", "unpruned")
 
@@ -148,6 +170,10 @@ class Protocol:
     def __init__(self, args):
         for name in self.FIELDS:
             setattr(self, name, getattr(args, name))
+        self.budget_spec = parse_budget(self.budget)
+        self.budget = self.budget_spec.to_config()
+        self.val_images = check_int("val_images", getattr(args, "val_images", 0), low=0)
+        self.val_seed = check_int("val_seed", getattr(args, "val_seed", 0), low=0)
         self.seed = args.seed
         self.teacher = getattr(args, "teacher", "pretrained")
         if self.teacher not in self.TEACHERS:
@@ -198,6 +224,8 @@ class Protocol:
                    data=source)
         if self.teacher != "pretrained":  # recorded only when not the default (older runs merge)
             out["teacher"] = self.teacher
+        if self.val_images:  # likewise
+            out.update(val_images=self.val_images, val_seed=self.val_seed)
         return out
 
 
@@ -208,7 +236,7 @@ def steps_of(batches, batch_size):
     return len(batches)
 
 
-def _dais(protocol, original, sets, teacher=None):
+def _dais(protocol, original, sets, teacher=None, latency=None, callbacks=()):
     search_epochs, _ = protocol.epochs("dais")
     steps = steps_of(sets["weight"], protocol.batch_size) * search_epochs
     recipe = protocol.recipe(1)
@@ -220,6 +248,7 @@ def _dais(protocol, original, sets, teacher=None):
         min_width=protocol.dais_min_width,
         teacher=teacher if protocol.search_distills("dais") else None,
         distill_temperature=recipe.distill_temperature, distill_weight=recipe.distill_weight,
+        latency_model=None if latency is None else latency.search, callbacks=list(callbacks),
     )
 
 
@@ -230,7 +259,7 @@ def clone(model):
     return copy
 
 
-def _unpruned(protocol, original, sets, teacher=None):
+def _unpruned(protocol, original, sets, teacher=None, latency=None, callbacks=()):
     return lambda model: Pruning(clone(model), None)
 
 
@@ -240,17 +269,21 @@ PRUNERS = {"dais": _dais, "unpruned": _unpruned}
 TRAINING_SEARCHES = ("dais",)
 
 
-def pruner_for(method, protocol, original, sets, teacher=None):
+def pruner_for(method, protocol, original, sets, teacher=None, latency=None, callbacks=()):
     """The pruner of `method`; a search that trains the weights distils from
-    `teacher` (default `original`) when the protocol distils."""
+    `teacher` (default `original`) when the protocol distils, and passes
+    `callbacks` to its `fit`. Under a latency budget, `latency` (a
+    `compare_latency.LatencyBudget`) gives every method its cost model."""
     build = PRUNERS.get(method)
     if build is None:
+        cost = {} if latency is None else {"cost": latency.reference}
         return BaselinePruning(baselines.get(method).name, protocol.budget, seed=protocol.seed,
-                               round_to=protocol.round_to)
-    return build(protocol, original, sets, original if teacher is None else teacher)
+                               round_to=protocol.round_to, **cost)
+    return build(protocol, original, sets, original if teacher is None else teacher,
+                 latency=latency, callbacks=callbacks)
 
 
-def run_method(method, protocol, original, sets, evals, teacher=None):
+def run_method(method, protocol, original, sets, evals, teacher=None, val=None, latency=None):
     """Prunes `original` with `method` and trains it under `protocol`.
 
     Args:
@@ -259,10 +292,17 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
         original: The pretrained model (left unchanged; the teacher).
         sets: `{"train", "weight", "search"}` training data (arrays or
             batches); `"train"` holds the images of the other two.
-        evals: `{name: (x, y)}`; each gives an `acc_<name>` column. The first
-            is also evaluated right after pruning.
+        evals: `{name: (x, y)}` test sets, evaluated once, at the end; each
+            gives an `acc_<name>` column. Without `val`, the first is also
+            evaluated right after pruning.
         teacher: The model to distil from (default `original`), when
             `protocol.distills(method)`.
+        val: `(x, y)` of the held-out validation images, or `None`:
+            evaluated right after pruning and at the end of every epoch
+            (search and fine-tune), `val_accuracy_by_epoch`.
+        latency: A `compare_latency.LatencyBudget` under a latency budget:
+            every method prunes to its target and the row gives the
+            predicted latency of the result.
 
     Returns:
         `(model, row)`: the trained model and its row of the table.
@@ -270,15 +310,19 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
     base_macs = count_macs(original)
     _, finetune_epochs = protocol.epochs(method)
     steps = steps_of(sets["train"], protocol.batch_size)
-    first = next(iter(evals))
+    first = "val" if val is not None else next(iter(evals))
     done = protocol.total_epochs - finetune_epochs
+    epochs = {stage: ValidationAccuracy(val, stage) for stage in ("search", "finetune")}
+    callbacks = {stage: [epochs[stage]] if val is not None else [] for stage in epochs}
     result = run_pipeline(
-        original, pruner_for(method, protocol, original, sets, teacher),
+        original, pruner_for(method, protocol, original, sets, teacher, latency=latency,
+                             callbacks=callbacks["search"]),
         recipe=protocol.recipe(finetune_epochs, protocol.distills(method)),
         teacher=teacher, finetune_data=sets["train"],
-        eval_data={first: evals[first]}, eval_stages=("pruned",), eval_batch_size=500,
-        batch_size=protocol.batch_size, steps_per_epoch=steps,
+        eval_data={first: val if val is not None else evals[first]}, eval_stages=("pruned",),
+        eval_batch_size=500, batch_size=protocol.batch_size, steps_per_epoch=steps,
         optimizer=protocol.optimizer(done / protocol.total_epochs, 1.0, steps * finetune_epochs),
+        callbacks=callbacks["finetune"],
     )
     model = result.model
     macs = count_macs(model)
@@ -298,6 +342,15 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
     for name, pair in evals.items():
         row[f"acc_{name}"] = accuracy(model, pair, batch_size=500)
     row[f"acc_{first}_before_finetune"] = result.accuracy["pruned"][first]
+    if val is not None:
+        by_epoch = epochs["search"].accuracies + epochs["finetune"].accuracies
+        row.update(acc_val=by_epoch[-1], val_accuracy_by_epoch=by_epoch,
+                   val_stage_by_epoch=["search"] * len(epochs["search"].accuracies)
+                   + ["finetune"] * len(epochs["finetune"].accuracies))
+    if latency is not None:
+        predicted = latency.predicted_ms(model)
+        row.update(predicted_ms=predicted, predicted_ratio=predicted / latency.total_ms,
+                   target_ms=None if method == "unpruned" else latency.target_ms)
     row.update(round_to=protocol.round_to, prune_seconds=result.seconds["prune"],
                finetune_seconds=result.seconds["finetune"],
                final_train_accuracy=result.finetune_history["accuracy"][-1],
@@ -306,6 +359,8 @@ def run_method(method, protocol, original, sets, evals, teacher=None):
     if hasattr(report, "ratio_before"):  # a DAIS search's repair
         row["search_macs_ratio"] = report.ratio_before
         row["repair_channels_changed"] = report.channels_changed
+        if report.latency is not None:  # the repair's own prediction, before and after
+            row["repair_latency"] = report.latency
         row["repair_fill"] = protocol.dais_fill
         row["search_distilled"] = protocol.search_distills(method)
         row["min_width"] = protocol.dais_min_width
@@ -321,23 +376,14 @@ def data_format(requested):
 
 def training_sets(protocol, fmt):
     """The weight and search parts of the training images and their union,
-    as batches of `fmt` (`"tf"` or `"pydataset"`)."""
-    n = protocol.train_images
-    n_search = None if n is None else int(round(n * SEARCH_FRACTION))
-    parts = {}
-    for split, limit in (("weight", None if n is None else n - n_search), ("search", n_search)):
-        parts[split] = data.cifar10_numpy(split, search_fraction=SEARCH_FRACTION, seed=protocol.seed,
-                                          shuffle=True, limit=limit)
-    parts["train"] = tuple(np.concatenate([parts["weight"][i], parts["search"][i]]) for i in (0, 1))
-    if fmt == "tf":
-        from dais_keras.data.tfdata import tf_dataset as build
-    else:
-        build = data.ImagePyDataset
-    return {
-        split: build(x, y, protocol.batch_size, augment=split != "search", shuffle=True,
-                     seed=protocol.seed, drop_remainder=True)
-        for split, (x, y) in parts.items()
-    }
+    as batches of `fmt` (`"tf"` or `"pydataset"`), without the held-out
+    validation images (`compare_data`)."""
+    return training_data(protocol, fmt).sets
+
+
+def training_data(protocol, fmt):
+    """`compare_data.training_data` of CIFAR-10's training images."""
+    return compare_data.training_data(protocol, fmt)
 
 
 def evaluation_sets():
@@ -397,6 +443,16 @@ def teacher_for(method, protocol, args, original):
     return keras.saving.load_model(path, compile=False)
 
 
+def latency_for(args, protocol, original):
+    """The `compare_latency.LatencyBudget` every method of a latency budget
+    shares (its calibration kept beside the models), or `None` for a MACs
+    budget."""
+    if not protocol.budget_spec.is_latency:
+        return None
+    calibration = model_path_of(args, "unpruned", args.seed).parent / "latency_calibration.json"
+    return LatencyBudget(original, protocol.budget, calibration_file=calibration)
+
+
 def run_one(method, args, command, out=None):
     """Runs `method` under the protocol of `args`; writes its run JSON to
     `out` (default `<stem>_runs/<method>_s<seed>.json`) and saves its model
@@ -411,8 +467,10 @@ def run_one(method, args, command, out=None):
     # Which unpruned run taught (the merge names runs taught by another one than its table's).
     teacher_model = (str(teacher_path_of(args, args.seed).resolve())
                      if teacher is not None and protocol.teacher == "unpruned" else None)
-    model, row = run_method(method, protocol, original, training_sets(protocol, fmt),
-                            evaluation_sets(), teacher=teacher)
+    train = training_data(protocol, fmt)
+    latency = latency_for(args, protocol, original)
+    model, row = run_method(method, protocol, original, train.sets, evaluation_sets(),
+                            teacher=teacher, val=train.val, latency=latency)
     stem = stem_of(args)
     out = pathlib.Path(out or RESULTS / f"{stem}_runs" / f"{method}_s{args.seed}.json")
     model_path = model_path_of(args, method, args.seed)
@@ -433,6 +491,10 @@ def run_one(method, args, command, out=None):
     }
     if teacher_model:
         run["teacher_model"] = teacher_model
+    if train.record is not None:
+        run["validation"] = train.record
+    if latency is not None:
+        run["latency"] = latency.record()
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, run, indent=1)
     print(f"{method}: {row}\nwrote {out}", flush=True)
@@ -472,6 +534,16 @@ def time_epoch(args, steps, command, warmup=10):
     return result
 
 
+def budget_arg(text):
+    """`--budget`: `"0.5"` (MACs), `"latency:0.5"` or `"latency_ms:3"`."""
+    kind, _, value = text.rpartition(":")
+    try:
+        budget = {kind: float(value)} if kind else float(value)
+        return parse_budget(budget).to_config()
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def min_width_arg(text):
     """`--dais-min-width`: `"4"` is 4 channels, `"0.25"` a quarter of each group."""
     try:
@@ -484,7 +556,9 @@ def _add_options(parser):
     add = parser.add_argument
     add("--config", default=None, help="YAML file of these options (the command line wins)")
     add("--depth", type=int, default=20, choices=[20, 32, 44, 56])
-    add("--budget", type=float, default=0.5)
+    add("--budget", type=budget_arg, default=0.5, metavar="B",
+        help="a MACs fraction (0.5), or latency:F (F of the unpruned model's TFLite latency "
+        "predicted by this machine's table) or latency_ms:MS; YAML: budget: {latency: 0.5}")
     add("--round-to", type=int, default=None)
     add("--train-images", type=int, default=8000,
         help="training images (a seeded subset, 80 %% weight / 20 %% search part); 0: all 50,000")
@@ -510,6 +584,11 @@ def _add_options(parser):
         help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
         "--models-dir)")
     add("--seed", type=int, default=0)
+    add("--val-images", type=int, default=0, metavar="N",
+        help="hold N training images out of every training/search step (class-stratified, "
+        "seeded by --val-seed), evaluated after every epoch; 0: none")
+    add("--val-seed", type=int, default=0, help="seed of the validation split (the same for "
+        "every method and run seed)")
     add("--format", default="auto", choices=["auto", "tf", "pydataset"],
         help="training batches (auto: tf on TensorFlow, pydataset elsewhere)")
     add("--methods", default=",".join(["dais", *baselines.available(), "unpruned"]))
@@ -540,6 +619,10 @@ def parse_args(argv=None):
             raise SystemExit(f"{first.config}: unknown option(s) {unknown}; valid: {sorted(known)}")
         parser.set_defaults(**values)
     args = parser.parse_args(argv)
+    try:  # a config's budget is not parsed by argparse
+        args.budget = parse_budget(args.budget).to_config()
+    except ValueError as e:
+        raise SystemExit(f"budget: {e}") from None
     args.train_images = args.train_images or None
     if isinstance(args.methods, (list, tuple)):
         args.methods = ",".join(args.methods)

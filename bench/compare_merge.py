@@ -41,7 +41,22 @@ BATCHES = {
     "pydataset": "identical batches (the reproducible PyDataset: order and augmentation are "
                  "a function of the seed)",
 }
-SPREAD_KEYS = ("acc_jpeg_test", "acc_exact_subset", "macs", "params", "tflite_ms", "ort_ms")
+SPREAD_KEYS = ("acc_jpeg_test", "acc_exact_subset", "macs", "params", "tflite_ms", "ort_ms",
+               "acc_val", "predicted_ms")
+
+
+def budget_text(budget, short=False):
+    """A budget in words: a MACs fraction (`0.5`) or a latency budget
+    (`{"latency": 0.5}`, `{"latency_ms": 3.0}`); `short` for titles."""
+    if not isinstance(budget, dict):
+        return f"{budget:.0%} of " + ("MACs" if short else "the unpruned MACs")
+    kind, value = next(iter(budget.items()))
+    if kind == "latency_ms":
+        return f"{value:g} ms of " + ("latency" if short else "predicted TFLite latency")
+    if short:
+        return f"{value:.0%} of latency"
+    return (f"{value:.0%} of the unpruned model's TFLite latency (batch 1, one thread) as this "
+            "machine's latency table predicts it, the same target for every method")
 
 
 def measure_latency(model, sample, tmp, runs=300, warmup=20):
@@ -302,7 +317,7 @@ def dais_search_text(rows):
 def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"):
     """The protocol of the merged runs, in words, for the markdown;
     `dais_search`: how DAIS's search epochs trained (`dais_search_text`)."""
-    images = p["train_images"] or 50000
+    images = p["train_images"] or 50000 - p.get("val_images", 0)
     search = int(round(images * p["search_fraction"]))
     total, s = p["total_epochs"], p["search_epochs"]
     kd = "no distillation"
@@ -316,7 +331,7 @@ def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"
         kd = (f"knowledge distillation from the unpruned pretrained model "
               f"(T={p['distill_temperature']:g}, weight {p['distill_weight']:g}) in every "
               f"fine-tune epoch of every method; {dais_search}")
-    budget = f"{p['budget']:.0%} of the unpruned MACs" + (
+    budget = budget_text(p["budget"]) + (
         f", round_to={p['round_to']}" if p["round_to"] else "")
     sentences = [
         f"**Equal compute.** Every method, and the unpruned reference, trains {total} epochs "
@@ -330,6 +345,14 @@ def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"
         f"{BATCHES.get(p['data_format'], p['data_format'])}; {kd}.",
         f"ResNet-{p['depth']} pretrained port pruned to {budget}.",
         "Accuracy: top-1 on the 10,000 JPEG test images and the 1,017 exact-pixel test images.",
+    ]
+    if p.get("val_images"):
+        sentences.append(
+            f"Validation: {p['val_images']:,} of the 50,000 training images (class-stratified, "
+            f"seed {p['val_seed']}, the same for every run) are held out of every training, "
+            "search and fine-tune step and evaluated after every epoch; the test sets are read "
+            "once, after the last epoch (no best-epoch picking).")
+    sentences += [
         "Latency: batch 1, one thread, median of 300 runs, every model timed in the merge "
         "process; speed-up against the unpruned architecture timed there.",
         "Spread over seeds: mean ± sample standard deviation (min–max).",
@@ -339,8 +362,8 @@ def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"
 
 def write_markdown(merged, path):
     p = merged["protocol"]
-    lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {p['budget']:.0%} of MACs: DAIS vs baselines, "
-             "equal compute", "", protocol_text(p, dais_search_text(merged["rows"])), "",
+    lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {budget_text(p['budget'], True)}: DAIS vs "
+             "baselines, equal compute", "", protocol_text(p, dais_search_text(merged["rows"])), "",
              "| method | runs (seeds) | total epochs | MACs | params | acc JPEG test | "
              "acc exact subset | TFLite ms (speed-up) |", "|---|---|---|---|---|---|---|---|"]
     for e in merged["summary"]:

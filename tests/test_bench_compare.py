@@ -166,6 +166,10 @@ def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path
         compare.Protocol(bad)
 
 
+def _no_training_data(protocol, fmt):
+    return compare.compare_data.TrainingData(None, None, {}, None)
+
+
 def test_run_records_the_commit_it_started_from(tmp_path, monkeypatch):
     head = {"commit": "aaaaaaa"}
 
@@ -175,7 +179,7 @@ def test_run_records_the_commit_it_started_from(tmp_path, monkeypatch):
 
     monkeypatch.setattr(compare, "_commit", lambda: head["commit"])
     monkeypatch.setattr(compare.models, "pretrained", lambda name: testing.toy_model())
-    monkeypatch.setattr(compare, "training_sets", lambda protocol, fmt: None)
+    monkeypatch.setattr(compare, "training_data", _no_training_data)
     monkeypatch.setattr(compare, "evaluation_sets", lambda: None)
     monkeypatch.setattr(compare, "run_method", train)
     args = compare.parse_args(["--models-dir", str(tmp_path)])
@@ -321,10 +325,11 @@ def test_merge_names_runs_taught_by_another_unpruned_run(tmp_path):
 
 def test_run_records_the_unpruned_run_it_distilled_from(tmp_path, monkeypatch):
     monkeypatch.setattr(compare.models, "pretrained", lambda name: testing.toy_model())
-    monkeypatch.setattr(compare, "training_sets", lambda protocol, fmt: None)
+    monkeypatch.setattr(compare, "training_data", _no_training_data)
     monkeypatch.setattr(compare, "evaluation_sets", lambda: None)
     monkeypatch.setattr(compare, "run_method",
-                        lambda method, *a, teacher=None: (testing.toy_model(), {"method": method}))
+                        lambda method, *a, teacher=None, **kw: (testing.toy_model(),
+                                                                 {"method": method}))
     (tmp_path / "teachers").mkdir()
     testing.toy_model(seed=1).save(tmp_path / "teachers" / "unpruned_s0.keras")
     args = compare.parse_args(["--distill", "--teacher", "unpruned", "--models-dir",
