@@ -31,7 +31,8 @@ _MAX_DEPTH = 12
 
 def find_tensorboards(callback):
     """The `keras.callbacks.TensorBoard` callbacks of the `fit` running
-    `callback`, called from `callback.on_train_begin`.
+    `callback`. Call it while `callback.on_train_begin` runs: it looks for
+    the `CallbackList` among the calling frames.
 
     Returns:
         `(tensorboard, runs_first)` pairs, `runs_first` true for one listed
