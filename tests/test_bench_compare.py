@@ -360,3 +360,184 @@ def test_merge_refuses_mixed_protocols_and_unequal_epochs(tmp_path):
         compare_merge.load_runs([str(tmp_path / "x.json")])
     with pytest.raises(ValueError, match="No run JSONs to merge"):
         compare_merge.load_runs([])
+
+
+LATENCY_METHODS = ("unpruned", "dais", "group-norm-global", "halp", "uniform")
+
+
+def _indexed_images(n):
+    """16x16 images whose every pixel holds the image's index (channel 0:
+    `i % 256`, channel 1: `i // 256`), so that any crop or flip of it still
+    says which image it is; labels `i % 4`."""
+    i = np.arange(n)
+    x = np.zeros((n, 16, 16, 3), np.uint8)
+    x[..., 0] = (i % 256)[:, None, None]
+    x[..., 1] = (i // 256)[:, None, None]
+    return x, (i % 4).astype("int32")
+
+
+def _batch_indices(batches):
+    """The image indices of every batch of a `PyDataset` of `_indexed_images`."""
+    out = []
+    for k in range(len(batches)):
+        images, _ = batches[k]
+        centre = np.asarray(images)[:, 8, 8, :2].astype(np.int64)  # inside every crop
+        out.append(centre[:, 0] + 256 * centre[:, 1])
+    return np.concatenate(out)
+
+
+@pytest.fixture(scope="module")
+def latency_runs(tmp_path_factory):
+    """`run_one` of every method of the latency configs on the toy model:
+    200 indexed images of which 40 are held out (seed 3), 1 search + 1
+    fine-tune epoch, a latency budget of half the toy's latency predicted by
+    a synthetic table; the run JSONs, the training data each run read, the
+    table and the calls of `accuracy` on the test sets."""
+    from dais_keras import latency as L
+
+    tmp = tmp_path_factory.mktemp("latency_runs")
+    x, y = _indexed_images(200)
+    test_sets = {"exact_subset": (x[:16], y[:16]), "jpeg_test": (x[16:48], y[16:48])}
+
+    def timer(one):
+        c_in, c_out = int(one.inputs[0].shape[-1]), int(one.outputs[0].shape[-1])
+        return 0.01 + 0.002 * c_in + 0.003 * c_out + 0.0005 * c_in * c_out
+
+    table = L.build_latency_table(testing.toy_model(), cache_dir=str(tmp / "table"), timer=timer,
+                                  max_points=(4, 5), verbose=0)
+    read, test_reads = {}, []
+
+    def training_data(protocol, fmt):
+        read[protocol.seed, len(read)] = compare.compare_data.training_data(
+            protocol, fmt, arrays=(x, y), source="indexed toy images")
+        return read[protocol.seed, len(read) - 1]
+
+    def counted_accuracy(model, pair, **kwargs):
+        test_reads.append(next(name for name, s in test_sets.items() if s is pair))
+        return accuracy(model, pair, **kwargs)
+
+    accuracy = compare.accuracy
+    args = compare.parse_args([
+        "--budget", "latency:0.5", "--val-images", "40", "--val-seed", "3", "--train-images", "0",
+        "--search-epochs", "1", "--finetune-epochs", "1", "--batch-size", "32",
+        "--format", "pydataset", "--models-dir", str(tmp / "models")])
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The DAIS search has")
+        patch.setattr(compare.models, "pretrained", lambda name: testing.toy_model())
+        patch.setattr(compare, "training_data", training_data)
+        patch.setattr(compare, "evaluation_sets", lambda: test_sets)
+        patch.setattr(compare, "accuracy", counted_accuracy)
+        patch.setattr(compare, "latency_for", lambda args, protocol, original: compare.LatencyBudget(
+            original, protocol.budget, table=table, measured=[0.7, 0.4]))
+        for method in LATENCY_METHODS:
+            path = compare.run_one(method, args, "cmd", out=tmp / f"{method}.json")
+            runs[method] = json.loads(pathlib.Path(path).read_text())
+    return runs, list(read.values()), table, test_reads
+
+
+def test_latency_run_records_the_validation_split_and_never_trains_on_it(latency_runs):
+    runs, reads, _, test_reads = latency_runs
+    first = reads[0]
+    held = first.indices["val"]
+    assert len(held) == 40 and np.bincount(first.val[1]).tolist() == [10, 10, 10, 10]
+    for data in reads:  # the same split for every method
+        np.testing.assert_array_equal(data.indices["val"], held)
+        trained = set()
+        for part in ("weight", "search", "train"):
+            seen = _batch_indices(data.sets[part])
+            assert not set(seen.tolist()) & set(held.tolist()), part
+            trained |= set(seen.tolist())
+        # 128 weight + 32 search images: whole batches of 32, every one trained on.
+        assert trained == set(range(200)) - set(held.tolist())
+    for method, run in runs.items():
+        split = run["validation"]
+        assert split["val_images"] == 40 and split["val_seed"] == 3
+        assert split["val_sha256"] == compare.compare_data.indices_sha256(held)
+        assert split["val_per_class"] == {"0": 10, "1": 10, "2": 10, "3": 10}
+        assert run["protocol"]["val_images"] == 40 and run["protocol"]["val_seed"] == 3
+        row = run["row"]
+        # Validation after every epoch (DAIS: its search epoch, then its fine-tune epoch),
+        # right after pruning, and the last epoch's figure is the one reported.
+        assert len(row["val_accuracy_by_epoch"]) == row["total_epochs"] == 2, method
+        expected = ["search", "finetune"] if method == "dais" else ["finetune", "finetune"]
+        assert row["val_stage_by_epoch"] == expected
+        assert row["acc_val"] == row["val_accuracy_by_epoch"][-1]
+        assert "acc_val_before_finetune" in row and "acc_exact_subset_before_finetune" not in row
+    # The test sets are read once per run, at the end.
+    assert sorted(test_reads) == sorted(["exact_subset", "jpeg_test"] * len(runs))
+
+
+def test_latency_run_prunes_every_method_to_the_predicted_target(latency_runs):
+    runs, _, table, _ = latency_runs
+    total = runs["unpruned"]["latency"]["unpruned_predicted_ms"]
+    for method, run in runs.items():
+        record, row = run["latency"], run["row"]
+        assert record["table_machine"] == table.machine and record["runtime"] == table.runtime
+        assert record["budget"] == {"latency": 0.5} and run["protocol"]["budget"] == {"latency": 0.5}
+        assert record["unpruned_predicted_ms"] == pytest.approx(total)
+        assert record["target_ms"] == pytest.approx(0.5 * total)
+        if method == "unpruned":
+            assert row["predicted_ms"] == pytest.approx(total) and row["target_ms"] is None
+            continue
+        assert row["budget"] == {"latency": 0.5}
+        assert row["predicted_ms"] <= row["target_ms"] == pytest.approx(0.5 * total), method
+        assert row["macs_ratio"] < 1.0
+    # DAIS's repair predicts, with the latency model of its indicator model, what the
+    # baselines' model predicts for its widths: one calibration, one target.
+    repair = runs["dais"]["row"]["repair_latency"]
+    assert repair["after_ms"] == pytest.approx(runs["dais"]["row"]["predicted_ms"])
+    assert repair["target_ms"] == pytest.approx(0.5 * total)
+
+
+def test_shipped_latency_configs_share_one_protocol_but_budget_and_depth():
+    kd = compare.Protocol(compare.parse_args(
+        ["--config", str(ROOT / "configs/bench/compare_resnet20_cifar10_long_kd.yaml")]))
+    protocols = {}
+    for depth in (20, 56):
+        for target in (50, 35):
+            name = f"compare_resnet{depth}_cifar10_lat{target}"
+            args = compare.parse_args(["--config", str(ROOT / f"configs/bench/{name}.yaml")])
+            assert compare.stem_of(args) == name
+            assert set(args.methods.split(",")) == {"dais", "group-norm-global", "halp", "uniform",
+                                                    "unpruned"}
+            protocol = compare.Protocol(args)
+            assert protocol.budget == {"latency": target / 100} and protocol.val_images == 5000
+            assert protocol.teacher == "unpruned" and protocol.distill
+            assert not protocol.search_distills("dais") and not protocol.dais_fill
+            # Every method trains the same epochs: DAIS's search counts in its total.
+            assert sum(protocol.epochs("dais")) == sum(protocol.epochs("halp")) == \
+                protocol.total_epochs
+            protocols[depth, target] = protocol.as_dict("tf", "jpeg")
+    # ResNet-20: long_kd's protocol, at a latency target, with the validation split.
+    assert protocols[20, 50] == dict(kd.as_dict("tf", "jpeg"), budget={"latency": 0.5},
+                                     val_images=5000, val_seed=0)
+    # ResNet-56: a shorter schedule (same search epochs), the same for every method.
+    assert protocols[56, 50] == dict(protocols[20, 50], depth=56, finetune_epochs=4,
+                                     total_epochs=6)
+    for depth in (20, 56):
+        assert protocols[depth, 35] == dict(protocols[depth, 50], budget={"latency": 0.35})
+
+
+def test_validation_split_is_stratified_seeded_and_checked():
+    labels = np.repeat(np.arange(10), 5000)
+    held = compare.compare_data.holdout_indices(labels, 5000, 0)
+    assert np.bincount(labels[held]).tolist() == [500] * 10
+    np.testing.assert_array_equal(held, compare.compare_data.holdout_indices(labels, 5000, 0))
+    assert not np.array_equal(held, compare.compare_data.holdout_indices(labels, 5000, 1))
+    uneven = np.array([0] * 6 + [1] * 3 + [2] * 1)
+    assert np.bincount(uneven[compare.compare_data.holdout_indices(uneven, 3, 0)],
+                       minlength=3).tolist() == [2, 1, 0]
+    assert compare.compare_data.indices_sha256([3, 1, 2]) == \
+        __import__("hashlib").sha256(b"1,2,3").hexdigest()
+    with pytest.raises(ValueError, match="`val_images`=9 would hold out every training image"):
+        compare.compare_data.holdout_indices(uneven, 9, 0)
+    with pytest.raises(ValueError, match="`val_images` must be an integer in"):
+        compare.compare_data.holdout_indices(uneven, 10, 0)
+    with pytest.raises(ValueError, match="`val_seed` must be an integer >= 0"):
+        compare.compare_data.holdout_indices(uneven, 3, -1)
+    with pytest.raises(ValueError, match="`val_images` must be an integer >= 0"):
+        compare.Protocol(compare.parse_args(["--val-images", "-1"]))
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--budget", "latency:1.5"])
+    assert compare.parse_args(["--budget", "latency_ms:2.5"]).budget == {"latency_ms": 2.5}
