@@ -61,7 +61,7 @@ def test_search_data_of_wrong_form_or_shape(toy):
     with pytest.raises(ValueError, match="`search_data` has 64 inputs but 10"):
         DAISCallback(0.5, search_data=(xs, ys[:10]))
     cb = DAISCallback(0.5, search_data=(np.zeros((8, 12, 12, 3), "float32"), np.zeros(8, "int32")))
-    with pytest.raises(ValueError, match=r"`search_data` has inputs of shape \(12, 12, 3\).*expects \(16, 16, 3\)"):
+    with pytest.raises(ValueError, match=r"`search_data` has examples of shape \(12, 12, 3\).*takes \(16, 16, 3\)"):
         _fit(toy, cb)
     with pytest.raises(ValueError, match="needs `search_data`"):
         _fit(toy, DAISCallback(0.5))
@@ -181,8 +181,9 @@ def tiny():
 
 @pytest.mark.parametrize("steps", [1, 2, 4])
 def test_short_search_with_defaults_is_finite_and_warns(tiny, steps):
-    # Issue 12, #10: 4 steps raised FloatingPointError (auto rate 6.29, every
-    # mask underflowed to 0, the log band was infinite).
+    # A very short search takes large steps: without the cap on the auto
+    # rate (6.29 uncapped at 4 steps) every mask would underflow to 0 and
+    # the log band be infinite.
     model, x, y = tiny
     for layer in dk.indicator_layers(model):  # a fresh search: alpha_init
         layer.alpha.assign(np.full(layer.units, 2.0, "float32"))
@@ -209,7 +210,7 @@ def test_budget_below_the_smallest_reachable_cost_is_an_error(tiny):
 
 
 def test_search_says_what_it_does_before_the_first_step(tiny, capsys):
-    """Issue 12 #14: a line before the (slow) first step, and its time after."""
+    """A line before the (slow) first step, and its time after."""
     model, x, y = tiny
     cb = DAISCallback(0.5, search_data=(x, y), verbose=1)
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
