@@ -99,8 +99,6 @@ from dais_keras.utils.tf_logging import silence_tensorflow
 
 silence_tensorflow()
 
-import numpy as np  # noqa: E402
-
 import keras  # noqa: E402
 
 from dais_keras import data  # noqa: E402

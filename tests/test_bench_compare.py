@@ -428,8 +428,9 @@ def latency_runs(tmp_path_factory):
         patch.setattr(compare, "training_data", training_data)
         patch.setattr(compare, "evaluation_sets", lambda: test_sets)
         patch.setattr(compare, "accuracy", counted_accuracy)
-        patch.setattr(compare, "latency_for", lambda args, protocol, original: compare.LatencyBudget(
-            original, protocol.budget, table=table, measured=[0.7, 0.4]))
+        patch.setattr(compare, "latency_for", lambda args, protocol, original:
+                      compare.LatencyBudget(original, protocol.budget, table=table,
+                                            measured=[0.7, 0.4]))
         for method in LATENCY_METHODS:
             path = compare.run_one(method, args, "cmd", out=tmp / f"{method}.json")
             runs[method] = json.loads(pathlib.Path(path).read_text())
@@ -474,7 +475,7 @@ def test_latency_run_prunes_every_method_to_the_predicted_target(latency_runs):
     for method, run in runs.items():
         record, row = run["latency"], run["row"]
         assert record["table_machine"] == table.machine and record["runtime"] == table.runtime
-        assert record["budget"] == {"latency": 0.5} and run["protocol"]["budget"] == {"latency": 0.5}
+        assert record["budget"] == run["protocol"]["budget"] == {"latency": 0.5}
         assert record["unpruned_predicted_ms"] == pytest.approx(total)
         assert record["target_ms"] == pytest.approx(0.5 * total)
         if method == "unpruned":
