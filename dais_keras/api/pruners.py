@@ -199,8 +199,10 @@ class BaselinePruning:
     """
 
     def __init__(self, method, budget, *, best_effort=False, **settings):
+        from dais_keras.cost.budget import parse_budget
+
         self.method = method
-        self.budget = budget
+        self.budget = parse_budget(budget).to_config()  # {"macs": f} becomes f
         self.settings = dict(settings, best_effort=True) if best_effort else settings
 
     def __call__(self, model):
