@@ -342,6 +342,14 @@ class DAISModel(keras.Model):
                 self._dais.feed = None
                 self.train_function = None
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # TensorFlow's trainer only: see `TensorFlowStep.local_build_batch`.
+        if iterator is not None:
+            local = _STEP.local_build_batch(self, iterator)
+            if local is not None:
+                iterator, data_batch = None, local
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     # ------------------------------------------------------------------
     # Train function: pairs training and search batches.
 

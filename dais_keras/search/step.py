@@ -69,6 +69,12 @@ class SearchStep:
         batches), in the form (and distribution) the train step expects."""
         return batches
 
+    def local_build_batch(self, model, iterator):
+        """A batch to build `model` from before its first step, when Keras'
+        own way (a distributed batch reduced across replicas) fails under
+        the model's distribution; `None` leaves it to Keras."""
+        return None
+
     def read_variable(self, model, variable):
         """The current value of `variable` as numpy."""
         return keras.ops.convert_to_numpy(variable.value)

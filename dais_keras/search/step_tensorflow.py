@@ -246,10 +246,26 @@ def _single_level(model, data, hp, T, old):
     return metrics, [(3, _all_finite([extra])), (2, finite)], ratio, None
 
 
+def _multi_worker(model):
+    """Whether `model` trains under a `MultiWorkerMirroredStrategy`."""
+    return isinstance(model.distribute_strategy, _tf().distribute.MultiWorkerMirroredStrategy)
+
+
 class TensorFlowStep(SearchStep):
     """The DAIS train step on TensorFlow."""
 
     supports_search = True
+
+    def train_step(self, model, *args):
+        logs = super().train_step(model, *args)
+        if not _multi_worker(model):
+            return logs
+        # Keras reduces a multi-worker step's logs with
+        # `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
+        # (tensorflow/tensorflow#72388): each scalar goes out as a vector of
+        # one, which that reduction averages back into a scalar.
+        return keras.tree.map_structure(
+            lambda v: ops.reshape(v, (1,)) if len(v.shape) == 0 else v, logs)
 
     def weight_step(self, model, data):
         return _weight_step(model, data)[0]
@@ -283,6 +299,26 @@ class TensorFlowStep(SearchStep):
             return function(itertools.chain([first], zipped))
 
         return train_function
+
+    def local_build_batch(self, model, iterator):
+        """Under a `MultiWorkerMirroredStrategy`, the first local replica's
+        part of the first batch. Keras builds the model's compiled state
+        from a batch it reduces with `strategy.reduce("MEAN", batch)`, which
+        that strategy refuses for per-replica inputs (keras-team/keras
+        #20585); the build reads only the batch's shapes and dtypes, which
+        every replica's part has."""
+        tf = _tf()
+        strategy = model.distribute_strategy
+        if not _multi_worker(model):
+            return None
+        for _, _, batches in iterator:
+            batch = next(batches)
+            return keras.tree.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues) else v,
+                batch,
+            )
+        return None
 
     def iterate(self, model, dataset):
         strategy = model.distribute_strategy
