@@ -27,6 +27,22 @@ busy on one of the 2 cores, torch's steps were 10 times slower here):
         [--backends tensorflow,jax,torch] [--wait-quiet SECONDS]
         [--out bench/results/backends.json]
 
+TensorFlow's options, each against TensorFlow's default in the same run
+(`--tf-variants`; one process per variant, written to its own JSON):
+
+    python bench/backends.py --backends tensorflow \
+        --tf-variants default,xla,onednn-off,bf16 \
+        --out bench/results/backends_tf_variants.json
+
+* `default`: what Keras does on a CPU-only machine (no XLA: `jit_compile`
+  "auto" resolves to False there; oneDNN on, TensorFlow's default on x86);
+* `xla`: `compile(jit_compile=True)`;
+* `onednn-off`: `TF_ENABLE_ONEDNN_OPTS=0`;
+* `bf16`: `keras.mixed_precision.set_global_policy("mixed_bfloat16")`
+  (this CPU's avx512_bf16; variables stay float32).
+
+A variant that fails records its error in its row instead of a figure.
+
 Each row records the machine before it (`machine_before`: whether it was
 quiet, the busy processes) and the busy processes after it (other processes
 busy during a row make its figure pessimistic). The loader row runs last.
@@ -55,6 +71,7 @@ REPOSITORY = repo_root()
 BACKENDS = ("tensorflow", "jax", "torch")
 DEPTHS = {"resnet20": 20, "resnet56": 56}
 STEPS = ("plain", "dais")
+TF_VARIANTS = ("default", "xla", "onednn-off", "bf16")
 BATCH_SIZE = 128
 LOADER_BATCHES = 48
 FED_SHARE = 0.10  # as in bench/data_feed.py
@@ -79,7 +96,7 @@ def _step_clock():
     return StepClock()
 
 
-def _time_steps(name, step, warmup, steps, data):
+def _time_steps(name, step, warmup, steps, data, variant="default"):
     """Row of `fit` on `data` for `warmup + steps` steps of `step`."""
     import keras
 
@@ -97,7 +114,9 @@ def _time_steps(name, step, warmup, steps, data):
         callbacks.append(DAISCallback(
             budget=0.5, search_data=data["search"], batch_size=BATCH_SIZE, repair=False,
             log_widths=False, record_every=10**6, verbose=0))
-    model.compile(optimizer=sgd(0.01), loss=classification_loss(model), metrics=["accuracy"])
+    jit = {"jit_compile": True} if variant == "xla" else {}
+    model.compile(optimizer=sgd(0.01), loss=classification_loss(model), metrics=["accuracy"],
+                  **jit)
     timer = _step_clock()
     x, y = data["train"]
     start = time.perf_counter()
@@ -105,7 +124,7 @@ def _time_steps(name, step, warmup, steps, data):
               shuffle=False, verbose=0, callbacks=callbacks + [timer])
     timed = timer.times[warmup:]
     return dict(
-        backend=keras.backend.backend(), model=name, step=step,
+        backend=keras.backend.backend(), model=name, step=step, variant=variant,
         images_per_second=round(BATCH_SIZE / statistics.median(timed), 2),
         mean_images_per_second=round(BATCH_SIZE / statistics.mean(timed), 2),
         warmup_steps=warmup, timed_steps=steps, batch_size=BATCH_SIZE,
@@ -130,9 +149,12 @@ def _loader_row():
     )
 
 
-def _child(warmup, steps, steps_56, wait_quiet=0.0):
+def _child(warmup, steps, steps_56, wait_quiet=0.0, variant="default"):
     import keras
     import numpy as np
+
+    if variant == "bf16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     rng = np.random.default_rng(0)
     n = BATCH_SIZE * (warmup + max(steps, steps_56))
@@ -147,13 +169,20 @@ def _child(warmup, steps, steps_56, wait_quiet=0.0):
     for name in DEPTHS:
         for step in STEPS:
             before = _wait_until_quiet(wait_quiet)
-            rows.append(_time_steps(name, step, warmup, steps_56 if name == "resnet56" else steps,
-                                    arrays))
+            try:
+                rows.append(_time_steps(name, step, warmup,
+                                        steps_56 if name == "resnet56" else steps, arrays,
+                                        variant))
+            except Exception as e:  # a variant that does not run is a result too
+                rows.append(dict(backend=keras.backend.backend(), model=name, step=step,
+                                 variant=variant, images_per_second=None,
+                                 error=f"{type(e).__name__}: {str(e)[:500]}"))
             rows[-1].update(machine_before=before, busy_processes_after=_busy_processes())
             print(json.dumps({k: rows[-1][k] for k in ("backend", "model", "step",
                                                        "images_per_second")}),
                   file=sys.stderr, flush=True)
-    rows.append(_loader_row())
+    if variant == "default":
+        rows.append(_loader_row())
     backend = keras.backend.backend()
     print(json.dumps(dict(
         rows=rows, load_average_start=load_start,
@@ -191,13 +220,15 @@ def _wait_until_quiet(max_wait_s):
         time.sleep(15)
 
 
-def _run_child(backend, args):
+def _run_child(backend, args, variant="default"):
     before = _wait_until_quiet(args.wait_quiet)
     cmd = [sys.executable, __file__, "--child", "--warmup", str(args.warmup),
            "--steps", str(args.steps), "--steps-56", str(args.steps_56),
-           "--wait-quiet", str(args.wait_quiet)]
+           "--wait-quiet", str(args.wait_quiet), "--variant", variant]
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                PYTHONPATH=str(REPOSITORY))
+    if variant == "onednn-off":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"
     start = time.perf_counter()
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -208,7 +239,8 @@ def _run_child(backend, args):
 
 def _summary(rows):
     """Ratios of the figures, and whether the loader keeps the step fed."""
-    speed = {(r["backend"], r["model"], r["step"]): r["images_per_second"] for r in rows}
+    speed = {(r["backend"], r["model"], r["step"]): r["images_per_second"] for r in rows
+             if r.get("variant", "default") == "default"}
     out = {}
     for model in DEPTHS:
         for step in STEPS:
@@ -217,6 +249,12 @@ def _summary(rows):
                 other = speed.get((backend, model, step))
                 if tf and other:
                     out[f"{backend}_over_tensorflow/{model}/{step}"] = round(other / tf, 2)
+    variants = {(r["model"], r["step"], r.get("variant", "default")): r["images_per_second"]
+                for r in rows if r["backend"] == "tensorflow"}
+    for (model, step, variant), value in sorted(variants.items(), key=str):
+        default = variants.get((model, step, "default"))
+        if variant != "default" and value and default:
+            out[f"tensorflow_{variant}_over_default/{model}/{step}"] = round(value / default, 2)
     for backend in {r["backend"] for r in rows}:
         loader, step = speed.get((backend, None, "loader")), speed.get((backend, "resnet20", "dais"))
         if loader and step:
@@ -236,13 +274,25 @@ def main():
                              "process (torch's CPU threads slow down many times when "
                              "another process takes a core)")
     parser.add_argument("--out", default=str(REPOSITORY / "bench" / "results" / "backends.json"))
+    parser.add_argument("--tf-variants", default="default",
+                        help="TensorFlow variants to time, comma-separated: default, xla, "
+                             "onednn-off, bf16 (see the module docstring)")
+    parser.add_argument("--variant", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return _child(args.warmup, args.steps, args.steps_56, args.wait_quiet)
+        return _child(args.warmup, args.steps, args.steps_56, args.wait_quiet, args.variant)
+    variants = args.tf_variants.split(",")
+    unknown = set(variants) - set(TF_VARIANTS)
+    if unknown:
+        parser.error(f"unknown --tf-variants {sorted(unknown)}; choose from {TF_VARIANTS}")
     load_start = [round(v, 2) for v in os.getloadavg()]
     start = time.perf_counter()
-    children = {b: _run_child(b, args) for b in args.backends.split(",")}
+    children = {}
+    for backend in args.backends.split(","):
+        for variant in (variants if backend == "tensorflow" else ["default"]):
+            key = backend if variant == "default" else f"{backend}[{variant}]"
+            children[key] = _run_child(backend, args, variant)
     rows = [row for child in children.values() for row in child.pop("rows")]
     result = {
         "benchmark": "images/s of a plain and a DAIS bi-level training step, CIFAR "
