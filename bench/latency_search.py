@@ -18,7 +18,8 @@ For a pretrained CIFAR-10 ResNet (20 or 56) this script
    batch 1, one thread; 9 rounds, median of round medians; ONNX Runtime too)
    and writes one row per model to `bench/results/latency_search_<model>.json`
    (`method`, `target`, `predicted_ms`, `measured_ms`, `macs`,
-   `acc_jpeg_test`, ...) plus the targets of issue 7 evaluated on them.
+   `acc_jpeg_test`, ...) plus the latency-search targets evaluated on them
+   (`evaluate_targets`).
 
 Run `python bench/latency_search.py --depth 20`, then `--depth 56` (with a
 shorter schedule on 2 CPU cores), then `--merge`, which writes
@@ -61,7 +62,10 @@ def _latest(rows, method):
 
 
 def evaluate_targets(rows, macs_budget):
-    """Issue 7's targets on the rows. Ratios and speed-ups are against the
+    """The latency search's targets on the rows: each latency budget met
+    within 10 %, a latency budget at least 1.2x the speed-up of a MACs budget
+    of the same number, and accuracy at equal measured latency at least the
+    MACs search's. Ratios and speed-ups are against the
     unpruned model timed in the same run (`timing_run`)."""
     targets = {}
     for method in ("dais-latency", "dais-latency-eqlat"):

@@ -1,4 +1,4 @@
-"""Does the DAIS search converge? One row per search (issue 13).
+"""Does the DAIS search converge? One row per search.
 
 Per case: the share of binary masks at the end of the annealing, the
 search's own hard cost over the target before the repair (`search_ratio`),

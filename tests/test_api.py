@@ -80,7 +80,7 @@ def test_prune_end_to_end_with_arrays(arrays_run, tmp_path):
 
 
 def test_total_seconds_is_the_wall_time_of_the_call(arrays_run):
-    """Issue 12 #14: the time spent on the input data (1 s here) counts."""
+    """The time spent on the input data (1 s here) counts."""
     seconds = arrays_run.report.seconds
     assert seconds["total"] <= arrays_run.wall
     assert arrays_run.wall - seconds["total"] < 0.5, (arrays_run.wall, seconds)
@@ -211,7 +211,7 @@ def _two_input_model():
 
 
 def test_prune_a_model_with_two_inputs_from_arrays():
-    """Issue 12 #11: x may hold one array per input (a tuple, list or dict)."""
+    """x may hold one array per input (a tuple, list or dict)."""
     rng = np.random.default_rng(0)
     image = rng.normal(size=(64, 8, 8, 3)).astype("float32")
     extra = rng.normal(size=(64, 4)).astype("float32")
@@ -239,7 +239,7 @@ def test_prune_a_model_with_two_inputs_from_arrays():
 
 
 def test_prune_says_when_a_dataset_is_empty(toy, shared_toy_model):
-    """Issue 12 #11: an empty dataset of unknown length is named, not a
+    """An empty dataset of unknown length is named, not a
     metric error from deep inside Keras."""
     import tensorflow as tf
 
@@ -253,8 +253,8 @@ def test_prune_says_when_a_dataset_is_empty(toy, shared_toy_model):
 
 
 def test_prune_warns_when_a_softmax_model_gets_a_logits_loss(toy):
-    """Issue 12 #13: the README's MobileNetV2(classes=10) with from_logits=True
-    never learns; prune warns before it trains (here it then stops at a bad
+    """A model ending in a softmax (e.g. MobileNetV2(classes=10)) with a
+    from_logits=True loss never learns; prune warns before it trains (here it then stops at a bad
     `round_to`), and picks the probability loss by default."""
     L = keras.layers
     inp = keras.Input((16, 16, 3))

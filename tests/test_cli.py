@@ -96,7 +96,8 @@ print("HEAVY", sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in
 
 
 def test_help_imports_neither_keras_nor_tensorflow():
-    """Issue 12 #14: `dais --help` took 19-28 s because it imported TensorFlow.
+    """`dais --help` returns at once: building the parser imports neither
+    Keras nor TensorFlow (TensorFlow alone takes seconds to import).
     (`dais prune --help` lists the baselines from their registry, which
     imports Keras.)"""
     done = subprocess.run([sys.executable, "-c", _HELP_IMPORTS], capture_output=True, text=True,
@@ -106,7 +107,7 @@ def test_help_imports_neither_keras_nor_tensorflow():
 
 
 def test_tensorflow_start_up_lines_are_silenced(tmp_path):
-    """Issue 12 #14: TensorFlow's start-up lines (twice, before absl logging
+    """TensorFlow's start-up lines (printed twice, before absl logging
     starts) are not shown, without TF_CPP_MIN_LOG_LEVEL in the environment."""
     (tmp_path / "index.json").write_text('{"schema_version": 1, "entries": {}}')
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
@@ -189,8 +190,8 @@ def test_export_parity_failure_exits_1(keras_file, tmp_path, capsys, monkeypatch
     monkeypatch.setattr(export, "_keras_outputs", lambda m, x: real(m, x) + 1.0)
     assert cli.main(["export", str(keras_file), "--out", str(tmp_path / "m.tflite")]) == 1
     assert "failed the parity check" in capsys.readouterr().err
-    # Issue 12 #8: the written file is kept for inspection beside the
-    # destination, which a failed export never replaces.
+    # The written file is kept for inspection beside the destination,
+    # which a failed export never replaces.
     assert (tmp_path / "m.failed.tflite").exists()
     assert not (tmp_path / "m.tflite").exists()
 

@@ -236,7 +236,7 @@ def test_search_runs_dais_and_meets_the_band(setup, capsys):
     ("uniform", "`dais search` runs DAIS, but the overrides ask for method 'uniform'"),
 ])
 def test_search_rejects_another_method(setup, capsys, tmp_path, method, message):
-    """Issue 12 #11: `dais search --set method=bogus` was silently ignored."""
+    """`dais search --set method=bogus` is an error, not silently ignored."""
     code, out = _run(["search", "--config", str(setup.config), "--set", f"method={method}",
                       "--out", str(tmp_path / "r"), "--quiet"], capsys)
     assert code == 1 and message in out.err
@@ -337,7 +337,7 @@ def test_eval_of_a_builder_name(setup, capsys):
 
 
 def test_model_files_load_in_safe_mode(setup, capsys, tmp_path):
-    """Issue 12 #6: a .keras file given to a command never runs its code, even
+    """A .keras file given to a command never runs its code, even
     after `keras.config.enable_unsafe_deserialization()`."""
     from keras.src.saving import serialization_lib
 

@@ -174,8 +174,8 @@ MAX_CATCH_UP = 2.0
 # architecture is mostly chosen, and what is left is landing it in the band
 # (the 32-step toy went from 89 % to 97 % binary in one step).
 HOLD_BINARY = 0.9
-# A mask is binary when it is within 0.01 of 0 or 1 (`|m - 0.5| > 0.49`), the
-# issue's definition, shared by the record's `binarized` and the band hold.
+# A mask is binary when it is within 0.01 of 0 or 1 (`|m - 0.5| > 0.49`): one
+# definition, shared by the record's `binarized` and the band hold.
 BINARY_MARGIN = 0.49
 
 # The largest step `learning_rate="auto"` may take at `T0`, in units of the

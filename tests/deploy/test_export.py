@@ -228,7 +228,7 @@ def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, br
     for fn, suffix in EXPORTERS:
         with pytest.raises(export.ExportParityError, match="was written to .* but failed the parity check") as info:
             fn(model, tmp_path / f"bad.{suffix}")
-        # Issue 12 #8: the failed file is kept aside, never at the destination.
+        # The failed file is kept aside, never at the destination.
         failed = tmp_path / f"bad.failed.{suffix}"
         assert failed.is_file() and not (tmp_path / f"bad.{suffix}").exists()
         assert info.value.result.path == str(failed) and "nothing was written there" in str(info.value)
@@ -238,7 +238,7 @@ def test_parity_failure_raises_and_says_the_file_was_written(model, tmp_path, br
 
 
 def test_a_failing_re_export_keeps_the_good_file(model, tmp_path, break_parity):
-    """Issue 12 #8: `path` is replaced only after the new file passed."""
+    """`path` is replaced only after the new file passed."""
     good = {suffix: fn(model, tmp_path / f"ship.{suffix}") for fn, suffix in EXPORTERS}
     before = {suffix: (tmp_path / f"ship.{suffix}").read_bytes() for suffix in good}
     break_parity()
@@ -259,7 +259,8 @@ class Determinant(keras.layers.Layer):
 
 
 def test_tflite_conversion_failure_is_one_line_naming_the_op_and_layer(tmp_path):
-    """Issue 12 #11: not a raw ConverterError with an MLIR dump."""
+    """A refused conversion raises one line naming the op and the layer, not
+    a raw ConverterError with an MLIR dump."""
     from dais_keras import runtime
 
     x = keras.Input((16,))
@@ -279,7 +280,7 @@ def test_tflite_conversion_failure_is_one_line_naming_the_op_and_layer(tmp_path)
 
 
 def test_exporting_a_keras_file_never_runs_its_code(tmp_path, unsafe_deserialization):
-    """Issue 12 #6: a `.keras` input is loaded with safe mode pinned on."""
+    """A `.keras` input is loaded with safe mode pinned on."""
     marker = tmp_path / "pwned"
     marker.touch()
     path = planted_lambda(tmp_path / "evil.keras", marker)

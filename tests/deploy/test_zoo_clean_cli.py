@@ -1,4 +1,4 @@
-"""`dais zoo clean` removes what `verify` lists as orphans (issue 12 #9)."""
+"""`dais zoo clean` removes what `verify` lists as orphans."""
 
 import pathlib
 import shutil

@@ -1,4 +1,4 @@
-"""Issue 12: the zoo never runs code from a file, never writes a name or a
+"""The zoo never runs code from a file, never writes a name or a
 number JSON cannot hold, recovers from a crashed publish, and says what is
 wrong in plain words."""
 

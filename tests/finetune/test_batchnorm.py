@@ -1,4 +1,4 @@
-"""BatchNorm recalibration after surgery (issue 13)."""
+"""BatchNorm recalibration after surgery."""
 
 import numpy as np
 import pytest

@@ -238,7 +238,7 @@ NOT_ELEMENTWISE = {
 
 @pytest.mark.parametrize("case", list(NOT_ELEMENTWISE))
 def test_activations_that_read_all_channels_freeze_them(case):
-    """Issue 12 #2: removing a channel changes a softmax's normaliser."""
+    """Removing a channel changes a softmax's normaliser."""
     group = _by_name(dk.channel_groups(_producer_then(*NOT_ELEMENTWISE[case])))["producer"]
     assert group.frozen
     assert "softmax over channels" in group.reason or "not element-wise" in group.reason

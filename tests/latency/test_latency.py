@@ -505,7 +505,7 @@ def test_callback_builds_and_calibrates_the_latency_model_from_a_saved_table(
 
 
 def test_long_phases_report_progress(tmp_path, monkeypatch, capsys):
-    """Issue 12 #14: a build over ~10 s is never silent; a quick one is."""
+    """A build over ~10 s is never silent; a quick one is."""
     from dais_keras.utils import progress
 
     clock = [0.0]

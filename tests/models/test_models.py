@@ -392,7 +392,7 @@ def test_zero_pad_shortcut_validates_and_serializes():
 
 @pytest.mark.parametrize("shape, stride", [((2, 7, 6, 9), 2), ((2, 8, 8, 9), 1), ((1, 9, 5, 9), 3)])
 def test_builtin_option_a_shortcut_equals_the_layer(shape, stride):
-    """Issue 12 #12: the built-in form surgery emits is exactly the layer."""
+    """The built-in form surgery emits is exactly the layer."""
     from dais_keras.groups.handlers import CallKeep
     from dais_keras.groups.handlers import ChannelPaddingHandler
     from dais_keras.models.layers import ZeroPadShortcutHandler
@@ -429,7 +429,7 @@ print("max_abs_diff", float(np.abs(out - data["reference"]).max()))
 
 
 def test_pruned_option_a_resnet_loads_without_dais_keras(tmp_path):
-    """Issue 12 #12: a pruned CIFAR ResNet is plain Keras."""
+    """A pruned CIFAR ResNet is plain Keras."""
     import subprocess
     import sys
 

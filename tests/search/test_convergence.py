@@ -1,4 +1,4 @@
-"""The search converges (issue 13): binary masks on budget by themselves,
+"""The search converges: binary masks on budget by themselves,
 and the hard finish trains exactly the architecture surgery hands over.
 
 Runs on every backend the search supports (`make test` runs it on TensorFlow,

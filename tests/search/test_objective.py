@@ -48,7 +48,7 @@ def test_budget_band_and_structural_priors(toy):
     p_res = penalty(off, 1.0, lambda_budget=0.0, lambda_residual=1.0)[0]
     assert p_res == pytest.approx(24.0 / 40.0, rel=1e-3)
     # Masks that underflow to zero (alpha far below 0 at a low temperature):
-    # E / F is floored, so the band stays finite (issue 12, #10).
+    # E / F is floored, so the band stays finite.
     p, ratio = penalty([-1e3 * np.ones(n) for n in (8, 16, 16)], 0.5, T=1e-3)
     assert ratio == 0.0
     assert p == pytest.approx(np.log(0.95) - np.log(objective.RATIO_FLOOR), rel=1e-4)

@@ -82,7 +82,7 @@ def test_all_alpha_positive_hard_mode_equals_original():
         ({"stem": [-1]}, "out of range"),
         ({"stem": []}, "Keeping no channel"),
         ({"stem": [1, 1]}, "duplicates"),
-        # Issue 12 #5: floats are not silently truncated.
+        # Floats are refused, not silently truncated.
         ({"stem": [0.7, 1.2, 2.9]}, r"group \d+ 'stem' must be integer indices .* boolean mask"),
         ({"stem": np.array([0.0, 2.0])}, r"'stem' must be integer indices.*float64"),
         ({"stem": ["0", "2"]}, "must be integer indices"),
@@ -127,7 +127,9 @@ def test_shared_layer_is_pruned_consistently():
 
 @pytest.mark.parametrize("name", testing.application_names())
 def test_keras_applications_guarantee(name):
-    """Issue guarantee (a)-(d) on every keras.applications architecture."""
+    """The surgery guarantee on every keras.applications architecture: (a)
+    pruned == hard-masked, (b) exact MACs == the cost model's, (c) the
+    pruned model reloads unchanged, (d) most of the MACs are prunable."""
     model = testing.build_application(name)
     result = testing.check_surgery(model, save=True)
     assert result["rel_error"] <= 1e-5  # (a)
@@ -166,7 +168,7 @@ def test_pretrained_ports_guarantee(name):
 
 
 def _nested_twice():
-    """Issue 12 #1: one sub-model called twice, each call its own node."""
+    """One sub-model called twice, each call its own node."""
     keras.utils.set_random_seed(0)
     i = keras.Input((16, 16, 8))
     block = keras.Model(i, L.Add()([i, L.Conv2D(8, 3, padding="same")(i)]))
@@ -230,7 +232,7 @@ CONSTANT_OPERANDS = {
 
 @pytest.mark.parametrize("case", list(CONSTANT_OPERANDS))
 def test_per_channel_constants_of_ops_are_sliced(case):
-    """Issue 12 #4: a constant with one value per channel is sliced with them."""
+    """A constant with one value per channel is sliced with them."""
     keras.utils.set_random_seed(0)
     inp = keras.Input((8, 8, 3))
     h = CONSTANT_OPERANDS[case](L.Conv2D(8, 3, padding="same", name="producer")(inp))

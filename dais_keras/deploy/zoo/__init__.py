@@ -79,6 +79,6 @@ __all__ = [
     "resolve_zoo_dir", "validate_index", "verify",
 ]
 
-# `dais_keras.zoo.list()` reads like the issue asks; `list_entries` is the
-# same function under a name that does not shadow the builtin.
+# `dais_keras.zoo.list()` is the public name; `list_entries` is the same
+# function under a name that does not shadow the builtin.
 list = list_entries  # noqa: A001
