@@ -78,6 +78,10 @@ _CASES = [
 def doc_env(tmp_path_factory):
     """One namespace and working directory per file; caches in a temporary
     directory for the whole module."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the documentation's examples export to TFLite: KERAS_BACKEND=tensorflow")
     cache = tmp_path_factory.mktemp("dais_cache")
     saved = {k: os.environ.get(k) for k in ("DAIS_KERAS_CACHE", "MPLBACKEND")}
     os.environ["DAIS_KERAS_CACHE"] = str(cache)
@@ -173,7 +177,7 @@ def _shell_commands(path):
                 tokens = shlex.split(command, comments=True)
                 tokens = list(itertools.dropwhile(lambda t: re.match(r"^\w+=", t), tokens))
                 if tokens:
-                    yield line + offset, tokens
+                    yield line + 1 + offset, tokens  # `line` is the fence's
 
 
 def _shell_files():
