@@ -248,7 +248,9 @@ def test_nan_in_search_loss_stops_with_clear_error_and_keeps_state(toy):
     model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
     before = _variables(model)
     xs, ys = toy.data(64, seed=2)
-    xs[:] = np.nan
+    # Finite inputs (NaN/Inf ones are refused before the first step) whose
+    # convolutions overflow: the search loss is not finite.
+    xs[:] = np.finfo("float32").max
     cb = DAISCallback(budget=0.5, search_data=(xs, ys), batch_size=BATCH, verbose=0)
     with pytest.raises(FloatingPointError, match="search .*NaN/Inf.*step 0"):
         model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[cb])
@@ -266,7 +268,7 @@ def test_nan_in_search_loss_stops_with_clear_error_and_keeps_state(toy):
 
 def test_nan_in_training_loss_stops_and_keeps_finite_state(toy):
     x, y = toy.data(256, seed=1)
-    x[3 * BATCH:4 * BATCH] = np.inf  # the 4th batch
+    x[3 * BATCH:4 * BATCH] = np.finfo("float32").max  # the 4th batch overflows in conv1
     model = toy.compile(dk.attach_indicators(toy.model()))
     before = _variables(model)
     xs, ys = toy.data(64, seed=2)
