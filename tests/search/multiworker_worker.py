@@ -1,17 +1,19 @@
 """One worker of a multi-process DAIS search (run by test_multiworker.py).
 
     python multiworker_worker.py --rank R --world N --ports P0,P1 --out OUT.npz
-        [--steps S] [--epochs E]
+        [--hosts H0,H1] [--epochs E]
 
 The backend is `KERAS_BACKEND`:
 
 * `tensorflow`: `tf.distribute.MultiWorkerMirroredStrategy`, the cluster in
-  `TF_CONFIG` (workers on localhost ports `P0, P1, ...`, this one `R`);
+  `TF_CONFIG` (worker `i` at `Hi:Pi`, hosts `localhost` by default; a
+  `TF_CONFIG` already set is used as it is);
   the training and search data are sharded between the workers by
   `tf.data`'s auto-sharding (each worker reads every N-th batch);
 * `jax`: `keras.distribution.initialize` (one JAX process per worker, the
   coordinator on port `P0`) and `keras.distribution.DataParallel` over every
-  process's devices; each worker passes its own shard of every global batch.
+  process's devices (the coordinator at `H0:P0`); each worker passes its own
+  shard of every global batch.
 
 With `--world 1` the same search runs in one process without a strategy:
 the reference the workers are compared with. The worker writes its alphas,
@@ -35,15 +37,17 @@ def main():
     parser.add_argument("--rank", type=int, required=True)
     parser.add_argument("--world", type=int, required=True)
     parser.add_argument("--ports", default="")
+    parser.add_argument("--hosts", default="", help="worker hosts (default: localhost)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--images", type=int, default=256)
     args = parser.parse_args()
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     ports = [int(p) for p in args.ports.split(",") if p]
-    if backend == "tensorflow" and args.world > 1:
+    hosts = [h for h in args.hosts.split(",") if h] or ["localhost"] * len(ports)
+    if backend == "tensorflow" and args.world > 1 and "TF_CONFIG" not in os.environ:
         os.environ["TF_CONFIG"] = json.dumps({
-            "cluster": {"worker": [f"localhost:{p}" for p in ports]},
+            "cluster": {"worker": [f"{h}:{p}" for h, p in zip(hosts, ports)]},
             "task": {"type": "worker", "index": args.rank},
         })
     import keras
@@ -80,7 +84,7 @@ def main():
     elif backend == "jax":
         if args.world > 1:
             keras.distribution.initialize(
-                job_addresses=f"localhost:{ports[0]}", num_processes=args.world,
+                job_addresses=f"{hosts[0]}:{ports[0]}", num_processes=args.world,
                 process_id=args.rank)
             # Each worker passes its own shard of every global batch.
             keras.distribution.set_distribution(
