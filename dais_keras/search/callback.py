@@ -199,8 +199,8 @@ class DAISCallback(keras.callbacks.Callback):
             penalty or the indicators' gradients), the step and what to
             change, and the model keeps its state from before that step.
 
-    A search of fewer steps than the annealing needs (about 18 with the
-    default schedule) still runs, with a warning.
+    A search of fewer steps than the annealing needs (about 34 with the
+    default schedule: `objective.min_search_steps`) still runs, with a warning.
 
     Example:
 
