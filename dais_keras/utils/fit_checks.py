@@ -49,7 +49,7 @@ def loss_kind(loss):
     if fn is not None:
         name = f"{name} {getattr(fn, '__name__', '')}"
     name = str(name).lower()
-    if "sparse_categorical" in name or name in ("scce",):
+    if "sparse_categorical" in name or name == "scce":
         return SPARSE
     if "categorical_crossentropy" in name or "categorical_focal" in name or name == "cce":
         return CATEGORICAL
@@ -80,7 +80,9 @@ def check_inputs(name, x, model):
     """
     arrays = data_forms.input_arrays(x)
     inputs = list(getattr(model, "inputs", None) or [])
-    if len(inputs) == len(arrays):
+    # A dict of inputs is matched by name, not order, by Keras: its shapes are
+    # left to Keras; its values are still checked.
+    if len(inputs) == len(arrays) and not isinstance(x, dict):
         for array, tensor in zip(arrays, inputs):
             expected = tuple(tensor.shape[1:])
             got = tuple(np.shape(array)[1:])
