@@ -49,3 +49,28 @@ def toy():
     import types
 
     return types.SimpleNamespace(model=toy_model, data=toy_data, compile=compile_toy)
+
+
+_key_bases = iter(range(1000, 10**9, 1000))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_collective_keys():
+    """Every `tf.distribute.MirroredStrategy` a test makes numbers its
+    collective operations from its own group keys. TensorFlow numbers every
+    strategy of a process from the same keys and its collective runtime keeps
+    the first strategy's shapes (tensorflow/tensorflow#62790), so a test's
+    strategy would otherwise fail after an earlier test's (the docs test runs
+    one); `_collective_key_base` is TensorFlow's own switch for its tests."""
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy
+    saved = strategy.__dict__.get("_collective_key_base", 0)
+    strategy._collective_key_base = next(_key_bases)
+    try:
+        yield
+    finally:
+        strategy._collective_key_base = saved

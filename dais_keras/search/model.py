@@ -333,6 +333,11 @@ class DAISModel(keras.Model):
             fit_checks.check_labels("y", y, self, loss)
         try:
             return super().fit(x, y, *args, **kwargs)
+        except Exception as error:
+            explained = _STEP.explain_error(self, error)
+            if explained is None:
+                raise
+            raise explained from error
         finally:
             # A search is switched on by DAISCallback for one `fit`; when that
             # `fit` stops early (an error, an interrupt), the next plain `fit`

@@ -75,6 +75,12 @@ class SearchStep:
         the model's distribution; `None` leaves it to Keras."""
         return None
 
+    def explain_error(self, model, error):
+        """An error that says what went wrong and how to fix it, for a
+        known backend failure `error` raised by `fit`; `None` leaves
+        `error` as it is."""
+        return None
+
     def read_variable(self, model, variable):
         """The current value of `variable` as numpy."""
         return keras.ops.convert_to_numpy(variable.value)

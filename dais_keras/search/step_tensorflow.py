@@ -300,6 +300,28 @@ class TensorFlowStep(SearchStep):
 
         return train_function
 
+    def explain_error(self, model, error):
+        """A second `MirroredStrategy` in one process: every instance
+        numbers its collective operations from the same keys, and
+        TensorFlow's collective runtime keeps what the first strategy's
+        operations were (tensorflow/tensorflow#62790), so the second
+        strategy's first all-reduce of another shape aborts."""
+        tf = _tf()
+        if not (isinstance(error, tf.errors.InvalidArgumentError)
+                and "Shape mismatch in the collective instance" in str(error)):
+            return None
+        return RuntimeError(
+            f"Model {model.name!r}: the replicas of "
+            f"{type(model.distribute_strategy).__name__} disagree about the "
+            "shape of a collective all-reduce. This happens when an earlier "
+            "strategy of this process already ran collective operations (a "
+            "second `tf.distribute.MirroredStrategy()`, for another model): "
+            "TensorFlow numbers the collectives of every strategy from the same "
+            "keys and keeps the first one's shapes (tensorflow/tensorflow#62790). "
+            "Create one strategy per process and build every model in its "
+            "`scope()`, or run each search in its own process."
+        )
+
     def local_build_batch(self, model, iterator):
         """Under a `MultiWorkerMirroredStrategy`, the first local replica's
         part of the first batch. Keras builds the model's compiled state
