@@ -419,6 +419,8 @@ def teacher_path_of(args, seed):
     """The unpruned run a `--teacher unpruned` run distils from: in
     `--teacher-dir` (the models of another config with the same protocol),
     else this config's own."""
+    if getattr(args, "teacher_seed", None) is not None:
+        seed = args.teacher_seed
     if getattr(args, "teacher_dir", None):
         return pathlib.Path(args.teacher_dir) / f"unpruned_s{seed}.keras"
     return model_path_of(args, "unpruned", seed)
@@ -581,6 +583,9 @@ def _add_options(parser):
     add("--teacher-dir", default=None,
         help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
         "--models-dir)")
+    add("--teacher-seed", type=int, default=None, metavar="S",
+        help="with --teacher unpruned: distil from the unpruned run of seed S (default: --seed); "
+        "one teacher for every seed keeps the teacher out of the spread between seeds")
     add("--seed", type=int, default=0)
     add("--val-images", type=int, default=0, metavar="N",
         help="hold N training images out of every training/search step (class-stratified, "

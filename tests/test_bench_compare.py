@@ -160,6 +160,11 @@ def test_unpruned_teacher_trains_first_on_labels_and_teaches_the_others(tmp_path
     teacher = compare.teacher_for("dais", protocol, elsewhere, original)
     for a, b in zip(teacher.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # --teacher-seed: every seed distils from the unpruned run of one seed.
+    one_teacher = compare.parse_args(["--config", config, "--models-dir", str(tmp_path),
+                                      "--seed", "2", "--teacher-seed", "0"])
+    assert compare.teacher_path_of(one_teacher, 2) == compare.model_path_of(args, "unpruned", 0)
+    assert compare.teacher_path_of(args, 2) == compare.model_path_of(args, "unpruned", 2)
     bad = copy.copy(args)
     bad.teacher = "best"
     with pytest.raises(ValueError, match=r"`teacher` must be one of .*'best'"):
