@@ -217,17 +217,38 @@ def time_models(runs, depth, earlier=None):
     return base["tflite"], base["ort"]
 
 
+def _own_teachers(runs):
+    """`{seed: resolved path}` of the unpruned runs in `runs`."""
+    return {run["seed"]: str(pathlib.Path(run["model_path"]).resolve())
+            for run in runs if run["method"] == "unpruned" and run.get("model_path")}
+
+
 def foreign_teachers(runs):
     """`[(method, seed, teacher_model)]` of the runs that distilled from an
-    unpruned model other than the unpruned run of their seed in `runs`
-    (`--teacher-dir`, e.g. the same protocol trained again). Runs that do not
-    record their teacher (`teacher_model`, absent before it was recorded)
-    distilled from their config's own unpruned run and are not listed."""
-    own = {run["seed"]: str(pathlib.Path(run["model_path"]).resolve())
-           for run in runs if run["method"] == "unpruned" and run.get("model_path")}
+    unpruned model that is no unpruned run in `runs` (`--teacher-dir`, e.g.
+    the same protocol trained again). Runs that do not record their teacher
+    (`teacher_model`, absent before it was recorded) distilled from their
+    config's own unpruned run and are not listed; nor are the runs taught by
+    the unpruned run of another seed in `runs` (`shared_teachers`)."""
+    own = _own_teachers(runs)
     return [(run["method"], run["seed"], run["teacher_model"]) for run in runs
             if run.get("teacher_model")
-            and str(pathlib.Path(run["teacher_model"]).resolve()) != own.get(run["seed"])]
+            and str(pathlib.Path(run["teacher_model"]).resolve()) not in own.values()]
+
+
+def shared_teachers(runs):
+    """`[(method, seed, teacher_seed)]` of the runs that distilled from the
+    unpruned run of another seed in `runs` (`--teacher-seed`)."""
+    seed_of = {path: seed for seed, path in _own_teachers(runs).items()}
+    out = []
+    for run in runs:
+        teacher = run.get("teacher_model")
+        if not teacher:
+            continue
+        seed = seed_of.get(str(pathlib.Path(teacher).resolve()))
+        if seed is not None and seed != run["seed"]:
+            out.append((run["method"], run["seed"], seed))
+    return out
 
 
 def _shown(path):
@@ -265,6 +286,7 @@ def merge(runs, command, timer=None, expected=()):
         "summary": summarise(rows),
         "missing_methods": [m for m in expected if m not in ran],
         "foreign_teachers": [list(t) for t in foreign_teachers(runs)],
+        "shared_teachers": [list(t) for t in shared_teachers(runs)],
         "rows": rows,
         "runs": [{k: run[k] for k in ("file", "method", "seed", "command", "backend", "machine",
                                       "wall_seconds", "model_path")}
@@ -324,7 +346,7 @@ def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"
     if p["distill"] and p.get("teacher") == "unpruned":
         kd = (f"knowledge distillation (T={p['distill_temperature']:g}, weight "
               f"{p['distill_weight']:g}) in every fine-tune epoch of every pruned method from "
-              "the unpruned reference of the same seed (the pretrained port trained on the "
+              "the unpruned reference of the same seed unless noted below (the pretrained port trained on the "
               "labels of the same images for the same epochs; the teacher itself is trained "
               f"without distillation); {dais_search}")
     elif p["distill"]:
@@ -362,10 +384,19 @@ def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"
 
 def write_markdown(merged, path):
     p = merged["protocol"]
+    # A latency budget: the latency each model was pruned to, predicted by the shared table.
+    is_latency = isinstance(p["budget"], dict) and "latency" in p["budget"]
+    predicted_head = " predicted ms |" if is_latency else ""
+
+    def predicted(stats):
+        if not is_latency:
+            return ""
+        return " - |" if stats is None else f" {stats['mean']:.4f} |"
     lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {budget_text(p['budget'], True)}: DAIS vs "
              "baselines, equal compute", "", protocol_text(p, dais_search_text(merged["rows"])), "",
-             "| method | runs (seeds) | total epochs | MACs | params | acc JPEG test | "
-             "acc exact subset | TFLite ms (speed-up) |", "|---|---|---|---|---|---|---|---|"]
+             f"| method | runs (seeds) | total epochs | MACs |{predicted_head} params | acc val | "
+             "acc JPEG test | acc exact subset | TFLite ms (speed-up) |",
+             "|---|---|---|---|---|---|---|---|---|" + "---|" * bool(predicted_head)]
     for e in merged["summary"]:
         tfl = e["tflite_ms"]
         notes = [f"{e['tflite_speedup']:.2f}×"] if tfl and e["tflite_speedup"] else []
@@ -375,7 +406,8 @@ def write_markdown(merged, path):
             f" ({'; '.join(notes)})" if notes else "")
         lines.append(
             f"| {e['method']} | {e['runs']} ({', '.join(map(str, e['seeds']))}) | "
-            f"{e['total_epochs']} | {e['macs']['mean']:,.0f} | {e['params']['mean']:,.0f} | "
+            f"{e['total_epochs']} | {e['macs']['mean']:,.0f} |{predicted(e['predicted_ms'])} "
+            f"{e['params']['mean']:,.0f} | {_pct(e['acc_val'])} | "
             f"{_pct(e['acc_jpeg_test'])} | {_pct(e['acc_exact_subset'])} | {latency} |")
     if merged.get("missing_methods"):
         lines += ["", "**Partial:** no run yet for " + ", ".join(merged["missing_methods"]) +
@@ -386,14 +418,24 @@ def write_markdown(merged, path):
             " distilled from an unpruned run of the same seed and protocol other than this "
             "table's (`--teacher-dir`): " + ", ".join(
             sorted({f"`{_shown(path)}`" for *_, path in merged["foreign_teachers"]})) + "."]
-    lines += ["", "Runs:", "", "| method | seed | backend | epochs (search + fine-tune) | "
-              "acc JPEG test | acc exact subset | TFLite ms | ORT ms | wall s | command |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    if merged.get("shared_teachers"):
+        by_teacher = {}
+        for method, seed, teacher in merged["shared_teachers"]:
+            by_teacher.setdefault(teacher, []).append(f"{method} seed {seed}")
+        lines += ["", "**Teacher:** " + "; ".join(
+            f"{', '.join(runs)} distilled from the unpruned run of seed {teacher} "
+            f"(`--teacher-seed {teacher}`)" for teacher, runs in sorted(by_teacher.items())) + "."]
+    lines += ["", "Runs:", "", "| method | seed | backend | epochs (search + fine-tune) |"
+              f"{predicted_head} acc val | acc JPEG test | acc exact subset | TFLite ms | ORT ms | "
+              "wall s | command |",
+              "|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * bool(predicted_head)]
     for r, run in zip(merged["rows"], merged["runs"]):
         ms = [f"{r[k]:.3f}" if r.get(k) else "-" for k in ("tflite_ms", "ort_ms")]
         lines.append(
             f"| {r['method']} | {r['seed']} | {r['backend']} | {r['search_epochs']} + "
-            f"{r['finetune_epochs']} | {100 * r['acc_jpeg_test']:.2f} % | "
+            f"{r['finetune_epochs']} |{predicted(r.get('predicted_ms') and {'mean': r['predicted_ms']})} "
+            f"{'-' if r.get('acc_val') is None else format(100 * r['acc_val'], '.2f') + ' %'} | "
+            f"{100 * r['acc_jpeg_test']:.2f} % | "
             f"{100 * r['acc_exact_subset']:.2f} % | {ms[0]} | {ms[1]} | {r['wall_seconds']:.0f} | "
             f"`{run['command']}` |")
     machines = {f"{m['cpu']} ({m['cpu_count']} cores)" for m in (r["machine"] for r in merged["runs"])}

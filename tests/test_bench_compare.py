@@ -313,15 +313,20 @@ def test_merge_names_runs_taught_by_another_unpruned_run(tmp_path):
              run("dais", 0, "dais_s0.keras", "unpruned_s0.keras"),
              run("dais", 1, "dais_s1.keras", "unpruned_s1.keras"),
              run("uniform", 1, "uniform_s1.keras", "again/unpruned_s1.keras"),
-             run("l1-layer", 0, "l1-layer_s0.keras")]  # made before runs recorded their teacher
+             run("l1-layer", 0, "l1-layer_s0.keras"),  # made before runs recorded their teacher
+             run("dais", 2, "dais_s2.keras", "unpruned_s0.keras"),  # --teacher-seed 0
+             run("uniform", 2, "uniform_s2.keras", "unpruned_s0.keras")]
     merged = compare_merge.merge(compare_merge.load_runs(files), "merge")
     assert merged["foreign_teachers"] == [["uniform", 1, str(tmp_path / "again/unpruned_s1.keras")]]
+    assert merged["shared_teachers"] == [["dais", 2, 0], ["uniform", 2, 0]]
     assert [r["teacher_model"] for r in merged["runs"]][4] == str(tmp_path / "again/unpruned_s1.keras")
     compare_merge.write_markdown(merged, tmp_path / "m.md")
     text = (tmp_path / "m.md").read_text()
     assert ("**Teacher:** uniform seed 1 distilled from an unpruned run of the same seed and "
             "protocol other than this table's (`--teacher-dir`): "
             f"`{tmp_path / 'again/unpruned_s1.keras'}`.") in text
+    assert ("**Teacher:** dais seed 2, uniform seed 2 distilled from the unpruned run of seed 0 "
+            "(`--teacher-seed 0`).") in text
     # Without the unpruned run of its seed in the merge, the teacher is not this table's either.
     alone = compare_merge.merge(compare_merge.load_runs(files[2:3]), "merge")
     assert alone["foreign_teachers"] == [["dais", 0, str(tmp_path / "unpruned_s0.keras")]]
@@ -494,6 +499,26 @@ def test_latency_run_prunes_every_method_to_the_predicted_target(latency_runs):
     repair = runs["dais"]["row"]["repair_latency"]
     assert repair["after_ms"] == pytest.approx(runs["dais"]["row"]["predicted_ms"])
     assert repair["target_ms"] == pytest.approx(0.5 * total)
+
+
+def test_latency_merge_shows_predicted_latency_and_validation_accuracy(latency_runs, tmp_path):
+    runs = latency_runs[0]
+    files = []
+    for method, run in runs.items():
+        path = tmp_path / f"{method}.json"
+        path.write_text(json.dumps(dict(run, file=str(path))))
+        files.append(str(path))
+    merged = compare_merge.merge(compare_merge.load_runs(files), "merge")
+    compare_merge.write_markdown(merged, tmp_path / "m.md")
+    text = (tmp_path / "m.md").read_text()
+    head = "| method | runs (seeds) | total epochs | MACs | predicted ms | params | acc val |"
+    assert head in text
+    dais = runs["dais"]["row"]
+    line = next(l for l in text.splitlines() if l.startswith("| dais | 1 (0) |"))
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    assert cells[4] == f"{dais['predicted_ms']:.4f}"
+    assert cells[6] == f"{100 * dais['acc_val']:.2f} %"
+    assert len(cells) == len(head.split("|")) - 2 + 3  # + JPEG test, exact subset, TFLite
 
 
 def test_shipped_latency_configs_share_one_protocol_but_budget_and_depth():
