@@ -362,8 +362,8 @@ def test_model_files_load_in_safe_mode(setup, capsys, tmp_path):
     "argv, message",
     [
         (["prune", "--budget", "1.5"], "Config key 'budget' must be a number in (0, 1); got 1.5"),
-        (["prune", "--method", "uniform", "--latency", "0.5"],
-         "only method 'dais' searches; method 'uniform' prunes to a MACs fraction"),
+        (["prune", "--method", "uniform", "--latency", "0.5", "--set", "search.lambda_budget=2"],
+         "Config section 'search' has lambda_budget, which method 'uniform' does not use"),
         (["search", "--latency", "1.5"], "Config key 'budget' must be a number in (0, 1) (MACs) "
                                          "or a mapping {latency: fraction}"),
         (["prune", "--set", "finetune.lrr=1"], "Unknown config key 'finetune.lrr'"),
@@ -401,6 +401,33 @@ def test_infeasible_round_to_is_a_warning_not_a_failure(setup, capsys, tmp_path)
     metrics = _metrics(out)
     assert metrics["feasible"] is False
     assert "the budget band was not met" in printed.out
+
+
+def test_baseline_prunes_to_a_latency_budget_from_the_given_table(setup, capsys, tmp_path):
+    """`dais prune --method halp --latency 0.5` reads search.latency_table
+    (synthetic timings here) and predicts at most half the model's latency."""
+    from dais_keras import latency as L
+
+    def timer(one):
+        c_in, c_out = int(one.inputs[0].shape[-1]), int(one.outputs[0].shape[-1])
+        return 0.01 + 0.002 * c_in + 0.003 * c_out + 0.0005 * c_in * c_out
+
+    model = keras.saving.load_model(setup.model)
+    table = L.build_latency_table(model, cache_dir=str(tmp_path / "cache_t"), timer=timer,
+                                  max_points=(4, 5), verbose=0)
+    table_path = tmp_path / "table.json"
+    table.save(table_path)
+    out = tmp_path / "run"
+    code, printed = _run(["prune", "--config", str(setup.config), "--method", "halp",
+                          "--latency", "0.5", "--set", f"search.latency_table={table_path}",
+                          "--no-finetune", "--no-eval", "--out", str(out), "--quiet"], capsys)
+    assert code == 0, printed.err
+    metrics = _metrics(out)
+    assert metrics["budget"] == {"latency": 0.5} and metrics["feasible"] is True
+    latency = metrics["selection"]["latency"]
+    assert latency["lower_ms"] <= latency["after_ms"] <= latency["target_ms"]
+    assert latency["target_ms"] == pytest.approx(0.5 * latency["total_ms"])
+    assert metrics["macs"]["ratio"] < 0.5  # per-layer overheads: half the latency, fewer MACs
 
 
 # ------------------------------------------------------------------ bench

@@ -9,7 +9,7 @@ method: l1-global        # "dais" or a baseline (dais_keras.baselines.available(
 budget: 0.5              # pruned MACs / unpruned MACs, in (0, 1)
 ```
 
-`budget` may also be a latency budget for `method: dais`:
+`budget` may also be a latency budget (DAIS and every baseline):
 `budget: {latency: 0.5}` (half the unpruned model's latency, measured on
 this machine) or `budget: {latency_ms: 3.0}`; `search.runtime` picks the
 runtime (`tflite`, `onnxruntime`) and `search.latency_table` a saved table

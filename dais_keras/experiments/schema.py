@@ -358,6 +358,27 @@ def _check_callback(config):
         raise ValueError(f"Config section 'search' (DAISCallback arguments): {e}") from e
 
 
+def _check_latency_keys(config):
+    """A baseline under a latency budget reads `search.runtime` and
+    `search.latency_table` (as DAIS does) and no other search keyword."""
+    from dais_keras.search.target import check_latency_arguments
+    from dais_keras.cost.budget import parse_budget
+
+    extra = {k: v for k, v in config["search"].items() if k not in SCHEMA["search"]}
+    unused = sorted(set(extra) - {"runtime", "latency_table"})
+    if unused:
+        raise ValueError(
+            f"Config section 'search' has {', '.join(unused)}, which method "
+            f"'{config['method']}' does not use (it reads search.runtime and "
+            "search.latency_table for its latency budget); remove them."
+        )
+    try:
+        check_latency_arguments(parse_budget(config["budget"]), None,
+                                extra.get("runtime", "tflite"), extra.get("latency_table"))
+    except ValueError as e:
+        raise ValueError(f"Config section 'search': {e}") from e
+
+
 def validate(config, partial=False, source=None):
     """Checks a config dict; returns it unchanged.
 
@@ -408,11 +429,7 @@ def validate(config, partial=False, source=None):
         if config["method"] == DAIS_METHOD:
             _check_callback(config)
         elif isinstance(config["budget"], dict) and next(iter(config["budget"])) != "macs":
-            raise ValueError(
-                f"Config key 'budget' is a latency budget ({config['budget']!r}), which "
-                f"only method '{DAIS_METHOD}' searches; method '{config['method']}' "
-                "prunes to a MACs fraction (e.g. budget: 0.5)."
-            )
+            _check_latency_keys(config)
     return config
 
 

@@ -157,8 +157,9 @@ def test_latency_budgets_resolve_and_name_runs(tmp_path):
         (["budget={latency: 1.5}"], "Config key 'budget' must be a number in \\(0, 1\\) \\(MACs\\) or a "
                                     "mapping \\{latency: fraction\\}"),
         (["budget={speed: 0.5}"], "Config key 'budget' must be a number in \\(0, 1\\) \\(MACs\\) or a"),
-        (["method=uniform", "budget={latency: 0.5}"], "only method 'dais' searches; method "
-                                                      "'uniform' prunes to a MACs fraction"),
+        (["method=uniform", "budget={latency: 0.5}", "search.lambda_budget=2"],
+         "Config section 'search' has lambda_budget, which method 'uniform' does not use"),
+        (["method=halp", "budget={latency: 0.5}", "search.runtime=tvm"], "`runtime` must be one of"),
         (["budget={latency: 0.5}", "search.runtime=tvm"], "`runtime` must be one of"),
     ],
 )

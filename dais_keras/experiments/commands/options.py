@@ -35,10 +35,10 @@ def config_arguments(parser, model=True, pruning=True, positional_model=False):
         budget.add_argument("--budget", type=float, metavar="F",
                             help="target MACs as a fraction of the unpruned model's, in (0, 1)")
         budget.add_argument("--latency", type=float, metavar="F",
-                            help="DAIS only: target latency as a fraction of the unpruned model's, "
+                            help="target latency as a fraction of the unpruned model's, "
                             "measured on this machine (config: budget={latency: F})")
         budget.add_argument("--latency-ms", type=float, metavar="MS",
-                            help="DAIS only: target latency in milliseconds (config: "
+                            help="target latency in milliseconds (config: "
                             "budget={latency_ms: MS})")
         group.add_argument("--round-to", type=int, metavar="N",
                            help="make every pruned group's width a multiple of N (e.g. 8)")

@@ -65,14 +65,37 @@ class _BaselineStep:
         step = BaselinePruning(cfg["method"], cfg["budget"], seed=cfg["seed"],
                                round_to=cfg["round_to"], band=cfg["band"],
                                min_width=cfg["min_width"],
-                               best_effort=cfg["on_infeasible"] == "warn")
+                               best_effort=cfg["on_infeasible"] == "warn",
+                               cost=self._latency_model(model))
         pruning = step(model)
         report = pruning.report
         run.log(report.summary())
+        budget = step.budget if isinstance(step.budget, dict) else f"{step.budget:.0%}"
         plot_group_widths(report.groups, run.path("widths.png"),
-                          f"{cfg['method']} at {step.budget:.0%}", run.log)
+                          f"{cfg['method']} at {budget}", run.log)
         self.selection = report.as_dict()
         return pruning
+
+
+    def _latency_model(self, model):
+        """Under a latency budget, the `LatencyModel` the baseline prunes to
+        (the table of `search.latency_table`, else this machine's cache of
+        `search.runtime`), as DAIS's search builds it; `None` for MACs."""
+        from dais_keras.cost.budget import parse_budget
+
+        run, cfg = self.run, self.run.config
+        if not parse_budget(cfg["budget"]).is_latency:
+            return None
+        from dais_keras.latency.model import latency_model
+        from dais_keras.latency.table import LatencyTable
+
+        table = cfg["search"].get("latency_table")
+        if isinstance(table, str):
+            table = LatencyTable.load(table)
+        runtime = cfg["search"].get("runtime", "tflite")
+        run.log(f"latency model: {runtime}, "
+                + (f"table {cfg['search']['latency_table']}" if table else "this machine's table"))
+        return latency_model(model, table=table, runtime=runtime, verbose=run.verbose)
 
 
 def pruning_run(args, command, overrides):
@@ -199,11 +222,13 @@ def _prune_description():
 
     lines = "\n".join(f"  {m.name:10s} {m.description}" for m in baselines.METHODS.values())
     return f"""\
-Prune a model to a MACs budget with DAIS or a baseline, through the same exact
-surgery, then fine-tune (finetune.epochs > 0, the same way for every method;
---distill to learn from the unpruned model too) and evaluate it. Every method
-meets the band [(1 - band) * budget, budget] of the unpruned MACs (band 0.05),
-or says by how much it cannot (e.g. a coarse --round-to).
+Prune a model to a MACs or latency budget with DAIS or a baseline, through the
+same exact surgery, then fine-tune (finetune.epochs > 0, the same way for every
+method; --distill to learn from the unpruned model too) and evaluate it. Every
+method meets the band [(1 - band) * budget, budget] of the unpruned MACs (band
+0.05), or of the latency its table predicts (--latency: every method reads the
+same table, search.latency_table or this machine's), or says by how much it
+cannot (e.g. a coarse --round-to).
 
 methods:
   dais       the DAIS search (see `dais search --help`)
@@ -213,6 +238,7 @@ examples:
   dais prune --config configs/cifar10/resnet20/l1-global-50.yaml
   dais prune --model resnet20 --set model.pretrained=true --method cpmc --budget 0.3 --round-to 8
   dais prune --config configs/cifar10/vgg16/uniform-50.yaml --no-finetune --no-eval
+  dais prune --model resnet20 --set model.pretrained=true --method halp --latency 0.5
 {options.RUN_FILES}"""
 
 
@@ -224,6 +250,7 @@ COMMANDS = [
     dict(name="search", help="Run the DAIS search to a MACs budget, then fine-tune and evaluate.",
          configure=_search_arguments, run=_search, description=_SEARCH_DESCRIPTION),
     dict(name="prune",
-         help="Prune to a MACs budget with DAIS or a baseline (uniform, L1, random, CPMC).",
+         help="Prune to a MACs or latency budget with DAIS or a baseline (uniform, L1, "
+         "random, CPMC, HALP).",
          configure=_prune_arguments, run=_prune, description=_prune_description),
 ]
