@@ -203,9 +203,17 @@ def test_zoo_list_show_verify(zoo_dir, capsys):
     assert cli.main(["zoo", "list", "--zoo-dir", str(zoo_dir)]) == 0
     out = capsys.readouterr().out
     assert "tiny-cnn@1" in out and "cifar10-exact-subset-1017 40.00%" in out
+    assert out.splitlines()[1].split()[3] == "0.5"
+    zoo.publish(tiny_model(), "tiny-cnn-lat50", metrics={"cifar10-exact-subset-1017": 0.4},
+                budget={"latency": 0.5}, base="tinycnn", dataset="cifar10",
+                licence="Apache-2.0", command="pytest", zoo_dir=zoo_dir,
+                latency={"tflite_ms": 0.2, "machine": "here"})
+    assert cli.main(["zoo", "list", "--zoo-dir", str(zoo_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-cnn-lat50@1  tinycnn  cifar10  latency 0.5" in out
 
     assert cli.main(["zoo", "list", "--zoo-dir", str(zoo_dir), "--json"]) == 0
-    assert list(json.loads(capsys.readouterr().out)) == ["tiny-cnn@1"]
+    assert list(json.loads(capsys.readouterr().out)) == ["tiny-cnn@1", "tiny-cnn-lat50@1"]
 
     assert cli.main(["zoo", "show", "tiny-cnn", "--zoo-dir", str(zoo_dir)]) == 0
     out = capsys.readouterr().out
@@ -219,7 +227,7 @@ def test_zoo_list_show_verify(zoo_dir, capsys):
     assert capsys.readouterr().out.startswith("# tiny-cnn@1")
 
     assert cli.main(["zoo", "verify", "--zoo-dir", str(zoo_dir)]) == 0
-    assert "1 entries, 0 failed" in capsys.readouterr().out
+    assert "2 entries, 0 failed" in capsys.readouterr().out
 
 
 def test_zoo_verify_fails_on_tampering(zoo_dir, capsys):

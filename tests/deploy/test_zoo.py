@@ -67,6 +67,45 @@ def test_publish_load_verify_round_trip(zoo_dir):
     assert cache_files(zoo_dir) == []  # Local entries are never copied to the cache.
 
 
+def test_latency_budget_entry_round_trips_with_its_measured_latency(zoo_dir):
+    latency = {"tflite_ms": 0.431, "ort_ms": 0.512, "unpruned_tflite_ms": 0.862,
+               "machine": "AMD EPYC (2 cores)", "batch": 1, "threads": 1}
+    args = dict(PUBLISH_ARGS, budget={"latency": np.float32(0.5)}, latency=latency)
+    entry = zoo.publish(tiny_model(), "tiny-cnn-lat50", zoo_dir=zoo_dir, **args)
+    assert entry.budget == {"latency": 0.5} and entry.latency == latency
+    [listed] = zoo.list(zoo_dir=zoo_dir)
+    assert listed == entry
+    assert read_raw(zoo_dir)["entries"]["tiny-cnn-lat50@1"]["latency"] == latency
+    card = (zoo_dir / "cards" / "tiny-cnn-lat50@1.md").read_text()
+    assert "pruned with DAIS to a latency budget of 50% of the base model's latency" in card
+    assert "| Latency budget | 50% of the base model's latency (predicted by the measured table) |" in card
+    assert "Measured on AMD EPYC (2 cores) (batch: 1; threads: 1)." in card
+    assert "| tflite | 0.431 | 0.862 | 2.00× |" in card and "| ort | 0.512 | - | - |" in card
+    assert zoo.verify(zoo_dir).ok
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(budget={"macs": 0.5}), "write a MACs budget as a number"),
+        (dict(budget={"latency": 1.5}), "is not a budget"),
+        (dict(budget={"speed": 0.5}), "is not a budget"),
+        (dict(latency={"tflite_ms": 0.4}), "must name the 'machine'"),
+        (dict(latency={"machine": "x"}), "at least one '<runtime>_ms' time"),
+        (dict(latency={"machine": "x", "tflite_ms": -1.0}), "'tflite_ms' must be a positive"),
+        (dict(latency={"machine": "x", "tflite_ms": np.float32(0.4)}), "latency"),
+        (dict(latency=[0.4]), "Expected `latency` to be a dict"),
+    ],
+)
+def test_publish_refuses_bad_latency_budgets_and_records(zoo_dir, change, message):
+    kwargs = dict(PUBLISH_ARGS, name="tiny-cnn", zoo_dir=zoo_dir)
+    kwargs.update(change)
+    with pytest.raises(ValueError, match=message):
+        zoo.publish(tiny_model(), **kwargs)
+    assert not (zoo_dir / "index.json").exists()
+    assert not any((zoo_dir / "weights").glob("*"))  # nothing written
+
+
 def test_publish_drops_optimizer_state(zoo_dir, tmp_path):
     model = tiny_model()
     model.compile(keras.optimizers.Adam(), "mse")
@@ -275,6 +314,11 @@ def test_valid_record_validates():
         (lambda d: d["entries"]["m@1"].update(accuracy={"x": 91.6}), "accuracy on 'x'"),
         (lambda d: d["entries"]["m@1"].update(accuracy={}), "'accuracy' is empty"),
         (lambda d: d["entries"]["m@1"].update(budget=0), "'budget'"),
+        (lambda d: d["entries"]["m@1"].update(budget={"latency": 0}), "'budget'.*not a budget"),
+        (lambda d: d["entries"]["m@1"].update(budget={"macs": 0.5}), "MACs budget as a number"),
+        (lambda d: d["entries"]["m@1"].update(latency={"tflite_ms": 1.0}), "'machine'"),
+        (lambda d: d["entries"]["m@1"].update(latency={"machine": "x", "tflite_ms": 0}),
+         "'tflite_ms' must be a positive"),
         (lambda d: d["entries"]["m@1"].update(date="Jan 2025"), "YYYY-MM-DD"),
         (lambda d: d["entries"]["m@1"].update(url="https://x/m.keras"), "exactly one of 'file' and 'url'"),
         (lambda d: d["entries"]["m@1"].pop("file"), "exactly one of 'file' and 'url'"),

@@ -16,11 +16,8 @@ def model_card(entry):
     if entry.extra:
         extra = "\n## Extra metadata\n\n```json\n" + json.dumps(entry.extra, indent=2) + "\n```\n"
     method = (entry.extra or {}).get("method", "DAIS")
-    summary = (
-        f"Unpruned {entry.base} (reference, 100% of its MACs)"
-        if entry.budget >= 1.0
-        else f"{entry.base} pruned with {method} to a budget of {entry.budget:.0%} of its MACs"
-    )
+    summary, budget_row = _budget_text(entry, method)
+    latency = _latency_section(entry.latency)
     return f"""# {entry.key}
 
 {summary}, on {entry.dataset} (trained on `{entry.dataset_variant}`).
@@ -29,7 +26,7 @@ def model_card(entry):
 |---|---|
 | Base architecture | `{entry.base}` |
 | Dataset (variant) | `{entry.dataset}` (`{entry.dataset_variant}`) |
-| MACs budget | {entry.budget:.0%} of the base model |
+| {budget_row} |
 | MACs (batch 1) | {entry.macs:,} |
 | Parameters | {entry.params:,} |
 {shape}
@@ -41,7 +38,7 @@ re-encoded CIFAR-10 are not the same number as on the original pixels.
 | Evaluation set | Top-1 |
 |---|---|
 {acc_rows}
-
+{latency}
 ## Use
 
 ```python
@@ -66,3 +63,38 @@ dais export {entry.key} --format onnx --out model.onnx
 
 {entry.licence}
 {extra}"""
+
+
+def _budget_text(entry, method):
+    """The card's summary sentence and budget table row."""
+    budget = entry.budget
+    if isinstance(budget, dict):
+        kind, value = next(iter(budget.items()))
+        target = (f"{value:g} ms" if kind == "latency_ms"
+                  else f"{value:.0%} of the base model's latency")
+        return (f"{entry.base} pruned with {method} to a latency budget of {target}",
+                f"Latency budget | {target} (predicted by the measured table)")
+    if budget >= 1.0:
+        return (f"Unpruned {entry.base} (reference, 100% of its MACs)",
+                "MACs budget | 100% of the base model")
+    return (f"{entry.base} pruned with {method} to a budget of {budget:.0%} of its MACs",
+            f"MACs budget | {budget:.0%} of the base model")
+
+
+def _latency_section(latency):
+    """The card's measured-latency section (empty without a record)."""
+    if not latency:
+        return ""
+    rows = []
+    for key, value in latency.items():
+        if not key.endswith("_ms") or key.startswith("unpruned_"):
+            continue
+        runtime = key[:-3]
+        base = latency.get(f"unpruned_{key}")
+        speedup = f"{base / value:.2f}×" if base else "-"
+        rows.append(f"| {runtime} | {value:.3f} | {f'{base:.3f}' if base else '-'} | {speedup} |")
+    details = {k: v for k, v in latency.items() if not k.endswith("_ms") and k != "machine"}
+    note = "; ".join(f"{k}: {v}" for k, v in details.items())
+    return ("\n## Latency\n\nMeasured on " + latency["machine"] + (f" ({note})" if note else "")
+            + ".\n\n| Runtime | ms | base model ms | speed-up |\n|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")

@@ -35,10 +35,13 @@ FIELDS = {
     "base": (str, True, "base architecture, e.g. 'resnet56'"),
     "dataset": (str, True, "dataset, e.g. 'cifar10'"),
     "dataset_variant": (str, True, "data the model was trained on, e.g. 'cifar10-jpeg'"),
-    "budget": ((int, float), True, "target fraction of the base model's MACs, in (0, 1]"),
+    "budget": ((int, float, dict), True, "target fraction of the base model's MACs, in (0, 1], "
+               "or a latency budget {'latency': fraction} / {'latency_ms': milliseconds}"),
     "macs": (int, True, "exact MACs of one forward pass (batch 1)"),
     "params": (int, True, "learnable parameters"),
     "accuracy": (dict, True, "evaluation-set name -> top-1 accuracy in [0, 1]"),
+    "latency": (dict, False, "measured latency: '<runtime>_ms' -> milliseconds (> 0) and "
+                "'machine' -> where it was measured, plus free-form JSON details"),
     "file": (str, False, "weights path relative to the zoo directory"),
     "url": (str, False, "weights URL (http, https or file)"),
     "sha256": (str, True, "sha256 of the weights file, 64 lowercase hex digits"),
@@ -68,7 +71,7 @@ class ZooEntry:
     base: str
     dataset: str
     dataset_variant: str
-    budget: float
+    budget: object
     macs: int
     params: int
     accuracy: dict
@@ -84,6 +87,7 @@ class ZooEntry:
     description: object = None
     input_shape: object = None
     extra: object = None
+    latency: object = None
     zoo_dir: object = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
@@ -142,6 +146,39 @@ def _extra_problem(extra):
     return None
 
 
+def budget_problem(budget):
+    """What is wrong with a zoo `budget` (a MACs fraction in (0, 1] or a
+    latency budget), or None."""
+    if isinstance(budget, dict):
+        from dais_keras.cost.budget import parse_budget
+
+        try:
+            parsed = parse_budget(budget)
+        except (ValueError, TypeError) as e:
+            return f"'budget' {budget!r} is not a budget: {e}"
+        if not parsed.is_latency:
+            return f"'budget' {budget!r}: write a MACs budget as a number, e.g. 0.5"
+        return None
+    return None if 0 < budget <= 1 else f"'budget' must be in (0, 1], got {budget}"
+
+
+def latency_problem(latency):
+    """What is wrong with a zoo `latency` record, or None."""
+    if not isinstance(latency.get("machine"), str) or not latency["machine"].strip():
+        return "'latency' must name the 'machine' it was measured on"
+    times = {k: v for k, v in latency.items() if k.endswith("_ms")}
+    if not times:
+        return "'latency' must hold at least one '<runtime>_ms' time, e.g. 'tflite_ms'"
+    for k, v in times.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            return f"'latency' {k!r} must be a positive number of milliseconds, got {v!r}"
+    try:
+        io.check_finite(latency, "'latency'")
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _accuracy_problem(accuracy):
     for eval_set, acc in accuracy.items():
         if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
@@ -157,7 +194,8 @@ _RULES = (
     lambda d, key: None if d["version"] >= 1 else f"'version' must be >= 1, got {d['version']}",
     lambda d, key: None if key == f"{d['name']}@{d['version']}" else (
         f"the key must be 'name@version' = '{d['name']}@{d['version']}'"),
-    lambda d, key: None if 0 < d["budget"] <= 1 else f"'budget' must be in (0, 1], got {d['budget']}",
+    lambda d, key: budget_problem(d["budget"]),
+    lambda d, key: latency_problem(d["latency"]) if "latency" in d else None,
     lambda d, key: None if d["macs"] >= 0 else f"'macs' must be >= 0, got {d['macs']}",
     lambda d, key: None if d["params"] >= 0 else f"'params' must be >= 0, got {d['params']}",
     lambda d, key: None if d["size"] > 0 else f"'size' must be > 0, got {d['size']}",

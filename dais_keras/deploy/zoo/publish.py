@@ -27,6 +27,8 @@ from dais_keras.deploy.zoo.entry import DATE_PATTERN
 from dais_keras.deploy.zoo.entry import MAX_NAME_LENGTH
 from dais_keras.deploy.zoo.entry import SCHEMA_VERSION
 from dais_keras.deploy.zoo.entry import ZooEntry
+from dais_keras.deploy.zoo.entry import budget_problem
+from dais_keras.deploy.zoo.entry import latency_problem
 from dais_keras.deploy.zoo.entry import parse_key
 from dais_keras.deploy.zoo.entry import valid_name
 from dais_keras.deploy.zoo.entry import validate_index
@@ -160,6 +162,7 @@ def publish(
     dataset_variant=None,
     description=None,
     extra=None,
+    latency=None,
     zoo_dir=None,
     date=None,
 ):
@@ -179,8 +182,10 @@ def publish(
         metrics: Dict of evaluation-set name to measured top-1 accuracy in
             [0, 1], e.g. `{"cifar10-jpeg-test-10000": 0.91,
             "cifar10-exact-subset-1017": 0.92}`.
-        budget: The MACs budget the model was pruned to, as a fraction of the
-            base model's MACs (1.0 for an unpruned model).
+        budget: The budget the model was pruned to: a fraction of the base
+            model's MACs (1.0 for an unpruned model), or a latency budget
+            (`{"latency": fraction}` of the base model's latency, or
+            `{"latency_ms": ms}`).
         base: Base architecture, e.g. `"resnet56"`.
         dataset: Dataset, e.g. `"cifar10"`.
         licence: Licence of the weights, e.g. `"BSD-2-Clause"` for models
@@ -191,6 +196,10 @@ def publish(
             `"cifar10-jpeg"`; defaults to `dataset`.
         description: Optional text for the model card.
         extra: Optional JSON-serialisable dict of further metadata.
+        latency: Optional measured latency, shown on the card: a dict with
+            `"<runtime>_ms"` times (e.g. `"tflite_ms"`, `"ort_ms"`, and the
+            base model's `"unpruned_tflite_ms"`), the `"machine"` they were
+            measured on, and any further JSON details (batch, threads).
         zoo_dir: The zoo directory (argument, `$DAIS_ZOO_DIR`, or the
             repository's `zoo/`); created if missing.
         date: Publication date `YYYY-MM-DD`; defaults to today (UTC).
@@ -228,11 +237,28 @@ def publish(
     _, version = parse_key(name, version)
     metrics = _check_metrics(metrics)
     budget = as_scalar(budget)
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+    if isinstance(budget, dict):
+        problem = budget_problem(budget)
+        if problem:
+            raise ValueError(f"Invalid `budget`: {problem}.")
+        budget = {str(k): float(as_scalar(v)) for k, v in budget.items()}
+    elif isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
         raise ValueError(
             "Expected `budget` to be the fraction of the base model's MACs, in "
-            f"(0, 1]. Received: budget={budget!r}"
+            "(0, 1], or a latency budget such as {'latency': 0.5}. Received: "
+            f"budget={budget!r}"
         )
+    else:
+        budget = float(budget)
+    if latency is not None:
+        if not isinstance(latency, dict):
+            raise ValueError(
+                "Expected `latency` to be a dict such as {'tflite_ms': 0.43, 'machine': "
+                f"'...'}}. Received: {type(latency).__name__}.")
+        _check_json(latency, "latency")
+        problem = latency_problem(latency)
+        if problem:
+            raise ValueError(f"Invalid `latency`: {problem}.")
     texts = {"base": base, "dataset": dataset, "licence": licence}
     for arg, value in texts.items():
         if not isinstance(value, str) or not value.strip():
@@ -274,12 +300,12 @@ def publish(
             input_shape = [d for d in model.inputs[0].shape[1:]] if len(model.inputs) == 1 else None
             entry = ZooEntry(
                 name=name, version=int(key.rpartition("@")[2]), base=base, dataset=dataset,
-                dataset_variant=dataset_variant or dataset, budget=float(budget),
+                dataset_variant=dataset_variant or dataset, budget=budget,
                 macs=macs, params=params, accuracy=metrics, file=weights_rel,
                 sha256=sha256, size=size, licence=licence, date=date,
                 library_version=_library_version(), command=command,
                 card=card_rel, description=description, input_shape=input_shape,
-                extra=extra, zoo_dir=zoo_dir,
+                extra=extra, latency=latency, zoo_dir=zoo_dir,
             )
             validate_index(
                 {"schema_version": SCHEMA_VERSION, "entries": {key: entry.to_dict()}},

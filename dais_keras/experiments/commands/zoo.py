@@ -38,6 +38,13 @@ def _accuracy_text(accuracy):
     return ", ".join(f"{name} {value:.2%}" for name, value in sorted(accuracy.items()))
 
 
+def _budget_text(budget):
+    """`0.5` for a MACs budget, `latency 0.5` / `latency_ms 3` for latency."""
+    if isinstance(budget, dict):
+        return " ".join(f"{kind} {value:g}" for kind, value in budget.items())
+    return f"{budget:g}"
+
+
 def run(args):
     from dais_keras.deploy import zoo
     if args.zoo_action == "list":
@@ -49,7 +56,7 @@ def run(args):
         else:
             rows = [("KEY", "BASE", "DATASET", "BUDGET", "MACS", "PARAMS", "ACCURACY")]
             rows += [
-                (e.key, e.base, e.dataset_variant, f"{e.budget:g}", f"{e.macs:,}",
+                (e.key, e.base, e.dataset_variant, _budget_text(e.budget), f"{e.macs:,}",
                  f"{e.params:,}", _accuracy_text(e.accuracy))
                 for e in entries
             ]
