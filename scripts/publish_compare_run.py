@@ -6,15 +6,21 @@ Usage:
 
 Reads the run JSON (its `model_path`, accuracies and protocol), loads the
 saved model, checks its accuracy on the 1,017 exact test images against the
-run's, and publishes `resnet<depth>-cifar10-<method><budget%>` as the next
-version, with the run's command, commit and protocol in the entry and its
-model card. The run's model file must still exist (`runs/compare/...`, not
-committed).
+run's, and publishes `resnet<depth>-cifar10-<method><budget%>` (a latency
+budget: `...-<method>lat<budget%>`) as the next version, with the run's
+command, commit and protocol in the entry and its model card. A run with a
+validation split records its validation accuracy too. With `--latency`
+(TensorFlow), the model and the unpruned architecture are timed in this
+process (TFLite XNNPack and ONNX Runtime, batch 1, one thread, median of 300
+runs) and the card shows the times, the speed-ups and the machine. The run's
+model file must still exist (not committed).
 """
 
 import argparse
 import json
+import pathlib
 import sys
+import tempfile
 
 from dais_keras.utils.tf_logging import silence_tensorflow
 
@@ -32,7 +38,10 @@ EXACT_SET = "cifar10-exact-subset-1017"
 
 def _protocol_text(protocol, method):
     p = protocol
-    images = "all 50,000" if not p.get("train_images") else f"the first {p['train_images']:,}"
+    held_out = p.get("val_images") or 0
+    images = (f"the first {p['train_images']:,}" if p.get("train_images")
+              else f"{50000 - held_out:,} (the other {held_out:,} held out)" if held_out
+              else "all 50,000")
     epochs = (f"{p['search_epochs']} search + {p['finetune_epochs']} fine-tune epochs"
               if method == "dais" else f"{p['total_epochs']} fine-tune epochs")
     return (f"{epochs} ({p['total_epochs']} in total, the same for every method of the "
@@ -46,12 +55,37 @@ def _protocol_text(protocol, method):
                if p.get("distill") else ""))
 
 
+def _measured_latency(model, depth):
+    """The zoo `latency` record of `model`: it and the unpruned `resnet<depth>`
+    timed in this process (bench/compare_merge.py's timing)."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+    import compare_merge
+
+    from dais_keras import models
+    from dais_keras.utils.machine import machine_info
+
+    sample = data.cifar10_exact_subset()[0][:64]
+    with tempfile.TemporaryDirectory() as tmp:
+        base = compare_merge.measure_latency(models.pretrained(f"resnet{depth}"), sample, tmp)
+        mine = compare_merge.measure_latency(model, sample, tmp)
+    info = machine_info(runtime=True)
+    return {"tflite_ms": mine[0], "ort_ms": mine[1], "unpruned_tflite_ms": base[0],
+            "unpruned_ort_ms": base[1],
+            "machine": f"{info['cpu']} ({info['cpu_count']} cores), {info['system']}",
+            "batch": 1, "threads": 1, "statistic": "median of 300 runs",
+            "load_average": round(info["load_average"][0], 2)}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a run JSON written by bench/compare.py")
     parser.add_argument("--tolerance", type=float, default=0.002,
                         help="largest allowed exact-subset accuracy difference to the run's")
+    parser.add_argument("--latency", action="store_true",
+                        help="time the model and the unpruned architecture here (TFLite, ORT) "
+                        "and record it on the card")
+    parser.add_argument("--zoo-dir", default=None, help="the zoo (default: the repository's)")
     args = parser.parse_args(argv)
     with open(args.run) as f:
         run = json.load(f)
@@ -66,14 +100,26 @@ def main(argv=None):
             f"recorded {row['acc_exact_subset']:.4f}: not the run's model? Re-run "
             f"`{run['command']}`."
         )
-    pct = int(round(100 * row["budget"]))
+    budget = row["budget"]
+    is_latency = isinstance(budget, dict)
+    fraction = budget["latency"] if is_latency else budget
+    pct = int(round(100 * fraction))
     depth = protocol["depth"]
-    label = "dais" if method == "dais" else method.replace("-", "")
+    label = ("dais" if method == "dais" else method.replace("-", "")) + ("lat" if is_latency else "")
+    metrics = {TEST_SET: row["acc_jpeg_test"], EXACT_SET: row["acc_exact_subset"]}
+    validation = run.get("validation") or {}
+    if row.get("acc_val") is not None and validation.get("val_images"):
+        metrics[f"cifar10-jpeg-train-heldout-{validation['val_images']}-seed"
+                f"{validation['val_seed']}"] = row["acc_val"]
+    target = (f"{pct}% of its TFLite latency (predicted {row['predicted_ms']:.4f} ms of the "
+              f"{row['target_ms']:.4f} ms target by the measured table; "
+              f"{row['macs_ratio']:.3f} of its MACs)" if is_latency
+              else f"{pct}% of its MACs ({row['macs_ratio']:.3f} measured)")
     entry = zoo.publish(
         model,
         f"resnet{depth}-cifar10-{label}{pct}",
-        metrics={TEST_SET: row["acc_jpeg_test"], EXACT_SET: row["acc_exact_subset"]},
-        budget=row["budget"],
+        metrics=metrics,
+        budget=budget,
         base=f"resnet{depth}",
         dataset="cifar10",
         dataset_variant=protocol["data"],
@@ -81,11 +127,17 @@ def main(argv=None):
         command=run["command"],
         description=(
             f"resnet{depth} (exact port of the BSD-2-Clause pretrained weights of "
-            f"akamaster/pytorch_resnet_cifar10) pruned with {method} to {pct}% of its "
-            f"MACs ({row['macs_ratio']:.3f} measured) in the long comparison of "
-            f"bench/compare.py: {_protocol_text(protocol, method)}. Seed {run['seed']}, "
-            f"{run['backend']} backend, commit {run.get('commit')}."
+            f"akamaster/pytorch_resnet_cifar10) pruned with {method} to {target} in the "
+            f"comparison of bench/compare.py: {_protocol_text(protocol, method)}. Seed "
+            f"{run['seed']}, {run['backend']} backend, commit {run.get('commit')}."
+            + (f" Validation: {validation['val_images']:,} of the training images held out "
+               f"of every training step (seed {validation['val_seed']}, sha256 "
+               f"{validation['val_sha256'][:12]}); they were in the pretrained weights' "
+               "training set, so their accuracy reads high." if validation.get("val_images")
+               else "")
         ),
+        latency=_measured_latency(model, depth) if args.latency else None,
+        zoo_dir=args.zoo_dir,
         extra={
             "method": method,
             "seed": run["seed"],
@@ -95,9 +147,11 @@ def main(argv=None):
             "search_macs_ratio": row.get("search_macs_ratio"),
             "repair_channels_changed": row.get("repair_channels_changed"),
             "acc_exact_subset_before_finetune": row.get("acc_exact_subset_before_finetune"),
+            **({"predicted_ms": row["predicted_ms"], "target_ms": row["target_ms"],
+                "latency_table": run.get("latency")} if is_latency else {}),
         },
     )
-    print(entry.key, {TEST_SET: row["acc_jpeg_test"], EXACT_SET: measured})
+    print(entry.key, dict(metrics, **{EXACT_SET: measured}), entry.latency or "")
 
 
 if __name__ == "__main__":
