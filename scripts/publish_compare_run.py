@@ -76,6 +76,22 @@ def _measured_latency(model, depth):
             "load_average": round(info["load_average"][0], 2)}
 
 
+def _merged_latency(path, run):
+    """The zoo `latency` record of `run` from the merge JSON at `path`."""
+    with open(path) as f:
+        merged = json.load(f)
+    rows = [r for r in merged["rows"] if (r["method"], r["seed"]) == (run["method"], run["seed"])]
+    if len(rows) != 1 or not rows[0].get("tflite_ms"):
+        raise ValueError(f"{path} has no timed row of {run['method']} seed {run['seed']}; "
+                         "merge the run first (bench/compare.py --merge).")
+    row, base, info = rows[0], merged["unpruned_latency_ms"], merged["latency_machine"]
+    return {"tflite_ms": row["tflite_ms"], "ort_ms": row["ort_ms"],
+            "unpruned_tflite_ms": base["tflite"], "unpruned_ort_ms": base["ort"],
+            "machine": f"{info['cpu']} ({info['cpu_count']} cores), {info['system']}",
+            "batch": 1, "threads": 1, "statistic": "median of 300 runs",
+            "load_average": round(info["load_average"][0], 2), "timed_in": path}
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -85,6 +101,9 @@ def main(argv=None):
     parser.add_argument("--latency", action="store_true",
                         help="time the model and the unpruned architecture here (TFLite, ORT) "
                         "and record it on the card")
+    parser.add_argument("--latency-from", default=None, metavar="MERGED_JSON",
+                        help="take the run's TFLite/ORT times, the unpruned model's and the "
+                        "machine from a bench/compare.py merge (timed there in one process)")
     parser.add_argument("--zoo-dir", default=None, help="the zoo (default: the repository's)")
     args = parser.parse_args(argv)
     with open(args.run) as f:
@@ -136,7 +155,8 @@ def main(argv=None):
                "training set, so their accuracy reads high." if validation.get("val_images")
                else "")
         ),
-        latency=_measured_latency(model, depth) if args.latency else None,
+        latency=(_merged_latency(args.latency_from, run) if args.latency_from
+                 else _measured_latency(model, depth) if args.latency else None),
         zoo_dir=args.zoo_dir,
         extra={
             "method": method,
