@@ -68,12 +68,7 @@ def _measured_latency(model, depth):
     with tempfile.TemporaryDirectory() as tmp:
         base = compare_merge.measure_latency(models.pretrained(f"resnet{depth}"), sample, tmp)
         mine = compare_merge.measure_latency(model, sample, tmp)
-    info = machine_info(runtime=True)
-    return {"tflite_ms": mine[0], "ort_ms": mine[1], "unpruned_tflite_ms": base[0],
-            "unpruned_ort_ms": base[1],
-            "machine": f"{info['cpu']} ({info['cpu_count']} cores), {info['system']}",
-            "batch": 1, "threads": 1, "statistic": "median of 300 runs",
-            "load_average": round(info["load_average"][0], 2)}
+    return _latency_record(mine, base, machine_info(runtime=True))
 
 
 def _merged_latency(path, run):
@@ -84,12 +79,19 @@ def _merged_latency(path, run):
     if len(rows) != 1 or not rows[0].get("tflite_ms"):
         raise ValueError(f"{path} has no timed row of {run['method']} seed {run['seed']}; "
                          "merge the run first (bench/compare.py --merge).")
-    row, base, info = rows[0], merged["unpruned_latency_ms"], merged["latency_machine"]
-    return {"tflite_ms": row["tflite_ms"], "ort_ms": row["ort_ms"],
-            "unpruned_tflite_ms": base["tflite"], "unpruned_ort_ms": base["ort"],
+    row, base = rows[0], merged["unpruned_latency_ms"]
+    return _latency_record((row["tflite_ms"], row["ort_ms"]), (base["tflite"], base["ort"]),
+                           merged["latency_machine"], timed_in=path)
+
+
+def _latency_record(mine, base, info, **details):
+    """The zoo `latency` record from `(tflite_ms, ort_ms)` of the model and
+    of the unpruned one, timed on the machine `info` (`machine_info`)."""
+    return {"tflite_ms": mine[0], "ort_ms": mine[1], "unpruned_tflite_ms": base[0],
+            "unpruned_ort_ms": base[1],
             "machine": f"{info['cpu']} ({info['cpu_count']} cores), {info['system']}",
             "batch": 1, "threads": 1, "statistic": "median of 300 runs",
-            "load_average": round(info["load_average"][0], 2), "timed_in": path}
+            "load_average": round(info["load_average"][0], 2), **details}
 
 
 def main(argv=None):

@@ -42,6 +42,18 @@ def check_latency_arguments(budget, latency_model, runtime, latency_table):
         )
 
 
+def table_latency_model(model, latency_table=None, runtime="tflite", verbose=1):
+    """The calibrated `LatencyModel` of `model` (plain or `DAISModel`) from
+    `latency_table` (a `LatencyTable`, the path of a saved one, or `None`
+    for this machine's cache of `runtime`)."""
+    from dais_keras.latency.model import latency_model
+    from dais_keras.latency.table import LatencyTable
+
+    if isinstance(latency_table, (str, os.PathLike)):
+        latency_table = LatencyTable.load(latency_table)
+    return latency_model(model, table=latency_table, runtime=runtime, verbose=verbose)
+
+
 def budget_cost(model, budget, latency_model=None, latency_table=None,
                 runtime="tflite", verbose=1):
     """The cost model `budget` is in, for the `DAISModel` `model`.
@@ -67,15 +79,8 @@ def budget_cost(model, budget, latency_model=None, latency_table=None,
     structure = model.search_structure()
     if not budget.is_latency:
         return structure.cost
-    from dais_keras.latency.model import latency_model as build_latency_model
-    from dais_keras.latency.table import LatencyTable
-
     if latency_model is None:
-        if isinstance(latency_table, (str, os.PathLike)):
-            latency_table = LatencyTable.load(latency_table)
-        latency_model = build_latency_model(
-            model, table=latency_table, runtime=runtime, verbose=verbose
-        )
+        latency_model = table_latency_model(model, latency_table, runtime, verbose)
     if latency_model.num_channels != structure.num_channels:
         raise ValueError(
             f"`latency_model` covers {latency_model.num_channels} channels "

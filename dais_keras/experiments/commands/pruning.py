@@ -76,7 +76,6 @@ class _BaselineStep:
         self.selection = report.as_dict()
         return pruning
 
-
     def _latency_model(self, model):
         """Under a latency budget, the `LatencyModel` the baseline prunes to
         (the table of `search.latency_table`, else this machine's cache of
@@ -86,16 +85,12 @@ class _BaselineStep:
         run, cfg = self.run, self.run.config
         if not parse_budget(cfg["budget"]).is_latency:
             return None
-        from dais_keras.latency.model import latency_model
-        from dais_keras.latency.table import LatencyTable
+        from dais_keras.search.target import table_latency_model
 
         table = cfg["search"].get("latency_table")
-        if isinstance(table, str):
-            table = LatencyTable.load(table)
         runtime = cfg["search"].get("runtime", "tflite")
-        run.log(f"latency model: {runtime}, "
-                + (f"table {cfg['search']['latency_table']}" if table else "this machine's table"))
-        return latency_model(model, table=table, runtime=runtime, verbose=run.verbose)
+        run.log(f"latency model: {runtime}, " + (f"table {table}" if table else "this machine's table"))
+        return table_latency_model(model, table, runtime, verbose=run.verbose)
 
 
 def pruning_run(args, command, overrides):
