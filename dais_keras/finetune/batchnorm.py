@@ -5,8 +5,8 @@ sees, so its moving mean and variance (collected on the unpruned, or the
 soft-masked, network) no longer match and accuracy can collapse although
 the weights are fine. `recalibrate_batchnorm` runs forward passes in
 training mode over some training batches, with no gradient step, and sets
-every BN layer's statistics to the exact average of their batch statistics
-(a cumulative average: the `k`-th batch gets weight `1 / (k + 1)`).
+every BN layer's statistics to the exact mean of their batch statistics
+(each batch counts alike).
 """
 
 import itertools
@@ -65,6 +65,25 @@ def _check_data(data, model):
         check_inputs("data", x, model)
 
 
+def _assign_all(variables, values):
+    """Assigns `values` (nested like `variables`) in the variables' dtypes."""
+    for pair, pair_values in zip(variables, values):
+        for variable, value in zip(pair, pair_values):
+            variable.assign(np.asarray(value).astype(variable.dtype))
+
+
+def _training_forward(model):
+    """`model(x, training=True)`, compiled on TensorFlow (a `tf.function`:
+    an eager forward pass of a small CNN costs several times a compiled one),
+    as it is on the other backends. The BN layers' `momentum` and `trainable`
+    must be set before the first call: the function keeps what it traced."""
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: model(x, training=True)
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=True), reduce_retracing=True)
+
+
 def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
     """Recomputes every BatchNormalization layer's statistics on `data`.
 
@@ -102,20 +121,35 @@ def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
     if not layers:
         return 0
     saved = [(layer.momentum, layer.trainable) for layer in layers]
+    variables = [(layer.moving_mean, layer.moving_variance) for layer in layers]
+    original = [[keras.ops.convert_to_numpy(v) for v in pair] for pair in variables]
+    sums = None
     used = 0
     try:
         for layer in layers:
             layer.trainable = True  # a frozen BN layer ignores training=True
+            layer.momentum = 0.0  # each forward pass leaves its batch's statistics
+        forward = _training_forward(model)
         for x in itertools.islice(_batches(data, batch_size), batches):
-            for layer in layers:
-                layer.momentum = used / (used + 1.0)
-            model(x, training=True)
+            forward(x)
+            stats = [[keras.ops.convert_to_numpy(v).astype("float64") for v in pair]
+                     for pair in variables]
+            sums = stats if sums is None else [
+                [total + value for total, value in zip(pair_sum, pair)]
+                for pair_sum, pair in zip(sums, stats)]
             used += 1
+        if used:
+            _assign_all(variables, [[total / used for total in pair] for pair in sums])
+    except BaseException:
+        # A failing batch (or an interrupt) leaves the statistics as they were.
+        _assign_all(variables, original)
+        raise
     finally:
         for layer, (momentum, trainable) in zip(layers, saved):
             layer.momentum = momentum
             layer.trainable = trainable
     if not used:
+        _assign_all(variables, original)
         raise ValueError(
             "`data` yielded no batch: BatchNorm statistics need at least one "
             "batch of training inputs."

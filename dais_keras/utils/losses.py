@@ -79,6 +79,9 @@ def check_from_logits(model, loss, where="loss"):
 def _log_probs(outputs, temperature, from_logits):
     from keras import ops
 
+    # In float32, as Keras' losses are: under a mixed precision policy
+    # (`mixed_bfloat16`) the models output bfloat16 and the task loss is float32.
+    outputs = ops.cast(outputs, "float32")
     if not from_logits:
         outputs = ops.log(ops.clip(outputs, 1e-7, 1.0))
     return ops.log_softmax(outputs / temperature, axis=-1)

@@ -70,3 +70,19 @@ def test_empty_data_is_an_error(data):
 def test_bad_batches_is_an_error():
     with pytest.raises(ValueError, match="`batches`"):
         recalibrate_batchnorm(_bn_model(), np.zeros((2, 6, 6, 3)), batches=0)
+
+
+def test_failing_data_leaves_the_statistics_as_they_were():
+    model = _bn_model()
+    bn = model.get_layer("bn1")
+    before = [bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()]
+
+    def data():
+        yield np.full((4, 6, 6, 3), 5.0, "float32")
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        recalibrate_batchnorm(model, data(), batches=3)
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), before[0])
+    np.testing.assert_array_equal(bn.moving_variance.numpy(), before[1])
+    assert bn.momentum == 0.9 and bn.trainable
