@@ -65,6 +65,10 @@ def test_prune_end_to_end_with_arrays(arrays_run, tmp_path):
     for value in (report.accuracy_before, report.accuracy_after, report.accuracy_after_search):
         assert 0.0 <= value <= 1.0
     assert set(report.seconds) == {"search", "finetune", "evaluate", "total"}
+    # The recalibrated pruned model is evaluated once, by the pipeline.
+    assert report.convergence["recalibration_batches"] > 0
+    assert (report.convergence["acc_hard_recal"] == report.accuracy_after_search
+            == report.evaluations["pruned"]["eval_data"])
     assert len(report.search_history["dais_T"]) == 3 and len(report.finetune_history["loss"]) == 1
     text = str(report)
     assert "MACs" in text and "params" in text and "accuracy" in text

@@ -152,7 +152,8 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
         budget, train_data, search_data, epochs=epochs, optimizer=optimizer, round_to=round_to,
         seed=seed, frozen_layers=frozen_layers, callbacks=callbacks, best_effort=best_effort,
         eval_data=next(iter(sets.values())) if sets else None,
-        recalibrate_batches=recalibrate_batches, **fit, **search_kwargs,
+        recalibrate_batches=recalibrate_batches, measure_recalibrated=False, **fit,
+        **search_kwargs,
     )
     recipe = None
     if finetune_epochs:
@@ -164,6 +165,9 @@ def prune(model, budget, train_data, search_data=None, *, epochs=5, finetune_epo
     pruned, budget_report = result.model, result.pruning.report
     first = next(iter(sets)) if sets else None
     after_search = result.accuracy.get("pruned", {}).get(first)
+    if after_search is not None and result.pruning.convergence.get("recalibration_batches"):
+        # The pruned model after the recalibration: the pipeline's evaluation.
+        result.pruning.convergence["acc_hard_recal"] = after_search
     report = PruneReport(
         budget=spec.to_config(),
         macs_before=count_macs(model),

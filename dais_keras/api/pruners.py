@@ -79,6 +79,10 @@ class DAISSearch:
             moving statistics lag their weights: a MobileNetV2 trained for a
             few hundred steps scores chance in inference mode and 22 % after
             recalibration (bench/search_convergence.py).
+        measure_recalibrated: Measure the pruned model on `eval_data` after
+            the recalibration too (`acc_hard_recal`). `dais_keras.prune`
+            passes `False`: it evaluates the pruned model on every set
+            anyway, and fills that figure in from its own evaluation.
         **search_kwargs: Passed to `dais_keras.DAISCallback`.
     """
 
@@ -87,13 +91,14 @@ class DAISSearch:
                  round_to=None, seed=0, frozen_layers=None, callbacks=None, verbose=1,
                  best_effort=False, eval_data=None, recalibrate_batches=100,
                  recalibrate_soft=False, teacher=None, distill_temperature=4.0,
-                 distill_weight=0.7, **search_kwargs):
+                 distill_weight=0.7, measure_recalibrated=True, **search_kwargs):
         self.teacher = teacher
         self.distill_temperature, self.distill_weight = check_distillation(
             distill_temperature, distill_weight)
         self.eval_data = eval_data
         self.recalibrate_batches = recalibrate_batches
         self.recalibrate_soft = bool(recalibrate_soft)
+        self.measure_recalibrated = bool(measure_recalibrated)
         self.budget = budget
         self.train_data = train_data
         self.search_data = search_data
@@ -180,7 +185,7 @@ class DAISSearch:
             out["recalibration_batches"] = recalibrate_batchnorm(
                 pruned, self.train_data, batches=self.recalibrate_batches,
                 batch_size=self.batch_size)
-            if self.eval_data is not None:
+            if self.eval_data is not None and self.measure_recalibrated:
                 out["acc_hard_recal"] = accuracy(pruned, self.eval_data)
         return out
 
