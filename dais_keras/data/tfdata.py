@@ -3,6 +3,8 @@
 TensorFlow is imported when `tf_dataset` is called, not before.
 """
 
+import os
+
 
 def tf_dataset(x, y, batch_size=128, *, augment=False, shuffle=False, seed=0,
                drop_remainder=False):
@@ -35,7 +37,7 @@ def tf_dataset(x, y, batch_size=128, *, augment=False, shuffle=False, seed=0,
             ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         ds = ds.map(
             lambda image, label: (augment_fn(tf.cast(image, "float32")), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=_parallel_calls(),
         )
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     else:
@@ -50,6 +52,18 @@ def tf_dataset(x, y, batch_size=128, *, augment=False, shuffle=False, seed=0,
                 tf.cast(tf.gather(images, idx), "float32"),
                 tf.gather(labels, idx),
             ),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=_parallel_calls(),
         )
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # Fixed parallelism and prefetch, no autotuning: tf.data's autotuning
+    # thread competes with training for the cores, and destroying an
+    # iterator (at the end of every `fit`) waits for its optimisation pass
+    # to finish (on 2 busy cores: 1.2 s after 2 of 5 short fits, none
+    # without autotuning; bench/results/demo_runs.json).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(2).with_options(options)
+
+
+def _parallel_calls():
+    """Parallel calls of the pipeline's map: one per core, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))

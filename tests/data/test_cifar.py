@@ -953,3 +953,16 @@ def test_real_weight_search_split(real_jpeg):
     _, y_s = data.cifar10_numpy("search", **kw)
     assert len(y_w) == 40000 and len(y_s) == 10000
     assert np.bincount(y_s).tolist() == [1000] * 10
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_tf_dataset_does_not_autotune(augment):
+    """No tf.data autotuning thread: it competes with training for the cores
+    and makes every `fit` wait for it at the end."""
+    from dais_keras.data.tfdata import tf_dataset
+
+    x = np.arange(6 * 32 * 32 * 3, dtype="uint8").reshape(6, 32, 32, 3)
+    ds = tf_dataset(x, np.arange(6), batch_size=4, augment=augment, shuffle=True).repeat()
+    assert ds.options().autotune.enabled is False
+    first = next(iter(ds))
+    assert first[0].shape == (4, 32, 32, 3) and first[0].dtype == "float32"
