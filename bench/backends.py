@@ -41,6 +41,12 @@ TensorFlow's options, each against TensorFlow's default in the same run
 * `bf16`: `keras.mixed_precision.set_global_policy("mixed_bfloat16")`
   (this CPU's avx512_bf16; variables stay float32).
 
+JAX's and torch's `bf16` (`--other-variants default,bf16`), each against
+that backend's default in the same run:
+
+    python bench/backends.py --backends jax,torch --other-variants default,bf16 \
+        --out bench/results/backends_bf16_jax_torch.json
+
 A variant that fails records its error in its row instead of a figure.
 
 Each row records the machine before it (`machine_before`: whether it was
@@ -72,6 +78,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 DEPTHS = {"resnet20": 20, "resnet56": 56}
 STEPS = ("plain", "dais")
 TF_VARIANTS = ("default", "xla", "onednn-off", "bf16")
+OTHER_VARIANTS = ("default", "bf16")  # JAX always compiles (jit); torch runs eagerly
 BATCH_SIZE = 128
 LOADER_BATCHES = 48
 FED_SHARE = 0.10  # as in bench/data_feed.py
@@ -249,12 +256,12 @@ def _summary(rows):
                 other = speed.get((backend, model, step))
                 if tf and other:
                     out[f"{backend}_over_tensorflow/{model}/{step}"] = round(other / tf, 2)
-    variants = {(r["model"], r["step"], r.get("variant", "default")): r["images_per_second"]
-                for r in rows if r["backend"] == "tensorflow"}
-    for (model, step, variant), value in sorted(variants.items(), key=str):
-        default = variants.get((model, step, "default"))
+    variants = {(r["backend"], r["model"], r["step"], r.get("variant", "default")):
+                r["images_per_second"] for r in rows}
+    for (backend, model, step, variant), value in sorted(variants.items(), key=str):
+        default = variants.get((backend, model, step, "default"))
         if variant != "default" and value and default:
-            out[f"tensorflow_{variant}_over_default/{model}/{step}"] = round(value / default, 2)
+            out[f"{backend}_{variant}_over_default/{model}/{step}"] = round(value / default, 2)
     for backend in {r["backend"] for r in rows}:
         loader, step = speed.get((backend, None, "loader")), speed.get((backend, "resnet20", "dais"))
         if loader and step:
@@ -277,6 +284,8 @@ def main():
     parser.add_argument("--tf-variants", default="default",
                         help="TensorFlow variants to time, comma-separated: default, xla, "
                              "onednn-off, bf16 (see the module docstring)")
+    parser.add_argument("--other-variants", default="default",
+                        help="JAX and torch variants to time, comma-separated: default, bf16")
     parser.add_argument("--variant", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -286,11 +295,15 @@ def main():
     unknown = set(variants) - set(TF_VARIANTS)
     if unknown:
         parser.error(f"unknown --tf-variants {sorted(unknown)}; choose from {TF_VARIANTS}")
+    others = args.other_variants.split(",")
+    unknown = set(others) - set(OTHER_VARIANTS)
+    if unknown:
+        parser.error(f"unknown --other-variants {sorted(unknown)}; choose from {OTHER_VARIANTS}")
     load_start = [round(v, 2) for v in os.getloadavg()]
     start = time.perf_counter()
     children = {}
     for backend in args.backends.split(","):
-        for variant in (variants if backend == "tensorflow" else ["default"]):
+        for variant in (variants if backend == "tensorflow" else others):
             key = backend if variant == "default" else f"{backend}[{variant}]"
             children[key] = _run_child(backend, args, variant)
     rows = [row for child in children.values() for row in child.pop("rows")]
