@@ -2,12 +2,14 @@
 float32 copy of a model trained under another policy.
 
 Measured on a 2-core AMD EPYC with avx512_bf16 (bench/results/
-backends_tf_variants.json and bench/results/demo_tensorflow_bf16.json):
+backends_tf_variants.json and bench/results/demo_runs.json):
 on TensorFlow, `mixed_bfloat16` (bfloat16 compute, float32 variables) runs
 the ResNet plain step 1.16-1.21x and the DAIS step 1.17x faster than
 float32, and the whole demo 1.26x faster at the same accuracy. Without a
-bfloat16 instruction set the CPU emulates bfloat16 and is slower, and JAX
-and torch were not measured, so everywhere else the default stays float32.
+bfloat16 instruction set the CPU emulates bfloat16 and is slower. On JAX and
+torch (bench/results/backends_bf16_jax_torch.json) the ResNet-20 DAIS step
+was not faster (0.99x, 1.02x) and their bfloat16 search was not checked for
+accuracy, so everywhere but TensorFlow the default stays float32.
 """
 
 import contextlib
