@@ -166,8 +166,12 @@ def check_surgery(model, seed=0, batch=2, save=True, randomize=True):
     }
     if save:
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "pruned.keras")
-            pruned.save(path)
+            # Keras' own format, unzipped: the same config.json and
+            # model.weights.h5 as a .keras file, without compressing hundreds
+            # of MB for the largest applications (8.7 s -> 5.1 s for a pruned
+            # ConvNeXtXLarge here).
+            path = os.path.join(tmp, "pruned")
+            pruned.save(path, zipped=False)
             reloaded = keras.saving.load_model(path, safe_mode=True)
             again = keras.ops.convert_to_numpy(reloaded(x, training=False))
         result["reload_rel_error"] = float(np.abs(again - out).max() / scale)
