@@ -3,7 +3,8 @@
 Every ```python block is executed, one test per block (`README.md:3` is the
 third block of the README). The blocks of one file share a namespace and run
 in the file's order, like the cells of a notebook; a block whose file has an
-earlier block not yet run (e.g. under `-k`) runs those first. A file may
+earlier block not yet run (e.g. under `-k`) runs those first. Every file starts
+from `keras.utils.set_random_seed(0)`. A file may
 start with a hidden set-up block, `<!-- setup: ... -->`, run before its
 first block. Every file runs in its own temporary directory, with the
 library's caches (latency tables, zoo downloads) in another, so nothing is
@@ -124,6 +125,12 @@ def _run_through(doc_env, path, index):
                         "needs its namespace", pytrace=False)
         lang, code, line = blocks[st.done]
         name = f"{_rel(path)}:{st.done + 1} (line {line})"
+        if st.done == 0:
+            # Every file starts from the same random state, whatever ran
+            # before it in this process: random weights stay the same ones.
+            import keras
+
+            keras.utils.set_random_seed(0)
         try:
             with _chdir(st.cwd):
                 exec(compile(code, name, "exec"), st.namespace)
