@@ -18,7 +18,7 @@ the exact-pixel test subset) and saves, in `--out` (default `runs/demo`):
 
 The default schedule (240 search steps, 600 fine-tuning steps, batch 128,
 the `mixed_bfloat16` dtype policy on TensorFlow where the CPU has bfloat16
-instructions, see `dais_keras.utils.precision`) finishes in about 5.5
+instructions, see `dais_keras.utils.precision`) finishes in about 5
 minutes on 2 idle CPU cores (bench/results/demo_tensorflow.json);
 `--search-steps`, `--finetune-steps` and `--dtype-policy` change it. The
 saved model is a float32 copy. It runs on every Keras backend: the data come
