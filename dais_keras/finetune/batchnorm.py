@@ -66,10 +66,9 @@ def _check_data(data, model):
 
 
 def _assign_all(variables, values):
-    """Assigns `values` (nested like `variables`) in the variables' dtypes."""
-    for pair, pair_values in zip(variables, values):
-        for variable, value in zip(pair, pair_values):
-            variable.assign(np.asarray(value).astype(variable.dtype))
+    """Assigns `values`, one per variable, in the variables' dtypes."""
+    for variable, value in zip(variables, values):
+        variable.assign(np.asarray(value).astype(variable.dtype))
 
 
 def _training_forward(model):
@@ -121,9 +120,9 @@ def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
     if not layers:
         return 0
     saved = [(layer.momentum, layer.trainable) for layer in layers]
-    variables = [(layer.moving_mean, layer.moving_variance) for layer in layers]
-    original = [[keras.ops.convert_to_numpy(v) for v in pair] for pair in variables]
-    sums = None
+    variables = [v for layer in layers for v in (layer.moving_mean, layer.moving_variance)]
+    original = [keras.ops.convert_to_numpy(v) for v in variables]
+    sums = [np.zeros(tuple(v.shape), "float64") for v in variables]
     used = 0
     try:
         for layer in layers:
@@ -132,14 +131,11 @@ def recalibrate_batchnorm(model, data, batches=100, batch_size=128):
         forward = _training_forward(model)
         for x in itertools.islice(_batches(data, batch_size), batches):
             forward(x)
-            stats = [[keras.ops.convert_to_numpy(v).astype("float64") for v in pair]
-                     for pair in variables]
-            sums = stats if sums is None else [
-                [total + value for total, value in zip(pair_sum, pair)]
-                for pair_sum, pair in zip(sums, stats)]
+            for total, variable in zip(sums, variables):
+                total += keras.ops.convert_to_numpy(variable)
             used += 1
         if used:
-            _assign_all(variables, [[total / used for total in pair] for pair in sums])
+            _assign_all(variables, [total / used for total in sums])
     except BaseException:
         # A failing batch (or an interrupt) leaves the statistics as they were.
         _assign_all(variables, original)

@@ -6,15 +6,28 @@ import os
 import platform
 
 
-def _cpu_model():
+def _cpuinfo_field(name, path="/proc/cpuinfo"):
+    """The value of the first `name` line of `path` (Linux's CPU
+    description), or `None` where there is none or it cannot be read."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, sep, value = line.partition(":")
+                if sep and key.strip().lower() == name:
+                    return value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def _cpu_model():
+    return _cpuinfo_field("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The CPU's instruction set flags (an empty set where they cannot be
+    read, e.g. off Linux)."""
+    return set((_cpuinfo_field("flags", path) or "").split())
 
 
 def machine_info(runtime=False):

@@ -14,21 +14,10 @@ accuracy, so everywhere but TensorFlow the default stays float32.
 
 import contextlib
 
+from dais_keras.utils.machine import cpu_flags
+
 POLICIES = ("float32", "mixed_bfloat16")
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_flags(path="/proc/cpuinfo"):
-    """The CPU's instruction set flags (an empty set where they cannot be
-    read, e.g. off Linux)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def fastest_policy(backend=None, flags=None):

@@ -5,6 +5,7 @@ import pytest
 
 import keras
 
+from dais_keras.utils import machine
 from dais_keras.utils import precision
 
 
@@ -26,8 +27,8 @@ def test_fastest_policy(backend, flags, expected):
 def test_cpu_flags_reads_the_flags_line(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx2 avx512_bf16\n")
-    assert precision.cpu_flags(str(info)) == {"fpu", "avx2", "avx512_bf16"}
-    assert precision.cpu_flags(str(tmp_path / "missing")) == set()
+    assert machine.cpu_flags(str(info)) == {"fpu", "avx2", "avx512_bf16"}
+    assert machine.cpu_flags(str(tmp_path / "missing")) == set()
 
 
 def _model():
