@@ -53,11 +53,15 @@ Equal-compute protocol (every method, the unpruned reference included):
   (`compare_latency`): DAIS searches and repairs under it, the baselines
   meet it through the same band search (`baselines.prune(..., cost=)`);
   rows add `predicted_ms` and the run JSON the table's machine
-  (`latency`).
+  (`latency`); DAIS's band reads the table's latency with the search
+  surrogate's gradient (`LatencyModel.straight_through`), or, with
+  `--no-dais-straight-through`, the surrogate's latency, which lies below
+  the table inside a channel block.
 
-A DAIS row records all three (`search_distilled`, `repair_fill`,
-`min_width`; rows of runs made before the options lack them: labels only,
-no fill, 1 channel).
+A DAIS row records these settings (`search_distilled`, `repair_fill`,
+`min_width`, and under a latency budget `latency_straight_through`; rows
+of runs made before the options lack them: labels only, no fill, 1
+channel, the surrogate's latency).
 
 Usage, all methods in one process (the 8,000-image comparison):
 
@@ -183,6 +187,7 @@ class Protocol:
         self.dais_search_distill = bool(getattr(args, "dais_search_distill", False))
         self.dais_fill = bool(getattr(args, "dais_fill", False))
         self.dais_min_width = check_min_width(getattr(args, "dais_min_width", 1))
+        self.dais_straight_through = bool(getattr(args, "dais_straight_through", True))
 
     def distills(self, method):
         """Whether `method` fine-tunes with distillation: every method when
@@ -362,6 +367,8 @@ def run_method(method, protocol, original, sets, evals, teacher=None, val=None, 
         row["repair_fill"] = protocol.dais_fill
         row["search_distilled"] = protocol.search_distills(method)
         row["min_width"] = protocol.dais_min_width
+        if latency is not None:
+            row["latency_straight_through"] = protocol.dais_straight_through
     return model, row
 
 
@@ -450,7 +457,8 @@ def latency_for(args, protocol, original):
     if not protocol.budget_spec.is_latency:
         return None
     calibration = model_path_of(args, "unpruned", args.seed).parent / "latency_calibration.json"
-    return LatencyBudget(original, protocol.budget, calibration_file=calibration)
+    return LatencyBudget(original, protocol.budget, calibration_file=calibration,
+                         straight_through=protocol.dais_straight_through)
 
 
 def run_one(method, args, command, out=None):
@@ -580,6 +588,10 @@ def _add_options(parser):
     add("--dais-min-width", type=min_width_arg, default=1, metavar="W",
         help="DAIS's minimum kept channels per group: an int, or a fraction of each group "
         "(0.25); the baselines keep their own default of 1")
+    add("--dais-straight-through", action=argparse.BooleanOptionalAction, default=True,
+        help="latency budgets: DAIS's band reads the table's latency with the surrogate's "
+        "gradient (--no-dais-straight-through: the surrogate's latency, as runs before "
+        "this option did)")
     add("--teacher-dir", default=None,
         help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
         "--models-dir)")

@@ -112,6 +112,9 @@ class LatencyBudget:
         measured: `[unpruned ms, cut ms]` of the calibration (default:
             `measured_calibration(original, table, calibration_file)`).
         calibration_file: Where the calibration is kept between runs.
+        straight_through: `LatencyModel.straight_through` of `search`:
+            DAIS's band reads the table's latency with the surrogate's
+            gradient (`False`: the surrogate's latency, as before).
 
     Attributes:
         reference: `LatencyModel` of the plain `original` (the baselines'
@@ -121,7 +124,8 @@ class LatencyBudget:
         target_ms: The budget in ms.
     """
 
-    def __init__(self, original, budget, table=None, measured=None, calibration_file=None):
+    def __init__(self, original, budget, table=None, measured=None, calibration_file=None,
+                 straight_through=True):
         self.spec = parse_budget(budget)
         if not self.spec.is_latency:
             raise ValueError(f"`budget` must be a latency budget; received {budget!r}.")
@@ -137,7 +141,8 @@ class LatencyBudget:
         copy.set_weights(original.get_weights())
         searched = attach_indicators(copy)
         self.search = latency_model(searched, table=self.table,
-                                    calibrate=self._points(PruningProblem(searched)))
+                                    calibrate=self._points(PruningProblem(searched)),
+                                    straight_through=straight_through)
         self.total_ms = float(self.reference.total)
         self.target_ms = float(self.spec.target(self.total_ms))
 

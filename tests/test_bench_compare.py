@@ -440,7 +440,8 @@ def latency_runs(tmp_path_factory):
         patch.setattr(compare, "accuracy", counted_accuracy)
         patch.setattr(compare, "latency_for", lambda args, protocol, original:
                       compare.LatencyBudget(original, protocol.budget, table=table,
-                                            measured=[0.7, 0.4]))
+                                            measured=[0.7, 0.4],
+                                            straight_through=protocol.dais_straight_through))
         for method in LATENCY_METHODS:
             path = compare.run_one(method, args, "cmd", out=tmp / f"{method}.json")
             runs[method] = json.loads(pathlib.Path(path).read_text())
@@ -496,6 +497,8 @@ def test_latency_run_prunes_every_method_to_the_predicted_target(latency_runs):
         assert row["macs_ratio"] < 1.0
     # DAIS's repair predicts, with the latency model of its indicator model, what the
     # baselines' model predicts for its widths: one calibration, one target.
+    assert runs["dais"]["row"]["latency_straight_through"] is True
+    assert all("latency_straight_through" not in runs[m]["row"] for m in runs if m != "dais")
     repair = runs["dais"]["row"]["repair_latency"]
     assert repair["after_ms"] == pytest.approx(runs["dais"]["row"]["predicted_ms"])
     assert repair["target_ms"] == pytest.approx(0.5 * total)

@@ -412,6 +412,35 @@ def test_step_table_search_surrogate_and_exact_agree_at_block_ends(tmp_path):
     assert lm.per_call(m, soft=True)[c2] < lm.per_call(m)[c2]
 
 
+def test_search_reads_the_table_latency_with_the_surrogate_gradient(tmp_path):
+    """Inside a channel block the surrogate lies below the table: a search
+    that read its value ended over the target by the table, and the repair
+    cut the rest. `straight_through` (the default) gives the band the
+    table's value and keeps the surrogate's gradient."""
+    import tensorflow as tf
+
+    model = tiny_model()
+    table = synthetic_table(model, tmp_path, _blocks)
+    lm = L.latency_model(_search_model(model), table=table, calibrate=[(np.ones(28), 1.0)])
+    surrogate = L.latency_model(_search_model(model), table=table,
+                                calibrate=[(np.ones(28), 1.0)], straight_through=False)
+    assert lm.straight_through and not surrogate.straight_through
+    m = np.ones(lm.num_channels, "float32")
+    m[[0, 1, 2, 12, 13, 14]] = 0.0  # c1 keeps 9 of 12, c2 13 of 16: both inside a block
+    m[3] = 0.4  # and one soft mask
+    values, grads = [], []
+    for cost in (lm, surrogate):
+        v = tf.Variable(m)
+        with tf.GradientTape() as tape:
+            value = cost.expected(v)
+        values.append(float(value))
+        grads.append(tape.gradient(value, v).numpy())
+    assert values[0] == pytest.approx(lm.exact(m), rel=1e-5)
+    assert values[1] < values[0] - 1e-3  # the surrogate's value is below the table here
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+    assert np.all(grads[0] > 0)
+
+
 def test_latency_repair_widens_groups_inside_free_blocks(tmp_path):
     model = tiny_model()
 
