@@ -306,8 +306,9 @@ def _pct(s):
 def dais_search_text(rows):
     """How the merged DAIS runs' search epochs trained and their repair chose
     (`rows`: the merged rows), from what each recorded: runs made before the
-    options lack `search_distilled` / `repair_fill` / `min_width` (labels
-    only, no fill, 1 channel)."""
+    options lack `search_distilled` / `repair_fill` / `min_width` /
+    `latency_straight_through` (labels only, no fill, 1 channel, the
+    surrogate's latency)."""
     dais = [r for r in rows if r["method"] == "dais"]
 
     def where(chosen):  # None: no run; "": every run; else which seeds
@@ -328,6 +329,10 @@ def dais_search_text(rows):
                 "from the labels)")
     if filled is not None:
         text += f", and its repair fills the budget with the highest-alpha channels{filled}"
+    straight = where(lambda r: r.get("latency_straight_through"))
+    if straight is not None:
+        text += (f"; DAIS's band reads the latency table's value with the surrogate's gradient "
+                 f"(straight-through){straight}")
     for width in sorted({r.get("min_width", 1) for r in dais} - {1}, key=float):
         floor = (f"{width:.0%} of each group's channels" if isinstance(width, float)
                  else f"{width} channels per group")

@@ -90,6 +90,18 @@ def test_dais_min_width_is_the_floor_of_its_groups_and_recorded(tiny_runs):
     assert "keeps at least" not in compare_merge.dais_search_text([{"method": "dais", "seed": 0}])
 
 
+def test_dais_straight_through_option_and_its_label():
+    assert compare.parse_args([]).dais_straight_through is True
+    assert compare.parse_args(["--no-dais-straight-through"]).dais_straight_through is False
+    rows = [{"method": "dais", "seed": 0, "latency_straight_through": True},
+            {"method": "dais", "seed": 1, "latency_straight_through": False},
+            {"method": "dais", "seed": 2}]
+    assert compare_merge.dais_search_text(rows).endswith(
+        "; DAIS's band reads the latency table's value with the surrogate's gradient "
+        "(straight-through) in the runs of seed(s) 0")
+    assert "straight-through" not in compare_merge.dais_search_text(rows[1:])
+
+
 def test_search_and_finetune_follow_one_cosine_schedule():
     lr, n = 0.01, 10  # 1 search epoch of n steps + 2 fine-tune epochs of n steps
     whole = keras.optimizers.schedules.CosineDecay(lr, 3 * n)
