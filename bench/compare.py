@@ -53,10 +53,10 @@ Equal-compute protocol (every method, the unpruned reference included):
   (`compare_latency`): DAIS searches and repairs under it, the baselines
   meet it through the same band search (`baselines.prune(..., cost=)`);
   rows add `predicted_ms` and the run JSON the table's machine
-  (`latency`); DAIS's band reads the table's latency with the search
-  surrogate's gradient (`LatencyModel.straight_through`), or, with
-  `--no-dais-straight-through`, the surrogate's latency, which lies below
-  the table inside a channel block.
+  (`latency`); DAIS's band reads the search surrogate's latency, which
+  lies below the table inside a channel block, or, with
+  `--dais-straight-through`, the table's latency with the surrogate's
+  gradient (`LatencyModel.straight_through`).
 
 A DAIS row records these settings (`search_distilled`, `repair_fill`,
 `min_width`, and under a latency budget `latency_straight_through`; rows
@@ -187,7 +187,7 @@ class Protocol:
         self.dais_search_distill = bool(getattr(args, "dais_search_distill", False))
         self.dais_fill = bool(getattr(args, "dais_fill", False))
         self.dais_min_width = check_min_width(getattr(args, "dais_min_width", 1))
-        self.dais_straight_through = bool(getattr(args, "dais_straight_through", True))
+        self.dais_straight_through = bool(getattr(args, "dais_straight_through", False))
 
     def distills(self, method):
         """Whether `method` fine-tunes with distillation: every method when
@@ -588,10 +588,9 @@ def _add_options(parser):
     add("--dais-min-width", type=min_width_arg, default=1, metavar="W",
         help="DAIS's minimum kept channels per group: an int, or a fraction of each group "
         "(0.25); the baselines keep their own default of 1")
-    add("--dais-straight-through", action=argparse.BooleanOptionalAction, default=True,
+    add("--dais-straight-through", action=argparse.BooleanOptionalAction, default=False,
         help="latency budgets: DAIS's band reads the table's latency with the surrogate's "
-        "gradient (--no-dais-straight-through: the surrogate's latency, as runs before "
-        "this option did)")
+        "gradient (default: the surrogate's latency, LatencyModel.straight_through)")
     add("--teacher-dir", default=None,
         help="with --teacher unpruned: the folder of the unpruned runs to distil from (default: "
         "--models-dir)")

@@ -114,7 +114,7 @@ class LatencyBudget:
         calibration_file: Where the calibration is kept between runs.
         straight_through: `LatencyModel.straight_through` of `search`:
             DAIS's band reads the table's latency with the surrogate's
-            gradient (`False`: the surrogate's latency, as before).
+            gradient (`False`, the default: the surrogate's latency).
 
     Attributes:
         reference: `LatencyModel` of the plain `original` (the baselines'
@@ -125,7 +125,7 @@ class LatencyBudget:
     """
 
     def __init__(self, original, budget, table=None, measured=None, calibration_file=None,
-                 straight_through=True):
+                 straight_through=False):
         self.spec = parse_budget(budget)
         if not self.spec.is_latency:
             raise ValueError(f"`budget` must be a latency budget; received {budget!r}.")

@@ -91,8 +91,8 @@ def test_dais_min_width_is_the_floor_of_its_groups_and_recorded(tiny_runs):
 
 
 def test_dais_straight_through_option_and_its_label():
-    assert compare.parse_args([]).dais_straight_through is True
-    assert compare.parse_args(["--no-dais-straight-through"]).dais_straight_through is False
+    assert compare.parse_args([]).dais_straight_through is False
+    assert compare.parse_args(["--dais-straight-through"]).dais_straight_through is True
     rows = [{"method": "dais", "seed": 0, "latency_straight_through": True},
             {"method": "dais", "seed": 1, "latency_straight_through": False},
             {"method": "dais", "seed": 2}]
@@ -509,7 +509,7 @@ def test_latency_run_prunes_every_method_to_the_predicted_target(latency_runs):
         assert row["macs_ratio"] < 1.0
     # DAIS's repair predicts, with the latency model of its indicator model, what the
     # baselines' model predicts for its widths: one calibration, one target.
-    assert runs["dais"]["row"]["latency_straight_through"] is True
+    assert runs["dais"]["row"]["latency_straight_through"] is False
     assert all("latency_straight_through" not in runs[m]["row"] for m in runs if m != "dais")
     repair = runs["dais"]["row"]["repair_latency"]
     assert repair["after_ms"] == pytest.approx(runs["dais"]["row"]["predicted_ms"])

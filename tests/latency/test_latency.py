@@ -414,16 +414,17 @@ def test_step_table_search_surrogate_and_exact_agree_at_block_ends(tmp_path):
 
 def test_search_reads_the_table_latency_with_the_surrogate_gradient(tmp_path):
     """Inside a channel block the surrogate lies below the table: a search
-    that read its value ended over the target by the table, and the repair
-    cut the rest. `straight_through` (the default) gives the band the
+    that reads its value (the default) ends over the target by the table,
+    and the repair cuts the rest. `straight_through` gives the band the
     table's value and keeps the surrogate's gradient."""
     import tensorflow as tf
 
     model = tiny_model()
     table = synthetic_table(model, tmp_path, _blocks)
-    lm = L.latency_model(_search_model(model), table=table, calibrate=[(np.ones(28), 1.0)])
+    lm = L.latency_model(_search_model(model), table=table, calibrate=[(np.ones(28), 1.0)],
+                         straight_through=True)
     surrogate = L.latency_model(_search_model(model), table=table,
-                                calibrate=[(np.ones(28), 1.0)], straight_through=False)
+                                calibrate=[(np.ones(28), 1.0)])
     assert lm.straight_through and not surrogate.straight_through
     m = np.ones(lm.num_channels, "float32")
     m[[0, 1, 2, 12, 13, 14]] = 0.0  # c1 keeps 9 of 12, c2 13 of 16: both inside a block
