@@ -587,3 +587,37 @@ def test_validation_split_is_stratified_seeded_and_checked():
     with pytest.raises(SystemExit):
         compare.parse_args(["--budget", "latency:1.5"])
     assert compare.parse_args(["--budget", "latency_ms:2.5"]).budget == {"latency_ms": 2.5}
+
+
+def test_allocation_splits_macs_and_predicted_latency_by_stage(tmp_path):
+    from dais_keras import latency as L
+    from dais_keras import models
+
+    allocation = importlib.import_module("compare_allocation")
+    latency = importlib.import_module("compare_latency")
+    assert [allocation.stage_of(n) for n in ("stem_conv", "stage2_block1_conv2",
+                                             "Conv2D 'stage3_block0_conv1' 32->64", "logits")] == \
+        ["stage1", "stage2", "stage3", "head"]
+    original = models.get("resnet20")
+
+    def timer(one):
+        c_in, c_out = int(one.inputs[0].shape[-1]), int(one.outputs[0].shape[-1])
+        return 0.001 * c_in * c_out
+
+    table = L.build_latency_table(original, cache_dir=str(tmp_path), timer=timer,
+                                  max_points=(3, 3), verbose=0)
+    budget = compare.LatencyBudget(original, {"latency": 0.5}, table=table, measured=[0.9, 0.4])
+    full = allocation.allocation(original, budget, np.ones(budget.problem.num_channels))
+    # The stem and six 3x3 16->16 convolutions at 32x32; the classifier 64->10.
+    assert full["macs"]["stage1"] == 9 * 3 * 16 * 1024 + 6 * 9 * 16 * 16 * 1024
+    assert full["macs"]["head"] == 64 * 10
+    keep = {name: list(range(max(1, w // 2))) for name, w in latency.cut_widths(original).items()}
+    pruned = dk.surgery.prune(original, keep)
+    mask = latency.widths_mask(budget.problem, latency.group_widths(pruned))
+    out = allocation.allocation(pruned, budget, mask)
+    assert sum(out["macs"].values()) == dk.count_macs(pruned)
+    assert out["macs"]["stage1"] > 0 and out["macs"]["stage3"] > 0
+    a, b = budget.reference.overhead
+    overhead = a + b * budget.reference.volume(mask)
+    assert sum(out["predicted_ms"].values()) + overhead == pytest.approx(out["total_ms"])
+    assert out["total_ms"] == pytest.approx(budget.predicted_ms(pruned))
