@@ -204,14 +204,13 @@ class LatencyModel:
         from keras import ops
 
         c_in, c_out = self._counts(m, ops)
-        total = 0.0
-        for _, value in self._per_entry(c_in, c_out, ops, soft=True):
-            total = total + ops.sum(value)
+
+        def layers(soft):
+            return sum(ops.sum(v) for _, v in self._per_entry(c_in, c_out, ops, soft=soft))
+
+        total = layers(soft=True)
         if self.straight_through:
-            table = 0.0
-            for _, value in self._per_entry(c_in, c_out, ops):
-                table = table + ops.sum(value)
-            total = total + ops.stop_gradient(table - total)
+            total = total + ops.stop_gradient(layers(soft=False) - total)
         a, b = self.overhead
         volume = self.volume_const + ops.sum(
             ops.convert_to_tensor(self.volume_w.astype("float32")) * m
