@@ -420,8 +420,8 @@ def write_markdown(merged, path):
     if merged.get("foreign_teachers"):
         lines += ["", "**Teacher:** " + "; ".join(
             f"{method} seed {seed}" for method, seed, _ in merged["foreign_teachers"]) +
-            " distilled from an unpruned run of the same seed and protocol other than this "
-            "table's (`--teacher-dir`): " + ", ".join(
+            " distilled from an unpruned run other than this table's (`--teacher-dir`; the "
+            "file names the seed it was trained with): " + ", ".join(
             sorted({f"`{_shown(path)}`" for *_, path in merged["foreign_teachers"]})) + "."]
     if merged.get("shared_teachers"):
         by_teacher = {}

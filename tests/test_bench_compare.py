@@ -334,8 +334,8 @@ def test_merge_names_runs_taught_by_another_unpruned_run(tmp_path):
     assert [r["teacher_model"] for r in merged["runs"]][4] == str(tmp_path / "again/unpruned_s1.keras")
     compare_merge.write_markdown(merged, tmp_path / "m.md")
     text = (tmp_path / "m.md").read_text()
-    assert ("**Teacher:** uniform seed 1 distilled from an unpruned run of the same seed and "
-            "protocol other than this table's (`--teacher-dir`): "
+    assert ("**Teacher:** uniform seed 1 distilled from an unpruned run other than this table's "
+            "(`--teacher-dir`; the file names the seed it was trained with): "
             f"`{tmp_path / 'again/unpruned_s1.keras'}`.") in text
     assert ("**Teacher:** dais seed 2, uniform seed 2 distilled from the unpruned run of seed 0 "
             "(`--teacher-seed 0`).") in text
