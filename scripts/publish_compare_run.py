@@ -19,6 +19,7 @@ model file must still exist (not committed).
 import argparse
 import json
 import pathlib
+import re
 import sys
 import tempfile
 
@@ -36,7 +37,21 @@ TEST_SET = "cifar10-jpeg-test-10000"
 EXACT_SET = "cifar10-exact-subset-1017"
 
 
-def _protocol_text(protocol, method):
+def _teacher_text(teacher_model):
+    """Which unpruned run taught, from the run's `teacher_model` path
+    (`<models>/unpruned_s<S>.keras`; absent before runs recorded it, when the
+    teacher was the unpruned run of the run's own seed)."""
+    match = re.fullmatch(r"unpruned_s(\d+)\.keras", pathlib.Path(teacher_model or "").name)
+    if teacher_model is None:
+        who = "the unpruned reference of the same seed"
+    elif match:
+        who = f"the unpruned reference of seed {match.group(1)}"
+    else:
+        who = f"the unpruned model {pathlib.Path(teacher_model).name}"
+    return who + " (the pretrained port trained on the labels of the same images for the same epochs)"
+
+
+def _protocol_text(protocol, method, teacher_model=None):
     p = protocol
     held_out = p.get("val_images") or 0
     images = (f"the first {p['train_images']:,}" if p.get("train_images")
@@ -49,8 +64,7 @@ def _protocol_text(protocol, method):
             f"{p['optimizer']}, lr {p['lr']} {p['schedule']}, weight decay "
             f"{p['weight_decay']}, batch {p['batch_size']}, {p['augment']}"
             + (f", distillation (T={p['distill_temperature']}, weight {p['distill_weight']}) "
-               + ("from the unpruned reference of the same seed (the pretrained port trained on "
-                  "the labels of the same images for the same epochs)"
+               + ("from " + _teacher_text(teacher_model)
                   if p.get("teacher") == "unpruned" else "from the unpruned pretrained model")
                if p.get("distill") else ""))
 
@@ -149,7 +163,8 @@ def main(argv=None):
         description=(
             f"resnet{depth} (exact port of the BSD-2-Clause pretrained weights of "
             f"akamaster/pytorch_resnet_cifar10) pruned with {method} to {target} in the "
-            f"comparison of bench/compare.py: {_protocol_text(protocol, method)}. Seed "
+            f"comparison of bench/compare.py: "
+            f"{_protocol_text(protocol, method, run.get('teacher_model'))}. Seed "
             f"{run['seed']}, {run['backend']} backend, commit {run.get('commit')}."
             + (f" Validation: {validation['val_images']:,} of the training images held out "
                f"of every training step (seed {validation['val_seed']}, sha256 "
