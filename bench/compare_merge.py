@@ -59,12 +59,21 @@ def budget_text(budget, short=False):
             "machine's latency table predicts it, the same target for every method")
 
 
-def measure_latency(model, sample, tmp, runs=300, warmup=20):
-    """`(tflite_ms, ort_ms)`: batch-1, one-thread median latency in TFLite
-    (XNNPack) and ONNX Runtime, after exporting (with the parity check) to
-    both."""
+#: The merge times its models in turns: `ROUNDS` rounds, each timing every
+#: model `RUNS` times in each runtime; a model's figure is the median of its
+#: round medians, so a slow phase of a shared machine hits every model alike.
+ROUNDS, RUNS = 5, 100
+TIMING = f"median of {ROUNDS} round medians of {RUNS} runs, the models timed in turns"
+
+
+def latency_runners(model, sample, tmp, stem=None):
+    """`(run_tflite, run_ort)`: callables that run `model` once at batch 1
+    on one thread in TFLite (XNNPack) and ONNX Runtime, after exporting
+    (with the parity check) to both, as `<tmp>/<stem>.tflite` and `.onnx`
+    (default stem: the model's name)."""
     x = sample[:1].astype("float32")
-    tfl = os.path.join(tmp, f"{model.name}.tflite")
+    stem = stem or model.name
+    tfl = os.path.join(tmp, f"{stem}.tflite")
     export.tflite(model, tfl, sample=sample)
     interpreter, _ = export.litert_interpreter(tfl, num_threads=1)
     inp = interpreter.get_input_details()[0]["index"]
@@ -75,12 +84,30 @@ def measure_latency(model, sample, tmp, runs=300, warmup=20):
         interpreter.set_tensor(inp, x)
         interpreter.invoke()
 
-    onx = os.path.join(tmp, f"{model.name}.onnx")
+    onx = os.path.join(tmp, f"{stem}.onnx")
     export.onnx(model, onx, sample=sample)
     session, _ = export.onnx_session(onx, num_threads=1)
     feed = {session.get_inputs()[0].name: x}
-    return (time_ms(run_tflite, runs=runs, warmup=warmup),
-            time_ms(lambda: session.run(None, feed), runs=runs, warmup=warmup))
+    return run_tflite, lambda: session.run(None, feed)
+
+
+def time_in_turns(runners, rounds=ROUNDS, runs=RUNS, warmup=20):
+    """Milliseconds per call of each of `runners` (callables): every round
+    times each in turn (`runs` calls after `warmup`); each figure is the
+    median of its round medians."""
+    medians = [[] for _ in runners]
+    for _ in range(rounds):
+        for k, run in enumerate(runners):
+            medians[k].append(time_ms(run, runs=runs, warmup=warmup))
+    return [float(np.median(m)) for m in medians]
+
+
+def measure_latency(models, sample, tmp, rounds=ROUNDS, runs=RUNS):
+    """`[(tflite_ms, ort_ms)]` of `models`, timed in turns (`time_in_turns`)
+    after exporting each (with the parity check) to both runtimes."""
+    runners = [latency_runners(model, sample, tmp, f"model_{k}") for k, model in enumerate(models)]
+    ms = time_in_turns([run for pair in runners for run in pair], rounds, runs)
+    return list(zip(ms[0::2], ms[1::2]))
 
 
 def load_runs(files):
@@ -198,22 +225,25 @@ def time_models(runs, depth, earlier=None):
         raise RuntimeError("The merge times the models in TFLite, which needs TensorFlow: run it "
                            "with KERAS_BACKEND=tensorflow (the runs may use any backend).")
     sample = data.cifar10_exact_subset()[0][:64]
+    timed_runs = []
+    for run in runs:
+        path = pathlib.Path(run.get("model_path") or "")
+        if path.is_file():
+            timed_runs.append(run)
+        elif carry_latency(run, earlier or {}):
+            print(f"{run['file']}: no model at {path}; latency of the earlier merge", flush=True)
+        else:
+            print(f"{run['file']}: no model at {path}; not timed", flush=True)
+    models_ = [models.pretrained(f"resnet{depth}")] + [
+        keras.saving.load_model(run["model_path"], compile=False) for run in timed_runs]
     with tempfile.TemporaryDirectory() as tmp:
-        base = dict(zip(("tflite", "ort"), measure_latency(models.pretrained(f"resnet{depth}"),
-                                                           sample, tmp)))
-        for run in runs:
-            path = pathlib.Path(run.get("model_path") or "")
-            if path.is_file():
-                model = keras.saving.load_model(path, compile=False)
-                timed = dict(zip(("tflite", "ort"), measure_latency(model, sample, tmp)))
-                for kind, ms in timed.items():  # speed-up against the unpruned model timed here
-                    run["row"][f"{kind}_ms"] = ms
-                    run["row"][f"{kind}_speedup"] = base[kind] / ms if base[kind] and ms else None
-                run["row"]["latency_measured"] = "merge"
-            elif carry_latency(run, earlier or {}):
-                print(f"{run['file']}: no model at {path}; latency of the earlier merge", flush=True)
-            else:
-                print(f"{run['file']}: no model at {path}; not timed", flush=True)
+        timed = measure_latency(models_, sample, tmp)
+    base = dict(zip(("tflite", "ort"), timed[0]))
+    for run, ms in zip(timed_runs, timed[1:]):
+        for kind, value in zip(("tflite", "ort"), ms):  # speed-up against the unpruned model timed here
+            run["row"][f"{kind}_ms"] = value
+            run["row"][f"{kind}_speedup"] = base[kind] / value if base[kind] and value else None
+        run["row"]["latency_measured"] = "merge"
     return base["tflite"], base["ort"]
 
 
@@ -282,6 +312,7 @@ def merge(runs, command, timer=None, expected=()):
         "protocol": protocol,
         "merge_command": command,
         "latency_machine": machine_info(runtime=True) if timer else None,
+        "latency_timing": TIMING if timer else None,
         "unpruned_latency_ms": {"tflite": base[0], "ort": base[1]},
         "summary": summarise(rows),
         "missing_methods": [m for m in expected if m not in ran],
@@ -341,9 +372,12 @@ def dais_search_text(rows):
     return text
 
 
-def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"):
+def protocol_text(p, dais_search="DAIS's search epochs train on the labels only",
+                  timing="median of 300 runs"):
     """The protocol of the merged runs, in words, for the markdown;
-    `dais_search`: how DAIS's search epochs trained (`dais_search_text`)."""
+    `dais_search`: how DAIS's search epochs trained (`dais_search_text`);
+    `timing`: how the merge timed the models (`TIMING`; merges before the
+    models were timed in turns timed each once, 300 runs)."""
     images = p["train_images"] or 50000 - p.get("val_images", 0)
     search = int(round(images * p["search_fraction"]))
     total, s = p["total_epochs"], p["search_epochs"]
@@ -380,7 +414,7 @@ def protocol_text(p, dais_search="DAIS's search epochs train on the labels only"
             "search and fine-tune step and evaluated after every epoch; the test sets are read "
             "once, after the last epoch (no best-epoch picking).")
     sentences += [
-        "Latency: batch 1, one thread, median of 300 runs, every model timed in the merge "
+        f"Latency: batch 1, one thread, {timing}, every model timed in the merge "
         "process; speed-up against the unpruned architecture timed there.",
         "Spread over seeds: mean ± sample standard deviation (min–max).",
     ]
@@ -397,8 +431,10 @@ def write_markdown(merged, path):
         if not is_latency:
             return ""
         return " - |" if stats is None else f" {stats['mean']:.4f} |"
+    timing = merged.get("latency_timing") or "median of 300 runs"  # merges before TIMING
     lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {budget_text(p['budget'], True)}: DAIS vs "
-             "baselines, equal compute", "", protocol_text(p, dais_search_text(merged["rows"])), "",
+             "baselines, equal compute", "",
+             protocol_text(p, dais_search_text(merged["rows"]), timing), "",
              f"| method | runs (seeds) | total epochs | MACs |{predicted_head} params | acc val | "
              "acc JPEG test | acc exact subset | TFLite ms (speed-up) |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * bool(predicted_head)]

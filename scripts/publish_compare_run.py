@@ -11,9 +11,10 @@ budget: `...-<method>lat<budget%>`) as the next version, with the run's
 command, commit and protocol in the entry and its model card. A run with a
 validation split records its validation accuracy too. With `--latency`
 (TensorFlow), the model and the unpruned architecture are timed in this
-process (TFLite XNNPack and ONNX Runtime, batch 1, one thread, median of 300
-runs) and the card shows the times, the speed-ups and the machine. The run's
-model file must still exist (not committed).
+process, in turns (TFLite XNNPack and ONNX Runtime, batch 1, one thread; see
+`TIMING` in bench/compare_merge.py) and the card shows the times, the
+speed-ups and the machine. The run's model file must still exist (not
+committed).
 """
 
 import argparse
@@ -80,9 +81,10 @@ def _measured_latency(model, depth):
 
     sample = data.cifar10_exact_subset()[0][:64]
     with tempfile.TemporaryDirectory() as tmp:
-        base = compare_merge.measure_latency(models.pretrained(f"resnet{depth}"), sample, tmp)
-        mine = compare_merge.measure_latency(model, sample, tmp)
-    return _latency_record(mine, base, machine_info(runtime=True))
+        base, mine = compare_merge.measure_latency([models.pretrained(f"resnet{depth}"), model],
+                                                   sample, tmp)
+    return _latency_record(mine, base, machine_info(runtime=True),
+                           statistic=compare_merge.TIMING)
 
 
 def _merged_latency(path, run):
@@ -95,7 +97,8 @@ def _merged_latency(path, run):
                          "merge the run first (bench/compare.py --merge).")
     row, base = rows[0], merged["unpruned_latency_ms"]
     return _latency_record((row["tflite_ms"], row["ort_ms"]), (base["tflite"], base["ort"]),
-                           merged["latency_machine"], timed_in=path)
+                           merged["latency_machine"], timed_in=path,
+                           statistic=merged.get("latency_timing") or "median of 300 runs")
 
 
 def _latency_record(mine, base, info, **details):
@@ -104,8 +107,8 @@ def _latency_record(mine, base, info, **details):
     return {"tflite_ms": mine[0], "ort_ms": mine[1], "unpruned_tflite_ms": base[0],
             "unpruned_ort_ms": base[1],
             "machine": f"{info['cpu']} ({info['cpu_count']} cores), {info['system']}",
-            "batch": 1, "threads": 1, "statistic": "median of 300 runs",
-            "load_average": round(info["load_average"][0], 2), **details}
+            "batch": 1, "threads": 1, "load_average": round(info["load_average"][0], 2),
+            **details}
 
 
 def main(argv=None):

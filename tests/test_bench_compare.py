@@ -309,6 +309,48 @@ def test_merge_keeps_the_latency_an_earlier_merge_measured(tmp_path):
     text = (tmp_path / "m.md").read_text()
     assert "Timed in an earlier merge (its process; the model file was gone at this one): dais seed 0;" in text
     assert "Not timed (no model file at the merge): uniform seed 0;" in text
+    assert merged["latency_timing"] == compare_merge.TIMING
+    assert f"Latency: batch 1, one thread, {compare_merge.TIMING}, every model" in text
+    # A merge made before the models were timed in turns says how it timed them.
+    del merged["latency_timing"]
+    compare_merge.write_markdown(merged, tmp_path / "m.md")
+    assert "Latency: batch 1, one thread, median of 300 runs, every model" in (tmp_path / "m.md").read_text()
+
+
+def test_merge_times_the_models_in_turns_and_takes_the_median_of_round_medians(monkeypatch):
+    calls = []
+    slow_round = 2  # a busy phase of the machine: every model three times slower
+
+    def fake_time_ms(run, runs, warmup):
+        calls.append(run())
+        return run() * (3.0 if len(calls) > 3 * slow_round and len(calls) <= 3 * (slow_round + 1)
+                        else 1.0)
+
+    monkeypatch.setattr(compare_merge, "time_ms", fake_time_ms)
+    ms = compare_merge.time_in_turns([lambda: 1.0, lambda: 2.0, lambda: 0.5], rounds=5, runs=10)
+    assert calls == [1.0, 2.0, 0.5] * 5  # each round times every model once, in turn
+    assert ms == [1.0, 2.0, 0.5]  # the slow round does not move the medians
+
+
+def test_time_models_times_the_saved_models_with_the_unpruned_one(tmp_path, monkeypatch):
+    toy = testing.toy_model()
+    toy.save(tmp_path / "dais_s0.keras")
+    timed = []
+
+    def fake_measure(models, sample, tmp):
+        timed.append([m.count_params() for m in models])
+        return [(1.0, 2.0), (0.5, 1.6)]
+
+    monkeypatch.setattr(compare.models, "pretrained", lambda name: testing.toy_model())
+    monkeypatch.setattr(compare_merge, "measure_latency", fake_measure)
+    runs = [{"file": f"{m}_s0.json", "method": m, "seed": 0, "wall_seconds": 1.0, "row": {},
+             "model_path": str(tmp_path / f)}
+            for m, f in (("dais", "dais_s0.keras"), ("uniform", "gone.keras"))]
+    assert compare_merge.time_models(runs, 20) == (1.0, 2.0)
+    assert timed == [[toy.count_params()] * 2]  # the unpruned architecture first, then the file
+    assert runs[0]["row"] == {"tflite_ms": 0.5, "tflite_speedup": 2.0, "ort_ms": 1.6,
+                              "ort_speedup": 1.25, "latency_measured": "merge"}
+    assert runs[1]["row"] == {}  # no model file and no earlier merge: not timed
 
 
 def test_merge_names_runs_taught_by_another_unpruned_run(tmp_path):
