@@ -30,7 +30,7 @@ from dais_keras.search.plot import pyplot
 from dais_keras.utils.io import atomic_write
 from dais_keras.utils.io import write_json
 from dais_keras.utils.machine import machine_info
-from dais_keras.utils.timing import time_ms
+from dais_keras.utils.timing import time_in_turns
 
 RUN_SCHEMA = "dais-keras/compare-run/1"
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -64,6 +64,14 @@ def budget_text(budget, short=False):
 #: round medians, so a slow phase of a shared machine hits every model alike.
 ROUNDS, RUNS = 5, 100
 TIMING = f"median of {ROUNDS} round medians of {RUNS} runs, the models timed in turns"
+#: How merges before `TIMING` timed their models (each once, one after the other).
+OLD_TIMING = "median of 300 runs"
+
+
+def timing_of(merged):
+    """How the merge `merged` timed its models (`TIMING`, or `OLD_TIMING`
+    for a merge that predates the record)."""
+    return merged.get("latency_timing") or OLD_TIMING
 
 
 def latency_runners(model, sample, tmp, stem=None):
@@ -91,22 +99,13 @@ def latency_runners(model, sample, tmp, stem=None):
     return run_tflite, lambda: session.run(None, feed)
 
 
-def time_in_turns(runners, rounds=ROUNDS, runs=RUNS, warmup=20):
-    """Milliseconds per call of each of `runners` (callables): every round
-    times each in turn (`runs` calls after `warmup`); each figure is the
-    median of its round medians."""
-    medians = [[] for _ in runners]
-    for _ in range(rounds):
-        for k, run in enumerate(runners):
-            medians[k].append(time_ms(run, runs=runs, warmup=warmup))
-    return [float(np.median(m)) for m in medians]
-
-
 def measure_latency(models, sample, tmp, rounds=ROUNDS, runs=RUNS):
-    """`[(tflite_ms, ort_ms)]` of `models`, timed in turns (`time_in_turns`)
-    after exporting each (with the parity check) to both runtimes."""
+    """`[(tflite_ms, ort_ms)]` of `models`, timed in turns
+    (`dais_keras.utils.timing.time_in_turns`) after exporting each (with the
+    parity check) to both runtimes."""
     runners = [latency_runners(model, sample, tmp, f"model_{k}") for k, model in enumerate(models)]
-    ms = time_in_turns([run for pair in runners for run in pair], rounds, runs)
+    ms = time_in_turns([lambda run=run: run for pair in runners for run in pair], rounds,
+                       runs=runs, warmup=20)
     return list(zip(ms[0::2], ms[1::2]))
 
 
@@ -373,11 +372,10 @@ def dais_search_text(rows):
 
 
 def protocol_text(p, dais_search="DAIS's search epochs train on the labels only",
-                  timing="median of 300 runs"):
+                  timing=OLD_TIMING):
     """The protocol of the merged runs, in words, for the markdown;
     `dais_search`: how DAIS's search epochs trained (`dais_search_text`);
-    `timing`: how the merge timed the models (`TIMING`; merges before the
-    models were timed in turns timed each once, 300 runs)."""
+    `timing`: how the merge timed the models (`timing_of`)."""
     images = p["train_images"] or 50000 - p.get("val_images", 0)
     search = int(round(images * p["search_fraction"]))
     total, s = p["total_epochs"], p["search_epochs"]
@@ -431,10 +429,9 @@ def write_markdown(merged, path):
         if not is_latency:
             return ""
         return " - |" if stats is None else f" {stats['mean']:.4f} |"
-    timing = merged.get("latency_timing") or "median of 300 runs"  # merges before TIMING
     lines = [f"# ResNet-{p['depth']} on CIFAR-10 at {budget_text(p['budget'], True)}: DAIS vs "
              "baselines, equal compute", "",
-             protocol_text(p, dais_search_text(merged["rows"]), timing), "",
+             protocol_text(p, dais_search_text(merged["rows"]), timing_of(merged)), "",
              f"| method | runs (seeds) | total epochs | MACs |{predicted_head} params | acc val | "
              "acc JPEG test | acc exact subset | TFLite ms (speed-up) |",
              "|---|---|---|---|---|---|---|---|---|" + "---|" * bool(predicted_head)]

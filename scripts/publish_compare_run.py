@@ -98,7 +98,7 @@ def _merged_latency(path, run):
     row, base = rows[0], merged["unpruned_latency_ms"]
     return _latency_record((row["tflite_ms"], row["ort_ms"]), (base["tflite"], base["ort"]),
                            merged["latency_machine"], timed_in=path,
-                           statistic=merged.get("latency_timing") or "median of 300 runs")
+                           statistic=compare_merge.timing_of(merged))
 
 
 def _latency_record(mine, base, info, **details):

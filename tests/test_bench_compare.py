@@ -317,21 +317,6 @@ def test_merge_keeps_the_latency_an_earlier_merge_measured(tmp_path):
     assert "Latency: batch 1, one thread, median of 300 runs, every model" in (tmp_path / "m.md").read_text()
 
 
-def test_merge_times_the_models_in_turns_and_takes_the_median_of_round_medians(monkeypatch):
-    calls = []
-    slow_round = 2  # a busy phase of the machine: every model three times slower
-
-    def fake_time_ms(run, runs, warmup):
-        calls.append(run())
-        return run() * (3.0 if len(calls) > 3 * slow_round and len(calls) <= 3 * (slow_round + 1)
-                        else 1.0)
-
-    monkeypatch.setattr(compare_merge, "time_ms", fake_time_ms)
-    ms = compare_merge.time_in_turns([lambda: 1.0, lambda: 2.0, lambda: 0.5], rounds=5, runs=10)
-    assert calls == [1.0, 2.0, 0.5] * 5  # each round times every model once, in turn
-    assert ms == [1.0, 2.0, 0.5]  # the slow round does not move the medians
-
-
 def test_time_models_times_the_saved_models_with_the_unpruned_one(tmp_path, monkeypatch):
     toy = testing.toy_model()
     toy.save(tmp_path / "dais_s0.keras")

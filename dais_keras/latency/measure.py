@@ -1,7 +1,5 @@
 """Measured latency of whole models in a runtime, timed in turns."""
 
-import numpy as np
-
 import keras
 
 from dais_keras.runtime.runner import DEFAULT_RUNTIME
@@ -9,7 +7,7 @@ from dais_keras.runtime.runner import check_runtime
 from dais_keras.runtime.runner import compile_runner
 from dais_keras.utils.checks import check_int
 from dais_keras.utils.checks import check_number
-from dais_keras.utils.timing import time_ms
+from dais_keras.utils.timing import time_in_turns
 
 
 def measure_latency(models, runtime=DEFAULT_RUNTIME, runs=200, rounds=7, warmup_s=0.3,
@@ -50,9 +48,5 @@ def measure_latency(models, runtime=DEFAULT_RUNTIME, runs=200, rounds=7, warmup_
     warmup_s = check_number("warmup_s", warmup_s, low=0.0)
     num_threads = check_int("num_threads", num_threads, low=1)
     factories = [compile_runner(m, runtime, num_threads) for m in models]
-    medians = [[] for _ in models]
-    for _ in range(int(rounds)):
-        for k, make in enumerate(factories):
-            medians[k].append(time_ms(make(), runs=runs, warmup=5, warmup_s=warmup_s))
-    result = [float(np.median(m)) for m in medians]
+    result = time_in_turns(factories, rounds, runs=runs, warmup=5, warmup_s=warmup_s)
     return result[0] if single else result

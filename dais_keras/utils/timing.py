@@ -40,3 +40,27 @@ def time_ms(run, runs=100, warmup=10, warmup_s=0.0):
     """Median wall time of `run()` in milliseconds, after `warmup` calls
     and at least `warmup_s` seconds of calls (see `time_samples_ms`)."""
     return float(np.median(time_samples_ms(run, runs, warmup, warmup_s)))
+
+
+def time_in_turns(makers, rounds, runs=100, warmup=10, warmup_s=0.0):
+    """Median milliseconds per call of several functions, timed in turns.
+
+    Every round calls each of `makers` for the function to time (a fresh
+    interpreter, or the same callable) and takes its `time_ms`; each figure
+    is the median of its round medians, so that a slow phase of a shared
+    machine hits every function alike.
+
+    Args:
+        makers: Functions of no argument, each returning the function of no
+            argument to time.
+        rounds: Rounds.
+        runs, warmup, warmup_s: Per round and function (see `time_ms`).
+
+    Returns:
+        A list of floats, one per maker.
+    """
+    medians = [[] for _ in makers]
+    for _ in range(int(rounds)):
+        for k, make in enumerate(makers):
+            medians[k].append(time_ms(make(), runs=runs, warmup=warmup, warmup_s=warmup_s))
+    return [float(np.median(m)) for m in medians]
