@@ -29,9 +29,8 @@ Names are loaded on first use, so `import dais_keras` stays cheap.
 """
 
 import importlib
-import sys
 
-from dais_keras import _compat
+from dais_keras import _compat, _registration
 
 __version__ = "0.1.0"
 
@@ -92,21 +91,13 @@ def __getattr__(name):
     if attribute:
         value = getattr(value, attribute)
     globals()[name] = value
-    if sys.modules.get("keras") is not None:
-        _register_layers()
     return value
-
-
-def _register_layers():
-    """Imports the modules of the library's layers, so that `keras.saving`
-    finds them (registration happens at import)."""
-    importlib.import_module("dais_keras.indicators.layer")
-    importlib.import_module("dais_keras.models.layers")
 
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-if sys.modules.get("keras") is not None:
-    _register_layers()
+# `keras.saving.load_model` must find the library's classes (a saved search
+# model, an unpruned CIFAR ResNet) after a bare `import dais_keras`.
+_registration.register_soon()

@@ -20,6 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "dais_keras"
 # stages <= its own. Lower stages know nothing of higher ones.
 STAGES = {
     "_compat": 0,
+    "_registration": 0,
     "utils": 0,
     "cost": 1,
     "data": 1,
