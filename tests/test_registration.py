@@ -94,7 +94,7 @@ def test_saved_models_load_whatever_the_import_order(saved_models, imports):
     assert "loaded Functional DAISModel ['ChannelIndicator', 'ZeroPadShortcut']" in done.stdout
 
 
-def test_register_soon_waits_for_keras_and_leaves_no_finder():
+def test_register_soon_registers_at_once_when_keras_is_imported():
     """In this process keras is imported, so registering is immediate and no
     import hook is left in `sys.meta_path`."""
     before = list(sys.meta_path)
